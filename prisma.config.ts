@@ -1,0 +1,9 @@
+// Used by the Prisma CLI only (generate, and migrate/status for users who have the
+// schema engine). The app itself builds its connection string in src/config.ts.
+import { defineConfig } from 'prisma/config'
+
+export default defineConfig({
+  schema: 'prisma/schema.prisma',
+  migrations: { path: 'prisma/migrations' },
+  datasource: { url: process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres' },
+})

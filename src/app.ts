@@ -1,0 +1,115 @@
+// The whole application as one plugin. server.ts and the tests both build it through
+// buildApp(), from the same options, so what is tested is what runs.
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import cookie from '@fastify/cookie'
+import formbody from '@fastify/formbody'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { Config } from './config.js'
+import { ApiError, type ErrorCode } from './errors.js'
+import { ErrorBody } from './schemas/common.js'
+import services from './plugins/services.js'
+import accessTokens from './plugins/access-tokens.js'
+import register from './routes/auth/register.js'
+import login from './routes/auth/login.js'
+import refresh from './routes/auth/refresh.js'
+import logout from './routes/auth/logout.js'
+import me from './routes/me.js'
+import wellKnown from './routes/well-known.js'
+
+export interface AppOptions {
+  config: Config
+  databaseUrl: string
+  /** extra Fastify options (tests pass a log stream) */
+  fastify?: FastifyServerOptions
+}
+
+// Anything that can carry a credential is removed from logs before it is written.
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  '*.password',
+  '*.passwordHash',
+  '*.password_hash',
+  '*.refresh_token',
+  '*.access_token',
+  '*.refreshToken',
+  '*.accessToken',
+  '*.token',
+]
+
+export function loggerOptions(config: Config): FastifyServerOptions['logger'] {
+  if (config.logLevel === 'silent') return false
+  return {
+    level: config.logLevel,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    ...(config.env === 'development' && process.stdout.isTTY
+      ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss', ignore: 'pid,hostname' } } }
+      : {}),
+  }
+}
+
+export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  const { config } = opts
+  const app = Fastify({
+    logger: loggerOptions(config),
+    trustProxy: config.trustProxy,
+    bodyLimit: 64 * 1024,
+    // Client-chosen ids would let one request's log lines pose as another's.
+    requestIdHeader: false,
+    ...opts.fastify,
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  app.addSchema(ErrorBody)
+  // A bodiless POST (a browser refreshing or logging out by cookie) validates as `{}`.
+  app.addHook('preValidation', async (request) => {
+    if (request.body === undefined || request.body === null) request.body = {}
+  })
+  app.setErrorHandler(errorHandler)
+  app.setNotFoundHandler((_request, reply) => {
+    reply.code(404).send(new ApiError('not_found').toBody())
+  })
+
+  await app.register(cookie)
+  await app.register(formbody)
+  await app.register(services, { config, databaseUrl: opts.databaseUrl })
+  await app.register(accessTokens, { config })
+
+  await app.register(register)
+  await app.register(login)
+  await app.register(refresh)
+  await app.register(logout)
+  await app.register(me)
+  await app.register(wellKnown)
+  return app
+}
+
+// Fastify's own codes for malformed requests, and the stable code each becomes.
+const FASTIFY_CLIENT_ERRORS: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_request',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_request',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_request',
+}
+
+function errorHandler(this: FastifyInstance, error: FastifyError, request: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) {
+  if (error instanceof ApiError) {
+    if (error.retryAfterSec !== undefined) reply.header('retry-after', String(error.retryAfterSec))
+    if (error.statusCode >= 500) request.log.warn({ code: error.code }, error.message)
+    return reply.code(error.statusCode).send(error.toBody())
+  }
+  if (error.validation) {
+    const e = new ApiError('invalid_request', `${error.validationContext ?? 'request'} ${error.validation[0]?.message ?? 'is invalid'}`.trim())
+    return reply.code(e.statusCode).send(e.toBody())
+  }
+  const mapped = error.code ? FASTIFY_CLIENT_ERRORS[error.code] : undefined
+  if (mapped || (error.statusCode && error.statusCode >= 400 && error.statusCode < 500)) {
+    const e = new ApiError(mapped ?? 'invalid_request')
+    return reply.code(mapped ? e.statusCode : error.statusCode!).send(e.toBody())
+  }
+  request.log.error({ err: error }, 'unhandled error')
+  return reply.code(500).send(new ApiError('server_error').toBody())
+}

@@ -1,0 +1,275 @@
+// Every setting the service reads, parsed and checked once at start. A bad value stops
+// the process with a message naming the variable; nothing is read from process.env later.
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { looksLikePublicKey, weakSecretReason } from './secrets.js'
+
+export type JwtAlgorithm = 'EdDSA' | 'HS256'
+
+export interface SigningKey {
+  kid: string
+  algorithm: JwtAlgorithm
+  /** PEM (EdDSA) or the shared secret (HS256) */
+  signKey: string
+  /** PEM public key (EdDSA) or the shared secret (HS256) */
+  verifyKey: string
+  /** public JWK for /.well-known/jwks.json; null for HS256, whose key must stay secret */
+  jwk: Record<string, unknown> | null
+}
+
+export interface Config {
+  env: 'development' | 'production' | 'test'
+  host: string
+  port: number
+  logLevel: string
+  /** null: start the embedded Postgres in dataDir */
+  databaseUrl: string | null
+  dataDir: string
+  embeddedPgPort: number
+  db: { poolSize: number; lockTimeoutMs: number; statementTimeoutMs: number }
+  jwt: { key: SigningKey; issuer: string; audience: string; accessTtlSec: number }
+  refresh: {
+    /** a token unused this long expires (idle lifetime of a session) */
+    ttlSec: number
+    /** a family ends this long after login whatever its use (absolute lifetime) */
+    sessionMaxSec: number
+    /** grace window for the parent of the live token; 0 disables */
+    reuseWindowSec: number
+    /** server-held key that derives a child token from its parent */
+    secret: Buffer
+  }
+  argon2: { memoryKiB: number; timeCost: number; parallelism: number }
+  cookies: { secure: boolean }
+  denylist: { syncIntervalMs: number }
+  trustProxy: boolean
+}
+
+export class ConfigError extends Error {
+  constructor(public readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`)
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = []
+  const r = new Reader(env, problems)
+
+  const nodeEnv = r.oneOf('NODE_ENV', ['development', 'production', 'test'] as const, 'development')
+  const production = nodeEnv === 'production'
+  const dataDir = resolve(r.str('DATA_DIR', '.data'))
+  const algorithm = r.oneOf('JWT_ALGORITHM', ['EdDSA', 'HS256'] as const, 'EdDSA')
+  const accessTtlSec = r.int('ACCESS_TOKEN_TTL', 900, 30, 86_400)
+
+  const devSecrets = production ? null : () => loadDevSecrets(dataDir)
+  const key = signingKey(r, algorithm, production, problems, devSecrets)
+  const refreshSecret = refreshTokenSecret(r, production, problems, devSecrets)
+
+  const config: Config = {
+    env: nodeEnv,
+    host: r.str('HOST', '127.0.0.1'),
+    port: r.int('PORT', 3000, 0, 65_535),
+    logLevel: r.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+    databaseUrl: r.optional('DATABASE_URL'),
+    dataDir,
+    embeddedPgPort: r.int('EMBEDDED_PG_PORT', 54329, 1024, 65_535),
+    db: {
+      poolSize: r.int('DB_POOL_SIZE', 10, 1, 500),
+      lockTimeoutMs: r.int('DB_LOCK_TIMEOUT_MS', 2000, 10, 60_000),
+      statementTimeoutMs: r.int('DB_STATEMENT_TIMEOUT_MS', 5000, 10, 600_000),
+    },
+    jwt: {
+      key: key ?? placeholderKey(),
+      issuer: r.str('JWT_ISSUER', 'fastify-auth'),
+      audience: r.str('JWT_AUDIENCE', 'fastify-auth-api'),
+      accessTtlSec,
+    },
+    refresh: {
+      ttlSec: r.int('REFRESH_TOKEN_TTL', 30 * 86_400, 60, 400 * 86_400),
+      sessionMaxSec: r.int('SESSION_MAX_AGE', 90 * 86_400, 60, 5 * 365 * 86_400),
+      reuseWindowSec: r.int('REFRESH_REUSE_WINDOW', 30, 0, 300),
+      secret: refreshSecret ?? Buffer.alloc(32),
+    },
+    argon2: {
+      // OWASP's minimum for argon2id is m=19 MiB, t=2, p=1; lower is refused in production.
+      memoryKiB: r.int('ARGON2_MEMORY_KIB', 19_456, production ? 19_456 : 8, 4_194_304),
+      timeCost: r.int('ARGON2_TIME_COST', 2, production ? 2 : 1, 100),
+      parallelism: r.int('ARGON2_PARALLELISM', 1, 1, 16),
+    },
+    cookies: { secure: r.bool('COOKIE_SECURE', production) },
+    denylist: { syncIntervalMs: r.int('DENYLIST_SYNC_INTERVAL_MS', 500, 50, 60_000) },
+    trustProxy: r.bool('TRUST_PROXY', false),
+  }
+  if (config.refresh.ttlSec > config.refresh.sessionMaxSec) {
+    problems.push('REFRESH_TOKEN_TTL must not exceed SESSION_MAX_AGE')
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+  return config
+}
+
+function signingKey(
+  r: Reader,
+  algorithm: JwtAlgorithm,
+  production: boolean,
+  problems: string[],
+  devSecrets: (() => DevSecrets) | null,
+): SigningKey | null {
+  if (algorithm === 'HS256') {
+    const secret = r.optional('JWT_SECRET')
+    if (secret === null) {
+      if (production || !devSecrets) {
+        problems.push('JWT_SECRET is required with JWT_ALGORITHM=HS256 in production')
+        return null
+      }
+      return hsKey(r.str('JWT_KEY_ID', 'dev-hs256'), devSecrets().hs256Secret)
+    }
+    // With HS256 any string becomes an HMAC key; a public key here would let anyone who
+    // can read it mint tokens (the algorithm-confusion class of bug).
+    if (looksLikePublicKey(secret)) {
+      problems.push('JWT_SECRET looks like a public key; HS256 needs a random shared secret')
+      return null
+    }
+    const weak = weakSecretReason(secret)
+    if (weak && production) {
+      problems.push(`JWT_SECRET is too weak: ${weak}`)
+      return null
+    }
+    return hsKey(r.str('JWT_KEY_ID', 'hs256-1'), secret)
+  }
+
+  const pem = r.optional('JWT_PRIVATE_KEY')
+  if (pem === null) {
+    if (production || !devSecrets) {
+      problems.push('JWT_PRIVATE_KEY (an Ed25519 private key in PEM) is required in production')
+      return null
+    }
+    const dev = devSecrets()
+    return edKey(dev.kid, createPrivateKey(dev.ed25519PrivatePem))
+  }
+  let priv: KeyObject
+  try {
+    priv = createPrivateKey(pem.replace(/\\n/g, '\n'))
+  } catch {
+    problems.push('JWT_PRIVATE_KEY is not a PEM private key')
+    return null
+  }
+  if (priv.asymmetricKeyType !== 'ed25519') {
+    problems.push(`JWT_PRIVATE_KEY must be an Ed25519 key for EdDSA (got ${priv.asymmetricKeyType})`)
+    return null
+  }
+  return edKey(r.str('JWT_KEY_ID', 'ed25519-1'), priv)
+}
+
+function edKey(kid: string, priv: KeyObject): SigningKey {
+  const pub = createPublicKey(priv)
+  return {
+    kid,
+    algorithm: 'EdDSA',
+    signKey: priv.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    verifyKey: pub.export({ type: 'spki', format: 'pem' }).toString(),
+    jwk: { ...pub.export({ format: 'jwk' }), kid, alg: 'EdDSA', use: 'sig' },
+  }
+}
+
+function hsKey(kid: string, secret: string): SigningKey {
+  return { kid, algorithm: 'HS256', signKey: secret, verifyKey: secret, jwk: null }
+}
+
+function refreshTokenSecret(
+  r: Reader,
+  production: boolean,
+  problems: string[],
+  devSecrets: (() => DevSecrets) | null,
+): Buffer | null {
+  const value = r.optional('REFRESH_TOKEN_SECRET')
+  if (value === null) {
+    if (production || !devSecrets) {
+      problems.push('REFRESH_TOKEN_SECRET is required in production (32+ random bytes)')
+      return null
+    }
+    return Buffer.from(devSecrets().refreshSecret, 'base64url')
+  }
+  const weak = weakSecretReason(value)
+  if (weak && production) {
+    problems.push(`REFRESH_TOKEN_SECRET is too weak: ${weak}`)
+    return null
+  }
+  return Buffer.from(value, 'utf8')
+}
+
+// Keeps the object shape total when a problem has already been recorded.
+function placeholderKey(): SigningKey {
+  return hsKey('invalid', '')
+}
+
+interface DevSecrets {
+  kid: string
+  ed25519PrivatePem: string
+  hs256Secret: string
+  refreshSecret: string
+}
+
+// Outside production a missing key is generated once and kept in the (git-ignored) data
+// folder, so tokens survive a restart and nobody has to create keys to try the service.
+export function loadDevSecrets(dataDir: string): DevSecrets {
+  const file = join(dataDir, 'dev-secrets.json')
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as DevSecrets
+  const { privateKey } = generateKeyPairSync('ed25519')
+  const secrets: DevSecrets = {
+    kid: `dev-${randomBytes(4).toString('hex')}`,
+    ed25519PrivatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    hs256Secret: randomBytes(32).toString('base64url'),
+    refreshSecret: randomBytes(32).toString('base64url'),
+  }
+  mkdirSync(dataDir, { recursive: true })
+  writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 })
+  return secrets
+}
+
+class Reader {
+  constructor(
+    private readonly env: Env,
+    private readonly problems: string[],
+  ) {}
+
+  optional(name: string): string | null {
+    const v = this.env[name]
+    return v === undefined || v.trim() === '' ? null : v
+  }
+
+  str(name: string, fallback: string): string {
+    return this.optional(name) ?? fallback
+  }
+
+  int(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.optional(name)
+    if (raw === null) return fallback
+    const n = Number(raw)
+    if (!Number.isInteger(n) || n < min || n > max) {
+      this.problems.push(`${name} must be an integer from ${min} to ${max} (got "${raw}")`)
+      return fallback
+    }
+    return n
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const raw = this.optional(name)
+    if (raw === null) return fallback
+    if (['true', '1', 'yes'].includes(raw.toLowerCase())) return true
+    if (['false', '0', 'no'].includes(raw.toLowerCase())) return false
+    this.problems.push(`${name} must be true or false (got "${raw}")`)
+    return fallback
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const raw = this.optional(name)
+    if (raw === null) return fallback
+    if (!(allowed as readonly string[]).includes(raw)) {
+      this.problems.push(`${name} must be one of ${allowed.join(', ')} (got "${raw}")`)
+      return fallback
+    }
+    return raw as T
+  }
+}

@@ -1,0 +1,53 @@
+// One pg pool per process, shared by Prisma (through @prisma/adapter-pg) and by the few
+// places that need plain SQL. Every statement goes through CountingClient, so tests and
+// benchmarks can prove which paths touch the database at all.
+import pg from 'pg'
+import { PrismaPg } from '@prisma/adapter-pg'
+import { PrismaClient } from '../generated/prisma/client.js'
+
+export interface DbOptions {
+  url: string
+  poolSize: number
+  statementTimeoutMs: number
+  /** how long to wait for a connection before giving up (answers 503, never hangs) */
+  connectTimeoutMs: number
+}
+
+export interface Db {
+  prisma: PrismaClient
+  pool: pg.Pool
+  /** statements sent by this process since start */
+  queryCount(): number
+  close(): Promise<void>
+}
+
+export function createDb(opts: DbOptions): Db {
+  let count = 0
+  class CountingClient extends pg.Client {
+    // pg's overloads are not worth restating; counting is all this adds.
+    override query(...args: unknown[]): never {
+      count++
+      return (super.query as (...a: unknown[]) => never)(...args)
+    }
+  }
+  const pool = new pg.Pool({
+    connectionString: opts.url,
+    max: opts.poolSize,
+    Client: CountingClient,
+    statement_timeout: opts.statementTimeoutMs,
+    connectionTimeoutMillis: opts.connectTimeoutMs,
+    idleTimeoutMillis: 30_000,
+  })
+  // A dropped idle connection must not crash the process; the pool replaces it.
+  pool.on('error', () => {})
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
+  return {
+    prisma,
+    pool,
+    queryCount: () => count,
+    async close() {
+      await prisma.$disconnect()
+      await pool.end()
+    },
+  }
+}

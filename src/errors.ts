@@ -1,0 +1,57 @@
+// Every error code a client can see, in one place. Routes throw these; the error handler in
+// app.ts turns them into `{ error, error_description }`. Internal causes go to the log only.
+interface Entry {
+  status: number
+  description: string
+}
+
+export const ERROR_CATALOGUE = {
+  invalid_request: { status: 400, description: 'The request is missing a parameter or has an invalid one.' },
+  invalid_email: { status: 400, description: 'The email address is not valid.' },
+  unsupported_grant_type: { status: 400, description: 'Only grant_type=refresh_token is supported here.' },
+  // RFC 6749 §5.2: the one code OAuth clients expect for any unusable refresh token.
+  invalid_grant: { status: 400, description: 'The refresh token is invalid, expired or revoked.' },
+  unauthorized: { status: 401, description: 'Authentication is required.' },
+  invalid_credentials: { status: 401, description: 'Email or password is incorrect.' },
+  invalid_token: { status: 401, description: 'The access token is invalid.' },
+  token_expired: { status: 401, description: 'The access token has expired.' },
+  session_revoked: { status: 401, description: 'The session has been revoked.' },
+  session_expired: { status: 401, description: 'The session has expired; log in again.' },
+  invalid_refresh_token: { status: 401, description: 'The refresh token is not valid.' },
+  refresh_token_reused: {
+    status: 401,
+    description: 'The refresh token was already used; the session has been revoked to protect the account.',
+  },
+  not_found: { status: 404, description: 'Not found.' },
+  email_taken: { status: 409, description: 'An account with this email already exists.' },
+  payload_too_large: { status: 413, description: 'The request body is too large.' },
+  unsupported_media_type: { status: 415, description: 'The request content type is not supported.' },
+  server_error: { status: 500, description: 'Something went wrong on our side.' },
+  service_unavailable: { status: 503, description: 'The service is briefly unavailable; retry shortly.' },
+} as const satisfies Record<string, Entry>
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE
+
+export interface ApiErrorBody {
+  error: ErrorCode
+  error_description: string
+}
+
+/** An error with a catalogued code; `retryAfterSec` becomes a Retry-After header. */
+export class ApiError extends Error {
+  readonly statusCode: number
+  constructor(
+    readonly code: ErrorCode,
+    description?: string,
+    readonly retryAfterSec?: number,
+  ) {
+    super(description ?? ERROR_CATALOGUE[code].description)
+    this.statusCode = ERROR_CATALOGUE[code].status
+  }
+
+  toBody(): ApiErrorBody {
+    return { error: this.code, error_description: this.message }
+  }
+}
+
+export const apiError = (code: ErrorCode, description?: string) => new ApiError(code, description)

@@ -1,0 +1,94 @@
+// Signs and verifies access JWTs through @fastify/jwt, and provides the `authenticate`
+// pre-handler. Verification is pinned: one algorithm, one key id, issuer, audience, typ and
+// every claim required; every failure is a 401 with a stable code. The protected path reads
+// only the token and the in-memory denylist: no database query.
+import { randomUUID } from 'node:crypto'
+import fp from 'fastify-plugin'
+import jwt from '@fastify/jwt'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { ApiError } from '../errors.js'
+import type { Config } from '../config.js'
+import { ACCESS_TOKEN_TYP, parseAccessClaims, type AccessClaims } from '../auth/access-claims.js'
+
+export interface AccessTokenOptions {
+  config: Config
+}
+
+interface Decoded {
+  header: { alg?: unknown; kid?: unknown; typ?: unknown }
+  payload: unknown
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    accessTokens: {
+      sign(subject: { userId: string; email: string; familyId: string }): string
+      /** throws ApiError(401) unless the token is one we issued and it is still good */
+      verify(token: string): AccessClaims
+    }
+    authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void>
+  }
+  interface FastifyRequest {
+    auth: AccessClaims | null
+  }
+}
+
+export default fp<AccessTokenOptions>(
+  async (fastify, { config }) => {
+    const { key, issuer, audience, accessTtlSec } = config.jwt
+    await fastify.register(jwt, {
+      secret: { private: key.signKey, public: key.verifyKey },
+      sign: {
+        algorithm: key.algorithm,
+        kid: key.kid,
+        iss: issuer,
+        aud: audience,
+        expiresIn: accessTtlSec, // seconds, as @fastify/jwt reads a number
+        header: { alg: key.algorithm, typ: ACCESS_TOKEN_TYP },
+      },
+      verify: {
+        algorithms: [key.algorithm],
+        allowedIss: issuer,
+        allowedAud: audience,
+        // allowedIss/allowedAud alone let a token without iss/aud/exp through.
+        requiredClaims: ['sub', 'sid', 'iat', 'exp', 'iss', 'aud', 'jti'],
+        checkTyp: ACCESS_TOKEN_TYP,
+        complete: true,
+        cache: 10_000,
+        cacheTTL: 60_000,
+        // The plugin's default caches failures for 10 minutes; a failure must not outlive its cause.
+        errorCacheTTL: 0,
+      },
+    })
+
+    fastify.decorate('accessTokens', {
+      sign: ({ userId, email, familyId }) =>
+        fastify.jwt.sign({ sub: userId, sid: familyId, email, jti: randomUUID() }),
+      verify(token: string): AccessClaims {
+        let decoded: Decoded
+        try {
+          decoded = fastify.jwt.verify<Decoded>(token)
+        } catch (err) {
+          const code = (err as { code?: string }).code
+          if (code === 'FAST_JWT_EXPIRED') throw new ApiError('token_expired')
+          throw new ApiError('invalid_token')
+        }
+        // fast-jwt has pinned the algorithm; the key id and claim shape are ours to pin.
+        if (decoded.header.kid !== key.kid || decoded.header.alg !== key.algorithm) throw new ApiError('invalid_token')
+        const claims = parseAccessClaims(decoded.payload)
+        if (!claims) throw new ApiError('invalid_token')
+        return claims
+      },
+    })
+
+    fastify.decorateRequest('auth', null)
+    fastify.decorate('authenticate', async (request: FastifyRequest) => {
+      const token = fastify.transport.readAccessToken(request)
+      if (token === null) throw new ApiError('unauthorized')
+      const claims = fastify.accessTokens.verify(token)
+      if (fastify.denylist.has(claims.sid)) throw new ApiError('session_revoked')
+      request.auth = claims
+    })
+  },
+  { name: 'access-tokens', dependencies: ['services'] },
+)

@@ -1,0 +1,24 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type, errorRef } from '../schemas/common.js'
+
+// Answered from the access token alone: this path makes no database query.
+const me: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.get(
+    '/me',
+    {
+      preHandler: fastify.authenticate,
+      schema: {
+        response: {
+          200: Type.Object({ id: Type.String(), email: Type.String(), session_id: Type.String() }),
+          401: errorRef,
+        },
+      },
+    },
+    async (request) => {
+      const auth = request.auth!
+      return { id: auth.sub, email: auth.email, session_id: auth.sid }
+    },
+  )
+}
+
+export default me

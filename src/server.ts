@@ -1,0 +1,46 @@
+// Process entry: configuration, database (embedded unless DATABASE_URL is set), migrations,
+// then the app. Nothing here is needed by tests, which build the app directly.
+import { join } from 'node:path'
+import { loadConfig, ConfigError } from './config.js'
+import { startEmbeddedPostgres } from './db/embedded.js'
+import { migrate } from './db/migrate.js'
+import { buildApp } from './app.js'
+
+async function main(): Promise<void> {
+  const config = loadConfig()
+  let stopDatabase = async () => {}
+  let databaseUrl = config.databaseUrl
+  if (databaseUrl === null) {
+    const started = Date.now()
+    const db = await startEmbeddedPostgres({ dataDir: join(config.dataDir, 'postgres'), port: config.embeddedPgPort })
+    databaseUrl = db.url
+    stopDatabase = db.stop
+    console.log(
+      `embedded Postgres ${db.owned ? `started in ${Date.now() - started} ms` : 'already running'} on port ${db.port} (data: ${join(config.dataDir, 'postgres')})`,
+    )
+  }
+  try {
+    await migrate(databaseUrl)
+    const app = await buildApp({ config, databaseUrl })
+    let closing = false
+    const shutdown = async (signal: string) => {
+      if (closing) return
+      closing = true
+      app.log.info({ signal }, 'shutting down')
+      await app.close()
+      await stopDatabase()
+      process.exit(0)
+    }
+    process.once('SIGINT', () => void shutdown('SIGINT'))
+    process.once('SIGTERM', () => void shutdown('SIGTERM'))
+    await app.listen({ host: config.host, port: config.port })
+  } catch (err) {
+    await stopDatabase()
+    throw err
+  }
+}
+
+main().catch((err) => {
+  console.error(err instanceof ConfigError ? err.message : err)
+  process.exit(1)
+})

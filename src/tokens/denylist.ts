@@ -1,0 +1,132 @@
+// Families revoked within the last access-token lifetime, held in memory on every instance,
+// so the protected path can refuse a logged-out session's access tokens without a query.
+//
+// Kept current three ways: a full load at start, Postgres LISTEN/NOTIFY (each revocation
+// notifies at commit), and a periodic catch-up query that covers a lost notification or a
+// dropped listener connection. An entry is dropped once every access token that could carry
+// its sid has expired: memory is bounded by revocations per access-token lifetime.
+import pg from 'pg'
+import { REVOCATION_CHANNEL } from './token-store.js'
+
+export interface DenylistSource {
+  revokedSince(since: Date): Promise<{ now: Date; families: { id: string; revokedAt: Date }[] }>
+}
+
+export interface DenylistOptions {
+  databaseUrl: string
+  /** access-token lifetime: how long a revoked sid must be remembered */
+  retainMs: number
+  syncIntervalMs: number
+  log: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void }
+}
+
+// A transaction's now() is its start time, but it becomes visible at commit; looking back this
+// far on every catch-up covers revocations that committed after a previous scan.
+const COMMIT_LAG_MARGIN_MS = 30_000
+
+export class Denylist {
+  /** sid -> time (ms, database clock) after which no live access token can carry it */
+  private readonly entries = new Map<string, number>()
+  // Nothing revoked before (first sync's now - retainMs) can matter; start there.
+  private cursor: Date | null = null
+  private listener: pg.Client | null = null
+  private timer: NodeJS.Timeout | null = null
+  private closed = false
+  private reconnectDelayMs = 100
+
+  constructor(
+    private readonly source: DenylistSource,
+    private readonly opts: DenylistOptions,
+  ) {}
+
+  has(sid: string): boolean {
+    return this.entries.has(sid)
+  }
+
+  get size(): number {
+    return this.entries.size
+  }
+
+  /** Immediate local effect for revocations made by this instance. */
+  add(sid: string, revokedAt = Date.now()): void {
+    this.entries.set(sid, revokedAt + this.opts.retainMs)
+  }
+
+  async start(): Promise<void> {
+    await this.listen()
+    await this.catchUp()
+    this.schedule()
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    if (this.timer) clearTimeout(this.timer)
+    const l = this.listener
+    this.listener = null
+    await l?.end().catch(() => undefined)
+  }
+
+  /** The listener connection, exposed so tests can kill it. */
+  get listenerClient(): pg.Client | null {
+    return this.listener
+  }
+
+  async catchUp(): Promise<void> {
+    const since = this.cursor ?? new Date(Date.now() - this.opts.retainMs - COMMIT_LAG_MARGIN_MS)
+    const { now, families } = await this.source.revokedSince(since)
+    for (const f of families) this.entries.set(f.id, f.revokedAt.getTime() + this.opts.retainMs)
+    this.cursor = new Date(Math.max(since.getTime(), now.getTime() - COMMIT_LAG_MARGIN_MS))
+    this.prune(now)
+  }
+
+  private prune(now: Date): void {
+    const t = now.getTime()
+    for (const [sid, until] of this.entries) if (until <= t) this.entries.delete(sid)
+  }
+
+  private schedule(): void {
+    if (this.closed) return
+    this.timer = setTimeout(() => {
+      this.catchUp()
+        .catch((err) => this.opts.log.warn({ err }, 'denylist catch-up failed; retrying'))
+        .finally(() => this.schedule())
+    }, this.opts.syncIntervalMs)
+    this.timer.unref()
+  }
+
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.opts.databaseUrl })
+    client.on('notification', (msg) => {
+      if (msg.channel === REVOCATION_CHANNEL && msg.payload) this.add(msg.payload)
+    })
+    const onLost = (err?: Error) => {
+      if (this.listener !== client) return
+      this.listener = null
+      client.removeAllListeners('notification')
+      client.end().catch(() => undefined)
+      if (this.closed) return
+      this.opts.log.warn({ err }, 'denylist listener lost; reconnecting (catch-up covers the gap)')
+      this.reconnectLater()
+    }
+    client.on('error', onLost)
+    client.on('end', () => onLost())
+    await client.connect()
+    await client.query(`LISTEN ${REVOCATION_CHANNEL}`)
+    this.listener = client
+    this.reconnectDelayMs = 100
+  }
+
+  private reconnectLater(): void {
+    const delay = this.reconnectDelayMs
+    this.reconnectDelayMs = Math.min(delay * 2, 5_000)
+    setTimeout(() => {
+      if (this.closed) return
+      this.listen()
+        .then(() => this.catchUp())
+        .catch((err) => {
+          this.opts.log.debug({ err }, 'denylist listener reconnect failed')
+          this.reconnectLater()
+        })
+    }, delay).unref()
+  }
+}

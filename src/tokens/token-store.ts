@@ -1,0 +1,184 @@
+// The only module that reads or writes token_families and refresh_tokens. Time comes from
+// the database (now()), so every instance agrees on windows and expiries.
+import { randomUUID } from 'node:crypto'
+import type { PrismaClient } from '../generated/prisma/client.js'
+import type { FamilyState, TokenState } from './policy.js'
+
+export const REVOCATION_CHANNEL = 'token_family_revoked'
+
+export type RevokeReason = 'logout' | 'reuse_detected' | 'password_changed' | 'admin' | 'user_revoked'
+
+export interface SessionMeta {
+  userAgent: string | null
+  ip: string | null
+}
+
+export interface LockedFamily extends FamilyState {
+  id: string
+  userId: string
+  email: string
+}
+
+export interface RotationState {
+  family: LockedFamily
+  presented: TokenState
+  live: TokenState | null
+  now: Date
+}
+
+export type RotationAction =
+  | { type: 'mint-child'; childHash: string; childExpiresAt: Date }
+  | { type: 'revoke'; reason: RevokeReason }
+  | { type: 'none' }
+
+export interface TimeoutOptions {
+  lockTimeoutMs: number
+  statementTimeoutMs: number
+}
+
+interface TokenRow {
+  id: string
+  parent_id: string | null
+  created_at: Date
+  spent_at: Date | null
+  expires_at: Date
+}
+
+const toTokenState = (r: TokenRow): TokenState => ({
+  id: r.id,
+  parentId: r.parent_id,
+  createdAt: r.created_at,
+  spentAt: r.spent_at,
+  expiresAt: r.expires_at,
+})
+
+export class TokenStore {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly timeouts: TimeoutOptions,
+  ) {}
+
+  /** Starts a family with its first token; expiries are computed on the database clock. */
+  async createFamily(args: {
+    userId: string
+    tokenHash: string
+    ttlSec: number
+    sessionMaxSec: number
+    meta: SessionMeta
+  }): Promise<{ familyId: string; expiresAt: Date }> {
+    const familyId = randomUUID()
+    const tokenId = randomUUID()
+    const rows = await this.prisma.$queryRaw<{ expires_at: Date }[]>`
+      WITH fam AS (
+        INSERT INTO token_families (id, user_id, expires_at, user_agent, ip)
+        VALUES (${familyId}::uuid, ${args.userId}::uuid,
+                now() + make_interval(secs => ${args.sessionMaxSec}), ${args.meta.userAgent}, ${args.meta.ip})
+        RETURNING id, expires_at
+      )
+      INSERT INTO refresh_tokens (id, token_hash, family_id, expires_at)
+      SELECT ${tokenId}::uuid, ${args.tokenHash}, fam.id,
+             LEAST(now() + make_interval(secs => ${args.ttlSec}), fam.expires_at)
+      FROM fam
+      RETURNING expires_at`
+    return { familyId, expiresAt: rows[0]!.expires_at }
+  }
+
+  async findFamilyIdByHash(tokenHash: string): Promise<{ tokenId: string; familyId: string } | null> {
+    const row = await this.prisma.refreshToken.findUnique({
+      where: { tokenHash },
+      select: { id: true, familyId: true },
+    })
+    return row ? { tokenId: row.id, familyId: row.familyId } : null
+  }
+
+  /**
+   * Locks the family row, reads the presented and the live token, lets `decide` choose, and
+   * applies the choice, all in one short transaction. Concurrent rotations of one family
+   * queue on the row lock, so each sees the previous one's result.
+   */
+  async withLockedFamily<T>(
+    familyId: string,
+    presentedId: string,
+    decide: (state: RotationState) => { action: RotationAction; result: T },
+  ): Promise<T> {
+    const { lockTimeoutMs, statementTimeoutMs } = this.timeouts
+    return this.prisma.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`SELECT set_config('lock_timeout', ${`${lockTimeoutMs}ms`}, true),
+                                    set_config('statement_timeout', ${`${statementTimeoutMs}ms`}, true)`
+        const fams = await tx.$queryRaw<
+          { id: string; user_id: string; email: string; revoked_at: Date | null; expires_at: Date; now: Date }[]
+        >`
+          SELECT f.id, f.user_id, u.email, f.revoked_at, f.expires_at, now() AS now
+          FROM token_families f JOIN users u ON u.id = f.user_id
+          WHERE f.id = ${familyId}::uuid
+          FOR UPDATE OF f`
+        const fam = fams[0]
+        if (!fam) throw new Error(`family ${familyId} vanished during rotation`)
+        const tokens = await tx.$queryRaw<TokenRow[]>`
+          SELECT id, parent_id, created_at, spent_at, expires_at FROM refresh_tokens
+          WHERE family_id = ${familyId}::uuid AND (id = ${presentedId}::uuid OR spent_at IS NULL)`
+        const presentedRow = tokens.find((t) => t.id === presentedId)
+        if (!presentedRow) throw new Error(`token ${presentedId} vanished during rotation`)
+        const liveRow = tokens.find((t) => t.spent_at === null) ?? null
+
+        const { action, result } = decide({
+          family: { id: fam.id, userId: fam.user_id, email: fam.email, revokedAt: fam.revoked_at, expiresAt: fam.expires_at },
+          presented: toTokenState(presentedRow),
+          live: liveRow ? toTokenState(liveRow) : null,
+          now: fam.now,
+        })
+
+        if (action.type === 'mint-child') {
+          const spent = await tx.$executeRaw`
+            UPDATE refresh_tokens SET spent_at = now() WHERE id = ${presentedId}::uuid AND spent_at IS NULL`
+          if (spent !== 1) throw new Error('presented token was spent concurrently despite the family lock')
+          await tx.$executeRaw`
+            INSERT INTO refresh_tokens (id, token_hash, family_id, parent_id, expires_at)
+            VALUES (${randomUUID()}::uuid, ${action.childHash}, ${familyId}::uuid, ${presentedId}::uuid, ${action.childExpiresAt})`
+          await tx.$executeRaw`UPDATE token_families SET last_used_at = now() WHERE id = ${familyId}::uuid`
+        } else if (action.type === 'revoke') {
+          await revokeIn(tx, familyId, action.reason)
+        }
+        return result
+      },
+      { maxWait: lockTimeoutMs, timeout: lockTimeoutMs + statementTimeoutMs },
+    )
+  }
+
+  /** Revokes a family unless already revoked; true when this call revoked it. */
+  async revokeFamily(familyId: string, reason: RevokeReason, userId?: string): Promise<boolean> {
+    return this.prisma.$transaction((tx) => revokeIn(tx, familyId, reason, userId))
+  }
+
+  /** Families revoked after `since`, and the database's clock, in one round trip. */
+  async revokedSince(since: Date): Promise<{ now: Date; families: { id: string; revokedAt: Date }[] }> {
+    const rows = await this.prisma.$queryRaw<{ now: Date; id: string | null; revoked_at: Date | null }[]>`
+      SELECT now() AS now, f.id, f.revoked_at
+      FROM (SELECT 1) AS one LEFT JOIN token_families f ON f.revoked_at > ${since}`
+    return {
+      now: rows[0]!.now,
+      families: rows.flatMap((r) => (r.id && r.revoked_at ? [{ id: r.id, revokedAt: r.revoked_at }] : [])),
+    }
+  }
+
+  async databaseNow(): Promise<Date> {
+    const rows = await this.prisma.$queryRaw<{ now: Date }[]>`SELECT now() AS now`
+    return rows[0]!.now
+  }
+}
+
+type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0]
+
+async function revokeIn(tx: Tx, familyId: string, reason: RevokeReason, userId?: string): Promise<boolean> {
+  const owner = userId ?? null
+  const updated = await tx.$queryRaw<{ id: string }[]>`
+    UPDATE token_families SET revoked_at = now(), revoked_reason = ${reason}
+    WHERE id = ${familyId}::uuid AND revoked_at IS NULL
+      AND (${owner}::uuid IS NULL OR user_id = ${owner}::uuid)
+    RETURNING id`
+  if (updated.length === 0) return false
+  // Delivered at commit, to every instance's denylist listener.
+  await tx.$executeRaw`SELECT pg_notify(${REVOCATION_CHANNEL}, ${familyId})`
+  return true
+}
