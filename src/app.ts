@@ -19,7 +19,8 @@ import wellKnown from './routes/well-known.js'
 export interface AppOptions {
   config: Config
   databaseUrl: string
-  /** extra Fastify options (tests pass a log stream) */
+  /** where logs go instead of stdout (tests read them to prove redaction) */
+  logStream?: { write(line: string): void }
   fastify?: FastifyServerOptions
 }
 
@@ -40,12 +41,13 @@ export const REDACT_PATHS = [
   '*.token',
 ]
 
-export function loggerOptions(config: Config): FastifyServerOptions['logger'] {
+export function loggerOptions(config: Config, stream?: AppOptions['logStream']): FastifyServerOptions['logger'] {
   if (config.logLevel === 'silent') return false
   return {
     level: config.logLevel,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-    ...(config.env === 'development' && process.stdout.isTTY
+    ...(stream ? { stream } : {}),
+    ...(!stream && config.env === 'development' && process.stdout.isTTY
       ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss', ignore: 'pid,hostname' } } }
       : {}),
   }
@@ -54,11 +56,13 @@ export function loggerOptions(config: Config): FastifyServerOptions['logger'] {
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const { config } = opts
   const app = Fastify({
-    logger: loggerOptions(config),
+    logger: loggerOptions(config, opts.logStream),
     trustProxy: config.trustProxy,
     bodyLimit: 64 * 1024,
     // Client-chosen ids would let one request's log lines pose as another's.
     requestIdHeader: false,
+    // A number where a string belongs is a client bug to report, not to paper over.
+    ajv: { customOptions: { coerceTypes: false } },
     ...opts.fastify,
   }).withTypeProvider<TypeBoxTypeProvider>()
 

@@ -34,12 +34,18 @@ export interface TestApp {
 }
 
 export async function buildTestApp(
-  opts: { env?: Record<string, string>; databaseUrl?: string; fastify?: FastifyServerOptions; config?: Config } = {},
+  opts: {
+    env?: Record<string, string>
+    databaseUrl?: string
+    fastify?: FastifyServerOptions
+    config?: Config
+    logStream?: { write(line: string): void }
+  } = {},
 ): Promise<TestApp> {
   const config = opts.config ?? testConfig(opts.env)
   const db = opts.databaseUrl ? null : await createTestDatabase()
   const databaseUrl = opts.databaseUrl ?? db!.url
-  const app = await buildApp({ config, databaseUrl, fastify: opts.fastify })
+  const app = await buildApp({ config, databaseUrl, fastify: opts.fastify, logStream: opts.logStream })
   await app.ready()
   return {
     app,

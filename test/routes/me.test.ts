@@ -1,0 +1,63 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildTestApp, type TestApp } from '../helpers/app.js'
+import { COOKIE, cookieHeader, cookiesOf, loginBearer, register } from '../helpers/flows.js'
+
+let t: TestApp
+beforeAll(async () => {
+  t = await buildTestApp()
+})
+afterAll(() => t.close())
+
+describe('GET /me', () => {
+  it('answers from a Bearer access token', async () => {
+    const s = await loginBearer(t.app)
+    const res = await t.app.inject({ url: '/me', headers: { authorization: `Bearer ${s.accessToken}` } })
+    expect(res.statusCode).toBe(200)
+    expect(res.json()).toEqual({ id: expect.any(String), email: s.email, session_id: expect.any(String) })
+  })
+
+  it('answers from the access cookie', async () => {
+    const user = await register(t.app)
+    const c = cookiesOf(await t.app.inject({ method: 'POST', url: '/auth/login', payload: user, headers: COOKIE }))
+    const res = await t.app.inject({ url: '/me', headers: { cookie: cookieHeader({ access_token: c.access_token!.value }) } })
+    expect(res.statusCode).toBe(200)
+    expect(res.json().email).toBe(user.email)
+  })
+
+  it('makes zero database queries, whichever transport', async () => {
+    // A sync interval longer than the test keeps the denylist's catch-up out of the count.
+    const quiet = await buildTestApp({ env: { DENYLIST_SYNC_INTERVAL_MS: '60000' } })
+    try {
+      const s = await loginBearer(quiet.app)
+      const user = await register(quiet.app)
+      const c = cookiesOf(await quiet.app.inject({ method: 'POST', url: '/auth/login', payload: user, headers: COOKIE }))
+      const before = quiet.app.db.queryCount()
+      for (let i = 0; i < 50; i++) {
+        const bearer = await quiet.app.inject({ url: '/me', headers: { authorization: `Bearer ${s.accessToken}` } })
+        const cookie = await quiet.app.inject({ url: '/me', headers: { cookie: cookieHeader({ access_token: c.access_token!.value }) } })
+        expect([bearer.statusCode, cookie.statusCode]).toEqual([200, 200])
+      }
+      expect(quiet.app.db.queryCount() - before).toBe(0)
+      // The counter does count: one refresh moves it.
+      await quiet.app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: s.refreshToken } })
+      expect(quiet.app.db.queryCount()).toBeGreaterThan(before)
+    } finally {
+      await quiet.close()
+    }
+  })
+
+  it('prefers the Authorization header over the cookie', async () => {
+    const s = await loginBearer(t.app)
+    const res = await t.app.inject({
+      url: '/me',
+      headers: { authorization: 'Bearer not-a-token', cookie: cookieHeader({ access_token: s.accessToken }) },
+    })
+    expect(res.statusCode).toBe(401)
+  })
+
+  it('without a token answers 401 unauthorized', async () => {
+    const res = await t.app.inject({ url: '/me' })
+    expect(res.statusCode).toBe(401)
+    expect(res.json()).toEqual({ error: 'unauthorized', error_description: expect.any(String) })
+  })
+})
