@@ -9,7 +9,7 @@ import pg from 'pg'
 import { REVOCATION_CHANNEL } from './token-store.js'
 
 export interface DenylistSource {
-  revokedSince(since: Date): Promise<{ now: Date; families: { id: string; revokedAt: Date }[] }>
+  revokedSince(since: Date | null, lookbackMs: number): Promise<{ now: Date; families: { id: string; revokedAt: Date }[] }>
 }
 
 export interface DenylistOptions {
@@ -27,7 +27,7 @@ const COMMIT_LAG_MARGIN_MS = 30_000
 export class Denylist {
   /** sid -> time (ms, database clock) after which no live access token can carry it */
   private readonly entries = new Map<string, number>()
-  // Nothing revoked before (first sync's now - retainMs) can matter; start there.
+  // null until the first sync, which loads the last access-token lifetime of revocations.
   private cursor: Date | null = null
   private listener: pg.Client | null = null
   private timer: NodeJS.Timeout | null = null
@@ -47,7 +47,11 @@ export class Denylist {
     return this.entries.size
   }
 
-  /** Immediate local effect for revocations made by this instance. */
+  /**
+   * Immediate local effect for revocations made by this instance or heard by NOTIFY. Uses the
+   * local clock where the rest uses the database's; skew between them only shifts when the
+   * entry is dropped, and the next catch-up rewrites it with the database's time.
+   */
   add(sid: string, revokedAt = Date.now()): void {
     this.entries.set(sid, revokedAt + this.opts.retainMs)
   }
@@ -72,10 +76,9 @@ export class Denylist {
   }
 
   async catchUp(): Promise<void> {
-    const since = this.cursor ?? new Date(Date.now() - this.opts.retainMs - COMMIT_LAG_MARGIN_MS)
-    const { now, families } = await this.source.revokedSince(since)
+    const { now, families } = await this.source.revokedSince(this.cursor, this.opts.retainMs + COMMIT_LAG_MARGIN_MS)
     for (const f of families) this.entries.set(f.id, f.revokedAt.getTime() + this.opts.retainMs)
-    this.cursor = new Date(Math.max(since.getTime(), now.getTime() - COMMIT_LAG_MARGIN_MS))
+    this.cursor = new Date(now.getTime() - COMMIT_LAG_MARGIN_MS)
     this.prune(now)
   }
 

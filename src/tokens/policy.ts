@@ -6,7 +6,9 @@
 //                                         a retry after a lost response)
 // - any other token of the family      -> reuse: revoke the family (reason reuse_detected)
 // - a token of a revoked family        -> revoked (the family stays revoked, first reason kept)
-// - an expired family or token         -> expired (not reuse: nothing was stolen)
+// - an expired family, or a live token past its idle expiry
+//                                      -> expired (not reuse: nothing was stolen). A spent
+//                                         token stays evidence of theft whatever its age.
 //
 // The window is measured from the child's creation, so it never slides and never reopens:
 // once the child is itself rotated, the old parent is a grandparent and always reuse.

@@ -151,20 +151,23 @@ export class TokenStore {
     return this.prisma.$transaction((tx) => revokeIn(tx, familyId, reason, userId))
   }
 
-  /** Families revoked after `since`, and the database's clock, in one round trip. */
-  async revokedSince(since: Date): Promise<{ now: Date; families: { id: string; revokedAt: Date }[] }> {
+  /**
+   * Families revoked after `since` (or, when null, within the last `lookbackMs` of the
+   * database's clock), and that clock, in one round trip.
+   */
+  async revokedSince(
+    since: Date | null,
+    lookbackMs: number,
+  ): Promise<{ now: Date; families: { id: string; revokedAt: Date }[] }> {
     const rows = await this.prisma.$queryRaw<{ now: Date; id: string | null; revoked_at: Date | null }[]>`
       SELECT now() AS now, f.id, f.revoked_at
-      FROM (SELECT 1) AS one LEFT JOIN token_families f ON f.revoked_at > ${since}`
+      FROM (SELECT 1) AS one
+      LEFT JOIN token_families f
+        ON f.revoked_at > COALESCE(${since}::timestamptz, now() - make_interval(secs => ${lookbackMs / 1000}))`
     return {
       now: rows[0]!.now,
       families: rows.flatMap((r) => (r.id && r.revoked_at ? [{ id: r.id, revokedAt: r.revoked_at }] : [])),
     }
-  }
-
-  async databaseNow(): Promise<Date> {
-    const rows = await this.prisma.$queryRaw<{ now: Date }[]>`SELECT now() AS now`
-    return rows[0]!.now
   }
 }
 

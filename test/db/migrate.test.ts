@@ -243,6 +243,34 @@ SELECT * FROM "table_that_does_not_exist";
     expect(after.filter((r) => r.rolled_back_at === null && r.finished_at !== null)).toHaveLength(1)
   })
 
+  it('records a migration as finished in the same transaction as its changes', async () => {
+    // Postgres already runs a multi-statement script atomically, so the property that needs
+    // the explicit transaction is the bookkeeping: if marking the row finished fails, the
+    // migration's own changes must be rolled back too. This migration makes exactly that
+    // UPDATE fail (NOT VALID: rows already finished are not checked).
+    const url = await freshDb()
+    const dir = await tmpMigrationsDir()
+    const good = [...(await migrationsOnDisk(dir)).keys()]
+    const name = '29991231000000_cannot_be_marked_finished'
+    await mkdir(join(dir, name))
+    await writeFile(
+      join(dir, name, 'migration.sql'),
+      `CREATE TABLE "atomic_probe" ("id" INTEGER NOT NULL);
+ALTER TABLE "_prisma_migrations" ADD CONSTRAINT "never_finished" CHECK ("finished_at" IS NULL) NOT VALID;
+`,
+    )
+
+    await expect(migrate(url, dir)).rejects.toBeInstanceOf(MigrationError)
+    expect(await tableExists(url, 'atomic_probe')).toBe(false)
+    expect(await query(url, `SELECT 1 FROM pg_constraint WHERE conname = 'never_finished'`)).toEqual([])
+    const rows = await rowsOf(url)
+    expect(rows.filter((r) => r.finished_at !== null).map((r) => r.migration_name).sort()).toEqual(good)
+    const failed = rows.filter((r) => r.migration_name === name)
+    expect(failed).toHaveLength(1)
+    expect(failed[0]!.finished_at).toBeNull()
+    expect(failed[0]!.logs).toEqual(expect.stringContaining('never_finished'))
+  })
+
   it("waits for Prisma's advisory lock (72707369) and completes once it is released", async () => {
     const url = await freshDb()
     const names = [...(await migrationsOnDisk()).keys()]
@@ -260,6 +288,7 @@ SELECT * FROM "table_that_does_not_exist";
     // Wait until migrate()'s session is actually queued on that lock (a bigint advisory
     // key shows up as classid = high 32 bits, objid = low 32 bits, objsubid = 1).
     const deadline = Date.now() + 15_000
+    let queued = false
     for (;;) {
       const waiting = await holder.query(
         `SELECT 1 FROM pg_locks
@@ -267,12 +296,16 @@ SELECT * FROM "table_that_does_not_exist";
             AND classid = $1 AND objid = $2 AND objsubid = 1`,
         [Math.floor(PRISMA_LOCK_KEY / 2 ** 32), PRISMA_LOCK_KEY % 2 ** 32],
       )
-      if (waiting.rowCount) break
+      if (waiting.rowCount) {
+        queued = true
+        break
+      }
       if (settled || Date.now() > deadline) break
       await new Promise((r) => setTimeout(r, 50))
     }
     // Give it a moment more in case it was going to run regardless of the lock.
     await new Promise((r) => setTimeout(r, 300))
+    expect(queued).toBe(true)
     expect(settled).toBe(false)
     const table = await holder.query(`SELECT to_regclass('public._prisma_migrations')::text AS t`)
     expect(table.rows[0].t).toBeNull()

@@ -13,18 +13,26 @@ export function withDatabase(url: string, database: string): string {
   return u.toString()
 }
 
+// One small pool per database a test file talks to; connecting per query would dominate
+// tests that check state after every one of hundreds of races.
+const pools = new Map<string, pg.Pool>()
+
+function poolFor(url: string): pg.Pool {
+  let pool = pools.get(url)
+  if (!pool) {
+    pool = new pg.Pool({ connectionString: url, max: 2, allowExitOnIdle: true })
+    pool.on('error', () => {}) // a dropped database kills idle connections; that is expected
+    pools.set(url, pool)
+  }
+  return pool
+}
+
 export async function adminQuery<T extends pg.QueryResultRow = pg.QueryResultRow>(
   sql: string,
   params: unknown[] = [],
   url = adminUrl(),
 ): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return (await client.query<T>(sql, params)).rows
-  } finally {
-    await client.end()
-  }
+  return (await poolFor(url).query<T>(sql, params)).rows
 }
 
 /** A new, empty database on the test server; migrated unless asked not to be. */
@@ -35,6 +43,10 @@ export async function createTestDatabase(opts: { migrate?: boolean } = {}): Prom
   if (opts.migrate !== false) await migrate(url)
   return {
     url,
-    drop: () => adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).then(() => undefined),
+    async drop() {
+      await pools.get(url)?.end()
+      pools.delete(url)
+      await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    },
   }
 }

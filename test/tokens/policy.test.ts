@@ -146,6 +146,14 @@ describe('decideRotation', () => {
       ).toEqual({ kind: 'revoked' })
     })
 
+    it('revoked family that has also passed its absolute expiry -> revoked (revocation is reported first)', () => {
+      const { live } = chain()
+      const family: FamilyState = { revokedAt: at(150 * SEC), expiresAt: at(3 * MIN) }
+      expect(decideRotation({ presented: live, live, family, now: at(4 * MIN), windowMs: WINDOW })).toEqual({
+        kind: 'revoked',
+      })
+    })
+
     it('revoked family -> revoked when there is no live token', () => {
       const { parent } = chain()
       expect(

@@ -1,0 +1,435 @@
+// Unit tests for configuration loading (src/config.ts) and the secret checks (src/secrets.ts).
+// No server, no database: every case calls loadConfig with an explicit environment and a
+// throwaway DATA_DIR, so nothing is read from process.env and nothing lands in the repo.
+import { generateKeyPairSync, createPublicKey, randomBytes } from 'node:crypto'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { ConfigError, loadConfig, type Config } from '../src/config.js'
+import { looksLikePublicKey, weakSecretReason } from '../src/secrets.js'
+
+type Env = Record<string, string>
+
+let dataDir: string
+beforeEach(() => {
+  dataDir = mkdtempSync(join(tmpdir(), 'auth-config-test-'))
+})
+afterEach(() => {
+  rmSync(dataDir, { recursive: true, force: true })
+})
+
+const devSecretsFile = () => join(dataDir, 'dev-secrets.json')
+
+const ed25519 = generateKeyPairSync('ed25519')
+const ED25519_PRIVATE_PEM = ed25519.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+const ED25519_PUBLIC_PEM = ed25519.publicKey.export({ type: 'spki', format: 'pem' }).toString()
+const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 })
+const RSA_PRIVATE_PEM = rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+const RSA_PKCS1_PRIVATE_PEM = rsa.privateKey.export({ type: 'pkcs1', format: 'pem' }).toString()
+const EC_PRIVATE_PEM = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+const ED448_PRIVATE_PEM = generateKeyPairSync('ed448').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+
+/** 64 hex characters: random, long, and never a placeholder word */
+const strongSecret = () => randomBytes(32).toString('hex')
+
+/** a production environment that loads; each test breaks one thing */
+function productionEnv(overrides: Env = {}): Env {
+  return {
+    NODE_ENV: 'production',
+    DATA_DIR: dataDir,
+    JWT_PRIVATE_KEY: ED25519_PRIVATE_PEM,
+    REFRESH_TOKEN_SECRET: strongSecret(),
+    ...overrides,
+  }
+}
+
+function without(env: Env, ...names: string[]): Env {
+  const copy = { ...env }
+  for (const n of names) delete copy[n]
+  return copy
+}
+
+/** loadConfig must throw a ConfigError; returns its problems */
+function problemsOf(env: Env): string[] {
+  let caught: unknown
+  try {
+    loadConfig(env)
+  } catch (err) {
+    caught = err
+  }
+  expect(caught, 'loadConfig should have refused this environment').toBeInstanceOf(ConfigError)
+  return (caught as ConfigError).problems
+}
+
+function expectRefused(env: Env, variable: string, reason?: RegExp) {
+  const problems = problemsOf(env)
+  const mine = problems.filter((p) => p.includes(variable))
+  expect(mine, `no problem names ${variable}: ${JSON.stringify(problems)}`).not.toHaveLength(0)
+  if (reason) expect(mine.join('\n')).toMatch(reason)
+}
+
+// Public-key encodings an operator might paste as an HS256 secret.
+const publicJwk = ed25519.publicKey.export({ format: 'jwk' })
+const spkiDer = ed25519.publicKey.export({ type: 'spki', format: 'der' })
+const sshEd25519 = `ssh-ed25519 ${Buffer.concat([
+  sshString(Buffer.from('ssh-ed25519')),
+  sshString(Buffer.from(publicJwk.x!, 'base64url')),
+]).toString('base64')} ops@example.com`
+const PUBLIC_KEY_SECRETS: Array<[string, string]> = [
+  ['a PEM public key', ED25519_PUBLIC_PEM],
+  ['a PEM public key with a leading newline', `\n${ED25519_PUBLIC_PEM}`],
+  ['a PEM public key with leading spaces', `   ${ED25519_PUBLIC_PEM}`],
+  ['a PEM public key with leading junk', `key=${ED25519_PUBLIC_PEM}`],
+  ['a PEM public key without its trailing newline', ED25519_PUBLIC_PEM.trimEnd()],
+  ['a PEM public key with escaped \\n line breaks', ED25519_PUBLIC_PEM.replace(/\n/g, '\\n')],
+  ['an RSA PEM public key', rsa.publicKey.export({ type: 'spki', format: 'pem' }).toString()],
+  ['an RSA PKCS#1 PEM public key', rsa.publicKey.export({ type: 'pkcs1', format: 'pem' }).toString()],
+  ['a public JWK as JSON', JSON.stringify(publicJwk)],
+  ['a public JWK as JSON with kid, alg and use', JSON.stringify({ ...publicJwk, kid: 'k1', alg: 'EdDSA', use: 'sig' })],
+  ['a pretty-printed JWK with leading whitespace', `  ${JSON.stringify(publicJwk, null, 2)}`],
+  ['a JWKS document', JSON.stringify({ keys: [{ ...publicJwk, kid: 'k1', alg: 'EdDSA', use: 'sig' }] })],
+  ['a base64 DER SPKI', spkiDer.toString('base64')],
+  ['a base64url DER SPKI', spkiDer.toString('base64url')],
+  ['an RSA base64 DER SPKI', rsa.publicKey.export({ type: 'spki', format: 'der' }).toString('base64')],
+  ['an ssh-ed25519 line', sshEd25519],
+  ['an ssh-ed25519 line with leading whitespace', `\t${sshEd25519}`],
+  ['an ssh-rsa line', `ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC${'x'.repeat(300)} ops@example.com`],
+]
+
+function sshString(b: Buffer): Buffer {
+  const len = Buffer.alloc(4)
+  len.writeUInt32BE(b.length)
+  return Buffer.concat([len, b])
+}
+
+describe('defaults', () => {
+  let config: Config
+  beforeEach(() => {
+    config = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir })
+  })
+
+  it('listens on 127.0.0.1:3000', () => {
+    expect(config.host).toBe('127.0.0.1')
+    expect(config.port).toBe(3000)
+  })
+
+  it('access tokens live 900 s, refresh tokens 30 days', () => {
+    expect(config.jwt.accessTtlSec).toBe(900)
+    expect(config.refresh.ttlSec).toBe(30 * 86_400)
+  })
+
+  it('argon2id uses the OWASP minimum m=19456 KiB, t=2, p=1', () => {
+    expect(config.argon2).toEqual({ memoryKiB: 19_456, timeCost: 2, parallelism: 1 })
+  })
+
+  it('signs with EdDSA and publishes the public JWK', () => {
+    expect(config.jwt.key.algorithm).toBe('EdDSA')
+    expect(createPublicKey(config.jwt.key.verifyKey).asymmetricKeyType).toBe('ed25519')
+    expect(config.jwt.key.jwk).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig', kid: config.jwt.key.kid })
+    expect(config.jwt.key.jwk).not.toHaveProperty('d')
+  })
+
+  it('an unset NODE_ENV means development, with non-secure cookies', () => {
+    const dev = loadConfig({ DATA_DIR: dataDir })
+    expect(dev.env).toBe('development')
+    expect(dev.cookies.secure).toBe(false)
+  })
+
+  it('an empty or blank variable counts as unset', () => {
+    const c = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, PORT: '', HOST: '   ', ACCESS_TOKEN_TTL: ' ' })
+    expect(c.port).toBe(3000)
+    expect(c.host).toBe('127.0.0.1')
+    expect(c.jwt.accessTtlSec).toBe(900)
+  })
+
+  it('reads explicit values', () => {
+    const c = loadConfig({
+      NODE_ENV: 'test',
+      DATA_DIR: dataDir,
+      HOST: '0.0.0.0',
+      PORT: '8080',
+      ACCESS_TOKEN_TTL: '300',
+      REFRESH_TOKEN_TTL: '3600',
+    })
+    expect([c.host, c.port, c.jwt.accessTtlSec, c.refresh.ttlSec]).toEqual(['0.0.0.0', 8080, 300, 3600])
+  })
+})
+
+describe('invalid values', () => {
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '3000.5'],
+    ['PORT', '-1'],
+    ['PORT', '65536'],
+    ['ACCESS_TOKEN_TTL', '15m'],
+    ['ACCESS_TOKEN_TTL', '0'],
+    ['ACCESS_TOKEN_TTL', '29'],
+    ['ACCESS_TOKEN_TTL', '86401'],
+    ['REFRESH_TOKEN_TTL', '30d'],
+    ['REFRESH_TOKEN_TTL', 'NaN'],
+    ['REFRESH_TOKEN_TTL', 'Infinity'],
+    ['DB_POOL_SIZE', '0'],
+    ['ARGON2_MEMORY_KIB', 'lots'],
+    ['ARGON2_TIME_COST', '1.5'],
+    ['ARGON2_PARALLELISM', '0'],
+    ['EMBEDDED_PG_PORT', '80'],
+  ])('%s=%s is a ConfigError naming the variable', (name, value) => {
+    expectRefused({ NODE_ENV: 'test', DATA_DIR: dataDir, [name]: value }, name, /integer/)
+  })
+
+  it('the error message names the variable and the bad value', () => {
+    expect(() => loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, PORT: 'http' })).toThrow(/PORT.*"http"/)
+  })
+
+  it.each([
+    ['NODE_ENV', 'prod'],
+    ['JWT_ALGORITHM', 'none'],
+    ['JWT_ALGORITHM', 'RS256'],
+    ['JWT_ALGORITHM', 'hs256'],
+    ['LOG_LEVEL', 'verbose'],
+    ['COOKIE_SECURE', 'maybe'],
+    ['TRUST_PROXY', 'sometimes'],
+  ])('%s=%s is a ConfigError naming the variable', (name, value) => {
+    expectRefused({ NODE_ENV: 'test', DATA_DIR: dataDir, [name]: value }, name)
+  })
+
+  it('REFRESH_TOKEN_TTL longer than SESSION_MAX_AGE is refused', () => {
+    expectRefused({ NODE_ENV: 'test', DATA_DIR: dataDir, REFRESH_TOKEN_TTL: '7200', SESSION_MAX_AGE: '3600' }, 'REFRESH_TOKEN_TTL')
+  })
+
+  it('reports every problem at once', () => {
+    const problems = problemsOf({ NODE_ENV: 'test', DATA_DIR: dataDir, PORT: 'x', ACCESS_TOKEN_TTL: 'y', LOG_LEVEL: 'z' })
+    expect(problems.join('\n')).toMatch(/PORT/)
+    expect(problems.join('\n')).toMatch(/ACCESS_TOKEN_TTL/)
+    expect(problems.join('\n')).toMatch(/LOG_LEVEL/)
+  })
+})
+
+describe('production', () => {
+  it('loads with good secrets, secure cookies and OWASP argon2 defaults', () => {
+    const env = productionEnv()
+    const c = loadConfig(env)
+    expect(c.env).toBe('production')
+    expect(c.cookies.secure).toBe(true)
+    expect(c.argon2).toEqual({ memoryKiB: 19_456, timeCost: 2, parallelism: 1 })
+    expect(c.jwt.key.algorithm).toBe('EdDSA')
+    expect(c.jwt.key.kid).toBe('ed25519-1')
+    expect(c.jwt.key.verifyKey).toBe(ED25519_PUBLIC_PEM)
+    expect(c.refresh.secret.equals(Buffer.from(env.REFRESH_TOKEN_SECRET!, 'utf8'))).toBe(true)
+    expect(existsSync(devSecretsFile()), 'production must not write dev secrets').toBe(false)
+  })
+
+  it('loads with HS256 and a strong JWT_SECRET, and publishes no key', () => {
+    const secret = strongSecret()
+    const c = loadConfig(productionEnv({ JWT_ALGORITHM: 'HS256', JWT_SECRET: secret, JWT_KEY_ID: 'hs-2025' }))
+    expect(c.jwt.key).toEqual({ kid: 'hs-2025', algorithm: 'HS256', signKey: secret, verifyKey: secret, jwk: null })
+  })
+
+  it('loads with argon2 above the minimums', () => {
+    const c = loadConfig(productionEnv({ ARGON2_MEMORY_KIB: '65536', ARGON2_TIME_COST: '3', ARGON2_PARALLELISM: '4' }))
+    expect(c.argon2).toEqual({ memoryKiB: 65_536, timeCost: 3, parallelism: 4 })
+  })
+
+  it('refuses to start without JWT_PRIVATE_KEY, and generates nothing', () => {
+    expectRefused(without(productionEnv(), 'JWT_PRIVATE_KEY'), 'JWT_PRIVATE_KEY')
+    expect(existsSync(devSecretsFile())).toBe(false)
+  })
+
+  it('refuses to start with a blank JWT_PRIVATE_KEY', () => {
+    expectRefused(productionEnv({ JWT_PRIVATE_KEY: '  ' }), 'JWT_PRIVATE_KEY')
+  })
+
+  it('refuses to start without REFRESH_TOKEN_SECRET, and generates nothing', () => {
+    expectRefused(without(productionEnv(), 'REFRESH_TOKEN_SECRET'), 'REFRESH_TOKEN_SECRET')
+    expect(existsSync(devSecretsFile())).toBe(false)
+  })
+
+  it.each([
+    ['changeme', 'changeme'],
+    ['a short secret', 'Zq8#xL2!'],
+    ['31 random-looking bytes', 'abcdefghijklmnopqrstuvwxyzABCDE'],
+    ['a low-entropy 40-character secret', 'a'.repeat(40)],
+    ['a long secret of few distinct characters', 'abcabcabc1'.repeat(5)],
+    ['a long secret containing "changeme"', `changeme-${strongSecret()}`],
+    ['a long secret containing "secret"', `my-refresh-secret-${strongSecret()}`],
+    ['a long secret containing "password"', `Password${strongSecret()}`],
+  ])('refuses a weak REFRESH_TOKEN_SECRET: %s', (_name, value) => {
+    expectRefused(productionEnv({ REFRESH_TOKEN_SECRET: value }), 'REFRESH_TOKEN_SECRET', /weak/)
+  })
+
+  it('refuses HS256 without JWT_SECRET, and generates nothing', () => {
+    expectRefused(productionEnv({ JWT_ALGORITHM: 'HS256' }), 'JWT_SECRET')
+    expect(existsSync(devSecretsFile())).toBe(false)
+  })
+
+  it.each([
+    ['secret', 'secret'],
+    ['a 20-character secret', 'k3Jd9!xQ2mZp7@Lw4rTy'],
+    ['a low-entropy 64-character secret', 'ab'.repeat(32)],
+    ['a long secret containing "jwt"', `jwt-${strongSecret()}`],
+    ['a long secret containing "default"', `${strongSecret()}DEFAULT`],
+  ])('refuses HS256 with a weak JWT_SECRET: %s', (_name, value) => {
+    expectRefused(productionEnv({ JWT_ALGORITHM: 'HS256', JWT_SECRET: value }), 'JWT_SECRET', /weak/)
+  })
+
+  it.each([
+    ['ARGON2_MEMORY_KIB', '19455'],
+    ['ARGON2_MEMORY_KIB', '1024'],
+    ['ARGON2_TIME_COST', '1'],
+    ['ARGON2_PARALLELISM', '0'],
+  ])('refuses argon2 below the OWASP minimum: %s=%s', (name, value) => {
+    expectRefused(productionEnv({ [name]: value }), name)
+  })
+
+  it('the same cheap argon2 settings load outside production (tests use them)', () => {
+    const c = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1' })
+    expect(c.argon2).toEqual({ memoryKiB: 1024, timeCost: 1, parallelism: 1 })
+  })
+})
+
+describe('JWT_PRIVATE_KEY', () => {
+  it.each([
+    ['an RSA key (PKCS#8)', RSA_PRIVATE_PEM, /rsa/],
+    ['an RSA key (PKCS#1)', RSA_PKCS1_PRIVATE_PEM, /rsa/],
+    ['a P-256 key', EC_PRIVATE_PEM, /ec/],
+    ['an Ed448 key', ED448_PRIVATE_PEM, /ed448/],
+    ['a public key', ED25519_PUBLIC_PEM, /PEM private key/],
+    ['not a key at all', 'hello', /PEM private key/],
+  ])('%s is refused, in production and outside it', (_name, pem, reason) => {
+    for (const env of [productionEnv({ JWT_PRIVATE_KEY: pem }), { NODE_ENV: 'test', DATA_DIR: dataDir, JWT_PRIVATE_KEY: pem }]) {
+      expectRefused(env, 'JWT_PRIVATE_KEY', reason)
+    }
+  })
+
+  it('an Ed25519 PEM with escaped \\n line breaks (as in a .env file) loads as the same key', () => {
+    const c = loadConfig(productionEnv({ JWT_PRIVATE_KEY: ED25519_PRIVATE_PEM.replace(/\n/g, '\\n'), JWT_KEY_ID: 'k-2025' }))
+    expect(c.jwt.key.verifyKey).toBe(ED25519_PUBLIC_PEM)
+    expect(c.jwt.key.kid).toBe('k-2025')
+  })
+})
+
+describe('a public key as the HS256 JWT_SECRET is refused in any environment', () => {
+  describe.each(['production', 'development', 'test'])('NODE_ENV=%s', (nodeEnv) => {
+    it.each(PUBLIC_KEY_SECRETS)('%s', (_name, value) => {
+      const env =
+        nodeEnv === 'production'
+          ? productionEnv({ JWT_ALGORITHM: 'HS256', JWT_SECRET: value })
+          : { NODE_ENV: nodeEnv, DATA_DIR: dataDir, JWT_ALGORITHM: 'HS256', JWT_SECRET: value }
+      expectRefused(env, 'JWT_SECRET', /public key/)
+    })
+  })
+})
+
+describe('development and test secrets', () => {
+  it.each(['development', 'test'])('NODE_ENV=%s without keys generates them once into DATA_DIR/dev-secrets.json', (nodeEnv) => {
+    const env = { NODE_ENV: nodeEnv, DATA_DIR: dataDir }
+    expect(existsSync(devSecretsFile())).toBe(false)
+    const first = loadConfig(env)
+    expect(existsSync(devSecretsFile())).toBe(true)
+    const saved = readFileSync(devSecretsFile(), 'utf8')
+
+    const second = loadConfig(env)
+    expect(readFileSync(devSecretsFile(), 'utf8')).toBe(saved)
+    expect(second.jwt.key.kid).toBe(first.jwt.key.kid)
+    expect(second.jwt.key.kid).toMatch(/^dev-[0-9a-f]{8}$/)
+    expect(second.jwt.key.signKey).toBe(first.jwt.key.signKey)
+    expect(second.jwt.key.verifyKey).toBe(first.jwt.key.verifyKey)
+    expect(createPublicKey(second.jwt.key.verifyKey).asymmetricKeyType).toBe('ed25519')
+    expect(second.refresh.secret.equals(first.refresh.secret)).toBe(true)
+    expect(second.refresh.secret.length).toBe(32)
+    expect(second.refresh.secret.equals(Buffer.alloc(32)), 'not the placeholder').toBe(false)
+  })
+
+  it('the file is readable by its owner only', () => {
+    loadConfig({ NODE_ENV: 'development', DATA_DIR: dataDir })
+    expect(statSync(devSecretsFile()).mode & 0o777).toBe(0o600)
+  })
+
+  it('a DATA_DIR that does not exist yet is created', () => {
+    const nested = join(dataDir, 'a', 'b')
+    loadConfig({ NODE_ENV: 'development', DATA_DIR: nested })
+    expect(existsSync(join(nested, 'dev-secrets.json'))).toBe(true)
+  })
+
+  it('a new DATA_DIR gets different secrets', () => {
+    const other = mkdtempSync(join(tmpdir(), 'auth-config-test-'))
+    try {
+      const a = loadConfig({ NODE_ENV: 'development', DATA_DIR: dataDir })
+      const b = loadConfig({ NODE_ENV: 'development', DATA_DIR: other })
+      expect(b.jwt.key.verifyKey).not.toBe(a.jwt.key.verifyKey)
+      expect(b.refresh.secret.equals(a.refresh.secret)).toBe(false)
+    } finally {
+      rmSync(other, { recursive: true, force: true })
+    }
+  })
+
+  it('HS256 without JWT_SECRET uses the generated secret, the same on every start', () => {
+    const env = { NODE_ENV: 'development', DATA_DIR: dataDir, JWT_ALGORITHM: 'HS256' }
+    const first = loadConfig(env)
+    const second = loadConfig(env)
+    const saved = JSON.parse(readFileSync(devSecretsFile(), 'utf8')) as { hs256Secret: string }
+    expect(first.jwt.key).toMatchObject({ algorithm: 'HS256', kid: 'dev-hs256', signKey: saved.hs256Secret, jwk: null })
+    expect(second.jwt.key.signKey).toBe(first.jwt.key.signKey)
+    expect(weakSecretReason(saved.hs256Secret)).toBeNull()
+  })
+
+  it('configured keys are used as given and nothing is generated', () => {
+    const refresh = strongSecret()
+    const c = loadConfig({ NODE_ENV: 'development', DATA_DIR: dataDir, JWT_PRIVATE_KEY: ED25519_PRIVATE_PEM, REFRESH_TOKEN_SECRET: refresh })
+    expect(c.jwt.key.verifyKey).toBe(ED25519_PUBLIC_PEM)
+    expect(c.refresh.secret.toString('utf8')).toBe(refresh)
+    expect(existsSync(devSecretsFile())).toBe(false)
+  })
+
+  it('a weak secret is tolerated outside production', () => {
+    const c = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, REFRESH_TOKEN_SECRET: 'changeme', JWT_ALGORITHM: 'HS256', JWT_SECRET: 'secret' })
+    expect(c.jwt.key.signKey).toBe('secret')
+  })
+})
+
+describe('secrets.ts', () => {
+  describe('weakSecretReason', () => {
+    it('accepts 32+ random bytes', () => {
+      expect(weakSecretReason(strongSecret())).toBeNull()
+      expect(weakSecretReason(randomBytes(32).toString('hex'))).toBeNull()
+    })
+
+    it.each([
+      ['empty', '', /shorter/],
+      ['31 bytes', 'x1y2z3w4v5u6t7s8r9q0p1o2n3m4l5k', /shorter/],
+      ['40 times the same character', 'a'.repeat(40), /distinct/],
+      ['11 distinct characters', '0123456789a'.repeat(4), /distinct/],
+      ['changeme', 'changeme', /shorter/],
+      ['a placeholder word in a long secret', `CHANGEME${strongSecret()}`, /placeholder/],
+    ])('refuses %s', (_name, value, reason) => {
+      expect(weakSecretReason(value)).toMatch(reason)
+    })
+
+    it('counts bytes, not characters', () => {
+      // 16 two-byte characters are 32 bytes
+      expect(weakSecretReason('äöüßéèêëáàâãåçñõ')).not.toMatch(/shorter/)
+    })
+  })
+
+  describe('looksLikePublicKey', () => {
+    it.each(PUBLIC_KEY_SECRETS)('true for %s', (_name, value) => {
+      expect(looksLikePublicKey(value)).toBe(true)
+    })
+
+    it('true for a certificate', () => {
+      expect(looksLikePublicKey('-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n')).toBe(true)
+    })
+
+    it.each([
+      ['a random hex secret', strongSecret()],
+      ['a random base64url secret', randomBytes(48).toString('base64url')],
+      ['a random base64 secret', randomBytes(48).toString('base64')],
+      ['a passphrase', 'correct horse battery staple and then some more words'],
+      ['JSON that is not a JWK', '{"hello":"world","n":1234567890123456789}'],
+      ['broken JSON', '{"kty": '],
+    ])('false for %s', (_name, value) => {
+      expect(looksLikePublicKey(value)).toBe(false)
+    })
+  })
+})
