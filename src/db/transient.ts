@@ -37,7 +37,8 @@ export function isTransientDbError(err: unknown, depth = 0): boolean {
   const original = e.originalCode ?? (e.meta as Record<string, unknown> | undefined)?.code
   if (typeof original === 'string' && TRANSIENT_SQLSTATES.has(original)) return true
   if (typeof e.message === 'string' && TRANSIENT_MESSAGES.some((re) => re.test(e.message as string))) return true
-  return isTransientDbError(e.cause, depth + 1) || isTransientDbError(e.meta, depth + 1)
+  // Prisma nests the driver's error: err.meta.driverAdapterError.cause.code = '55P03'.
+  return ['cause', 'meta', 'driverAdapterError'].some((k) => isTransientDbError(e[k], depth + 1))
 }
 
 /** Runs a database step; a transient failure becomes 503 with Retry-After. */
