@@ -140,7 +140,6 @@ const named = <T extends { name: string }>(rows: T[]) => rows.map((row) => [row.
 interface TokenCase {
   name: string
   token: () => string
-  code?: ErrorCode
 }
 
 beforeAll(async () => {
