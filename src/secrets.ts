@@ -24,12 +24,16 @@ export function looksLikePublicKey(value: string): boolean {
     try {
       const jwk = JSON.parse(text) as Record<string, unknown>
       if (typeof jwk.kty === 'string') return true
+      // A JWKS document, e.g. a copy of /.well-known/jwks.json.
+      if (Array.isArray(jwk.keys) && jwk.keys.some((k) => typeof (k as Record<string, unknown>)?.kty === 'string')) return true
     } catch {
       // not JSON: fall through
     }
   }
-  if (/^[A-Za-z0-9+/=_-]+$/.test(text) && text.length >= 40) {
-    const der = Buffer.from(text, /[-_]/.test(text) ? 'base64url' : 'base64')
+  // A PEM body pasted without its BEGIN/END lines may still be split over several lines.
+  const compact = text.replace(/\s+/g, '')
+  if (/^[A-Za-z0-9+/=_-]+$/.test(compact) && compact.length >= 40) {
+    const der = Buffer.from(compact, /[-_]/.test(compact) ? 'base64url' : 'base64')
     try {
       createPublicKey({ key: der, format: 'der', type: 'spki' })
       return true
