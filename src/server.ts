@@ -34,6 +34,21 @@ async function main(): Promise<void> {
     process.once('SIGINT', () => void shutdown('SIGINT'))
     process.once('SIGTERM', () => void shutdown('SIGTERM'))
     await app.listen({ host: config.host, port: config.port })
+    // When started by a parent over IPC (the benchmarks), answer its requests for counters;
+    // nothing is exposed over HTTP.
+    if (process.send) {
+      process.on('message', (msg) => {
+        if (msg === 'metrics') {
+          process.send?.({
+            dbQueries: app.db.queryCount(),
+            cpu: process.cpuUsage(),
+            rss: process.memoryUsage().rss,
+            denylistSize: app.denylist.size,
+          })
+        }
+      })
+      process.send({ listening: (app.server.address() as { port: number }).port })
+    }
   } catch (err) {
     await stopDatabase()
     throw err

@@ -9,6 +9,8 @@ export interface DbOptions {
   url: string
   poolSize: number
   statementTimeoutMs: number
+  /** longest wait for a row lock (a refresh queued behind another one of its family) */
+  lockTimeoutMs: number
   /** how long to wait for a connection before giving up (answers 503, never hangs) */
   connectTimeoutMs: number
 }
@@ -35,6 +37,8 @@ export function createDb(opts: DbOptions): Db {
     max: opts.poolSize,
     Client: CountingClient,
     statement_timeout: opts.statementTimeoutMs,
+    // Set per connection, so no transaction spends a round trip on it.
+    options: `-c lock_timeout=${opts.lockTimeoutMs}`,
     connectionTimeoutMillis: opts.connectTimeoutMs,
     idleTimeoutMillis: 30_000,
   })

@@ -33,6 +33,7 @@ export default fp<ServicesOptions>(
       url: databaseUrl,
       poolSize: config.db.poolSize,
       statementTimeoutMs: config.db.statementTimeoutMs,
+      lockTimeoutMs: config.db.lockTimeoutMs,
       connectTimeoutMs: config.db.lockTimeoutMs,
     })
     const tokenStore = new TokenStore(db.prisma, config.db)

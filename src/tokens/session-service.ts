@@ -46,42 +46,41 @@ export class SessionService {
   }
 
   async refresh(presentedToken: string): Promise<IssuedSession> {
-    const found = isWellFormedRefreshToken(presentedToken)
-      ? await guard(() => this.store.findFamilyIdByHash(hashRefreshToken(presentedToken)))
-      : null
-    // Never issued by us (random, truncated, forged): no family is touched.
-    if (!found) throw new ApiError('invalid_refresh_token')
-
     const child = deriveChildToken(presentedToken, this.settings.secret)
-    const outcome = await guard(() =>
-      this.store.withLockedFamily(found.familyId, found.tokenId, (state) => {
-        const decision = decideRotation({
-          presented: state.presented,
-          live: state.live,
-          family: state.family,
-          now: state.now,
-          windowMs: this.settings.reuseWindowSec * 1000,
-        })
-        const action: RotationAction =
-          decision.kind === 'rotate'
-            ? {
-                type: 'mint-child',
-                childHash: hashRefreshToken(child),
-                childExpiresAt: childExpiry(state.now, this.settings.ttlSec * 1000, state.family.expiresAt),
-              }
-            : decision.kind === 'reuse'
-              ? { type: 'revoke', reason: 'reuse_detected' }
-              : { type: 'none' }
-        return { action, result: { userId: state.family.userId, email: state.family.email, kind: decision.kind } }
-      }),
-    )
+    const outcome = isWellFormedRefreshToken(presentedToken)
+      ? await guard(() =>
+          this.store.rotate(hashRefreshToken(presentedToken), (state) => {
+            const decision = decideRotation({
+              presented: state.presented,
+              live: state.live,
+              family: state.family,
+              now: state.now,
+              windowMs: this.settings.reuseWindowSec * 1000,
+            })
+            const action: RotationAction =
+              decision.kind === 'rotate'
+                ? {
+                    type: 'mint-child',
+                    childHash: hashRefreshToken(child),
+                    childExpiresAt: childExpiry(state.now, this.settings.ttlSec * 1000, state.family.expiresAt),
+                  }
+                : decision.kind === 'reuse'
+                  ? { type: 'revoke', reason: 'reuse_detected' }
+                  : { type: 'none' }
+            const { id: familyId, userId, email } = state.family
+            return { action, result: { kind: decision.kind, familyId, userId, email } }
+          }),
+        )
+      : null
+    // Never issued by us (random, truncated, forged): no family was touched.
+    if (!outcome) throw new ApiError('invalid_refresh_token')
 
     switch (outcome.kind) {
       case 'rotate':
       case 'replay':
-        return { userId: outcome.userId, email: outcome.email, familyId: found.familyId, refreshToken: child }
+        return { userId: outcome.userId, email: outcome.email, familyId: outcome.familyId, refreshToken: child }
       case 'reuse':
-        this.denylist.add(found.familyId)
+        this.denylist.add(outcome.familyId)
         throw new ApiError('refresh_token_reused')
       case 'revoked':
         throw new ApiError('session_revoked')

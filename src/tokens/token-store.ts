@@ -92,53 +92,68 @@ export class TokenStore {
   }
 
   /**
-   * Locks the family row, reads the presented and the live token, lets `decide` choose, and
-   * applies the choice, all in one short transaction. Concurrent rotations of one family
-   * queue on the row lock, so each sees the previous one's result.
+   * One short transaction: find the presented token's family and lock its row, read the
+   * presented and the live token, let `decide` choose, apply the choice. Concurrent rotations
+   * of one family queue on the row lock, so each reads the previous one's result. Resolves to
+   * null, having changed nothing, for a token that was never issued.
    */
-  async withLockedFamily<T>(
-    familyId: string,
-    presentedId: string,
+  async rotate<T>(
+    tokenHash: string,
     decide: (state: RotationState) => { action: RotationAction; result: T },
-  ): Promise<T> {
+  ): Promise<T | null> {
     const { lockTimeoutMs, statementTimeoutMs } = this.timeouts
     return this.prisma.$transaction(
       async (tx) => {
-        await tx.$executeRaw`SELECT set_config('lock_timeout', ${`${lockTimeoutMs}ms`}, true),
-                                    set_config('statement_timeout', ${`${statementTimeoutMs}ms`}, true)`
+        // The token -> family link never changes, so it is safe to follow it in the statement
+        // that takes the lock.
         const fams = await tx.$queryRaw<
-          { id: string; user_id: string; email: string; revoked_at: Date | null; expires_at: Date; now: Date }[]
+          { id: string; user_id: string; email: string; revoked_at: Date | null; expires_at: Date; token_id: string }[]
         >`
-          SELECT f.id, f.user_id, u.email, f.revoked_at, f.expires_at, now() AS now
-          FROM token_families f JOIN users u ON u.id = f.user_id
-          WHERE f.id = ${familyId}::uuid
+          SELECT f.id, f.user_id, u.email, f.revoked_at, f.expires_at, t.id AS token_id
+          FROM refresh_tokens t
+          JOIN token_families f ON f.id = t.family_id
+          JOIN users u ON u.id = f.user_id
+          WHERE t.token_hash = ${tokenHash}
           FOR UPDATE OF f`
         const fam = fams[0]
-        if (!fam) throw new Error(`family ${familyId} vanished during rotation`)
-        const tokens = await tx.$queryRaw<TokenRow[]>`
-          SELECT id, parent_id, created_at, spent_at, expires_at FROM refresh_tokens
-          WHERE family_id = ${familyId}::uuid AND (id = ${presentedId}::uuid OR spent_at IS NULL)`
-        const presentedRow = tokens.find((t) => t.id === presentedId)
-        if (!presentedRow) throw new Error(`token ${presentedId} vanished during rotation`)
+        if (!fam) return null
+        // A new statement, so a new snapshot: it sees what the transaction we may have waited
+        // for committed. clock_timestamp(), not now(): the decision is about this instant, not
+        // about when our transaction began queueing.
+        const tokens = await tx.$queryRaw<(TokenRow & { now: Date })[]>`
+          SELECT id, parent_id, created_at, spent_at, expires_at, clock_timestamp() AS now
+          FROM refresh_tokens
+          WHERE family_id = ${fam.id}::uuid AND (id = ${fam.token_id}::uuid OR spent_at IS NULL)`
+        const presentedRow = tokens.find((t) => t.id === fam.token_id)
+        if (!presentedRow) throw new Error('presented token vanished under the family lock')
         const liveRow = tokens.find((t) => t.spent_at === null) ?? null
+        const now = presentedRow.now
 
         const { action, result } = decide({
           family: { id: fam.id, userId: fam.user_id, email: fam.email, revokedAt: fam.revoked_at, expiresAt: fam.expires_at },
           presented: toTokenState(presentedRow),
           live: liveRow ? toTokenState(liveRow) : null,
-          now: fam.now,
+          now,
         })
 
         if (action.type === 'mint-child') {
-          const spent = await tx.$executeRaw`
-            UPDATE refresh_tokens SET spent_at = now() WHERE id = ${presentedId}::uuid AND spent_at IS NULL`
-          if (spent !== 1) throw new Error('presented token was spent concurrently despite the family lock')
-          await tx.$executeRaw`
-            INSERT INTO refresh_tokens (id, token_hash, family_id, parent_id, expires_at)
-            VALUES (${randomUUID()}::uuid, ${action.childHash}, ${familyId}::uuid, ${presentedId}::uuid, ${action.childExpiresAt})`
-          await tx.$executeRaw`UPDATE token_families SET last_used_at = now() WHERE id = ${familyId}::uuid`
+          // Spend, mint and touch in one round trip; the child exists only if the spend did.
+          const touched = await tx.$executeRaw`
+            WITH spent AS (
+              UPDATE refresh_tokens SET spent_at = ${now}
+              WHERE id = ${fam.token_id}::uuid AND spent_at IS NULL
+              RETURNING id
+            ), child AS (
+              INSERT INTO refresh_tokens (id, token_hash, family_id, parent_id, created_at, expires_at)
+              SELECT ${randomUUID()}::uuid, ${action.childHash}, ${fam.id}::uuid, spent.id, ${now}, ${action.childExpiresAt}
+              FROM spent
+              RETURNING id
+            )
+            UPDATE token_families SET last_used_at = ${now}
+            WHERE id = ${fam.id}::uuid AND EXISTS (SELECT 1 FROM child)`
+          if (touched !== 1) throw new Error('presented token was spent concurrently despite the family lock')
         } else if (action.type === 'revoke') {
-          await revokeIn(tx, familyId, action.reason)
+          await revokeIn(tx, fam.id, action.reason)
         }
         return result
       },
@@ -175,13 +190,14 @@ type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0]
 
 async function revokeIn(tx: Tx, familyId: string, reason: RevokeReason, userId?: string): Promise<boolean> {
   const owner = userId ?? null
-  const updated = await tx.$queryRaw<{ id: string }[]>`
-    UPDATE token_families SET revoked_at = now(), revoked_reason = ${reason}
-    WHERE id = ${familyId}::uuid AND revoked_at IS NULL
-      AND (${owner}::uuid IS NULL OR user_id = ${owner}::uuid)
-    RETURNING id`
-  if (updated.length === 0) return false
-  // Delivered at commit, to every instance's denylist listener.
-  await tx.$executeRaw`SELECT pg_notify(${REVOCATION_CHANNEL}, ${familyId})`
-  return true
+  // pg_notify is delivered at commit, to every instance's denylist listener.
+  const revoked = await tx.$queryRaw<{ id: string }[]>`
+    WITH r AS (
+      UPDATE token_families SET revoked_at = now(), revoked_reason = ${reason}
+      WHERE id = ${familyId}::uuid AND revoked_at IS NULL
+        AND (${owner}::uuid IS NULL OR user_id = ${owner}::uuid)
+      RETURNING id
+    )
+    SELECT r.id FROM r, LATERAL (SELECT pg_notify(${REVOCATION_CHANNEL}, r.id::text)) AS notified`
+  return revoked.length > 0
 }
