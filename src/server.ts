@@ -1,6 +1,7 @@
 // Process entry: configuration, database (embedded unless DATABASE_URL is set), migrations,
 // then the app. Nothing here is needed by tests, which build the app directly.
 import { join } from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { loadConfig, ConfigError } from './config.js'
 import { startEmbeddedPostgres } from './db/embedded.js'
 import { migrate } from './db/migrate.js'
@@ -26,8 +27,17 @@ async function main(): Promise<void> {
     const shutdown = async (signal: string) => {
       if (closing) return
       closing = true
-      app.log.info({ signal }, 'shutting down')
-      await app.close()
+      app.log.info({ signal }, 'shutting down: finishing in-flight requests')
+      // A request stuck past this is abandoned rather than keeping a deploy waiting forever.
+      setTimeout(() => {
+        app.log.error('shutdown took longer than 10 s; exiting anyway')
+        process.exit(1)
+      }, 10_000).unref()
+      // close() stops accepting and waits for in-flight requests; a keep-alive connection that
+      // falls idle after its last answer would hold it open until its timeout, so reap those.
+      const reaper = setInterval(() => app.server.closeIdleConnections(), 50)
+      await app.close() // then the onClose hooks close the denylist listener and the pool
+      clearInterval(reaper)
       await stopDatabase()
       process.exit(0)
     }
@@ -37,13 +47,23 @@ async function main(): Promise<void> {
     // When started by a parent over IPC (the benchmarks), answer its requests for counters;
     // nothing is exposed over HTTP.
     if (process.send) {
+      // Event-loop delay since the last 'reset' (ms), to show slow work stays off the loop.
+      const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+      loopDelay.enable()
       process.on('message', (msg) => {
+        if (msg === 'reset') loopDelay.reset()
         if (msg === 'metrics') {
           process.send?.({
             dbQueries: app.db.queryCount(),
             cpu: process.cpuUsage(),
             rss: process.memoryUsage().rss,
             denylistSize: app.denylist.size,
+            eventLoopDelayMs: {
+              p50: loopDelay.percentile(50) / 1e6,
+              p99: loopDelay.percentile(99) / 1e6,
+              max: loopDelay.max / 1e6,
+              mean: loopDelay.mean / 1e6,
+            },
           })
         }
       })

@@ -36,6 +36,7 @@ export function createDb(opts: DbOptions): Db {
     connectionString: opts.url,
     max: opts.poolSize,
     Client: CountingClient,
+    application_name: 'fastify-auth',
     statement_timeout: opts.statementTimeoutMs,
     // Set per connection, so no transaction spends a round trip on it.
     options: `-c lock_timeout=${opts.lockTimeoutMs}`,

