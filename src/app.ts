@@ -59,6 +59,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     logger: loggerOptions(config, opts.logStream),
     trustProxy: config.trustProxy,
     bodyLimit: 64 * 1024,
+    clientErrorHandler,
     // Client-chosen ids would let one request's log lines pose as another's.
     requestIdHeader: false,
     // A number where a string belongs is a client bug to report, not to paper over.
@@ -116,4 +117,20 @@ function errorHandler(this: FastifyInstance, error: FastifyError, request: impor
   }
   request.log.error({ err: error }, 'unhandled error')
   return reply.code(500).send(new ApiError('server_error').toBody())
+}
+
+// Requests Node rejects before Fastify sees them (oversized headers, a broken request line)
+// still get the catalogue's shape instead of Fastify's default body.
+function clientErrorHandler(err: NodeJS.ErrnoException, socket: import('node:net').Socket) {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy()
+    return
+  }
+  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW'
+  const e = new ApiError(tooLarge ? 'request_header_too_large' : 'invalid_request')
+  const body = JSON.stringify(e.toBody())
+  socket.end(
+    `HTTP/1.1 ${e.statusCode} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+      `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  )
 }

@@ -22,10 +22,16 @@ export const ERROR_CATALOGUE = {
     status: 401,
     description: 'The refresh token was already used; the session has been revoked to protect the account.',
   },
+  // 403, not 401: the caller is authenticated, and a 401 makes clients drop their session.
+  invalid_current_password: { status: 403, description: 'The current password is incorrect.' },
   not_found: { status: 404, description: 'Not found.' },
+  session_not_found: { status: 404, description: 'No such session.' },
   email_taken: { status: 409, description: 'An account with this email already exists.' },
   payload_too_large: { status: 413, description: 'The request body is too large.' },
   unsupported_media_type: { status: 415, description: 'The request content type is not supported.' },
+  // Always with Retry-After; a limited request has changed nothing.
+  too_many_requests: { status: 429, description: 'Too many requests; retry after the time in Retry-After.' },
+  request_header_too_large: { status: 431, description: 'The request headers are too large.' },
   server_error: { status: 500, description: 'Something went wrong on our side.' },
   service_unavailable: { status: 503, description: 'The service is briefly unavailable; retry shortly.' },
 } as const satisfies Record<string, Entry>
