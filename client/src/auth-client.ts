@@ -1,0 +1,472 @@
+// The client side of the auth API: one call for authenticated requests that refreshes once
+// on a 401 and retries, for both transports.
+//
+// Invariants:
+// - one refresh at a time per page (a shared promise) and, in a browser, per origin (a Web
+//   Lock); a tab that waited for another's refresh adopts its result instead of refreshing;
+// - only a definitive refresh answer (a 401, `invalid_grant`) logs out; 429/503, network
+//   errors and timeouts are retried with backoff and, if they persist, thrown as
+//   AuthError('transient') with every credential kept;
+// - a failure never clears credentials that changed after the failing request began: the
+//   tokens it used are compared with the stored ones (Bearer) and a change counter is
+//   compared with the one it started from (both; in cookie mode it also counts what other
+//   tabs announce).
+import { AuthError, DEFINITIVE_REFRESH_ERRORS, errorFromResponse } from './errors.js'
+import { DEFAULT_RETRY, defaultSleep, discard, send, type FetchLike, type HttpDeps, type RetryOptions } from './http.js'
+import { memoryStorage, sameTokens, type TokenStorage, type Tokens } from './storage.js'
+import { Coordinator, detectCrossTab, type ChannelLike, type LockManagerLike, type TabMessage } from './cross-tab.js'
+
+export type TransportMode = 'cookie' | 'bearer'
+
+/** `unknown` until the first answer says otherwise (a page just loaded may hold a live cookie). */
+export type SessionState = 'unknown' | 'authenticated' | 'anonymous'
+
+export interface AuthEvent {
+  type: 'login' | 'refresh' | 'logout'
+  /** true when another tab did it */
+  remote: boolean
+  /** for `logout`: `logout` or the server's code (`refresh_token_reused`, `session_expired`...) */
+  reason?: string
+}
+
+export interface LogoutInfo {
+  reason: string
+  remote: boolean
+}
+
+export interface AuthClientOptions {
+  /** where the API lives, e.g. `https://api.example.com`; '' (default) for the page's own origin */
+  baseUrl?: string
+  /** `cookie` for browsers (tokens in httpOnly cookies), `bearer` for mobile apps and servers */
+  transport: TransportMode
+  /** defaults to the global fetch */
+  fetch?: FetchLike
+  /** Bearer only: secure-storage callbacks (defaults to memory) */
+  storage?: TokenStorage
+  /** Web Lock and BroadcastChannel name shared by the tabs (default `auth-client`) */
+  lockName?: string
+  /** called once when the session ends: logout here or in another tab, or a definitive refresh failure */
+  onLogout?: (info: LogoutInfo) => void
+  retry?: Partial<RetryOptions>
+  /** per attempt, until response headers arrive (default 10 s; 0: none) */
+  timeoutMs?: number
+  /**
+   * Cookie mode: after waiting for another tab's refresh, a cheap authenticated GET that tells
+   * whether the cookies the other tab got already work (default `/me`; null: always refresh).
+   */
+  probePath?: string | null
+  /** false: this page only; or explicit Web Locks / channel (tests, workers). Default: detected. */
+  crossTab?: false | { locks?: LockManagerLike | null; channel?: ChannelLike | null }
+  /** for tests */
+  sleep?: (ms: number, signal?: AbortSignal | null) => Promise<void>
+  random?: () => number
+  now?: () => number
+}
+
+export interface Me {
+  id: string
+  email: string
+  session_id: string
+}
+
+export interface AuthClient {
+  readonly transport: TransportMode
+  readonly state: SessionState
+  register(email: string, password: string): Promise<{ id: string; email: string }>
+  login(email: string, password: string): Promise<void>
+  /** Ends the session on the server, here and in the other tabs. */
+  logout(): Promise<void>
+  /**
+   * An authenticated request to `baseUrl + path` (path starts with '/'). On a 401 it
+   * refreshes once (shared with every other request and tab) and retries once. Returns the
+   * response like fetch; throws AuthError('transient') if a needed refresh kept failing.
+   * A request body must be re-sendable (string, Blob, FormData, URLSearchParams, buffer).
+   */
+  fetch(path: string, init?: RequestInit): Promise<Response>
+  /** Refreshes now (or adopts another tab's fresh result). Throws AuthError('definitive') if the session is over. */
+  refresh(): Promise<void>
+  /** GET /me; throws AuthError (`definitive` on a 401). */
+  me(): Promise<Me>
+  subscribe(listener: (event: AuthEvent) => void): () => void
+  /** Stops listening to other tabs. */
+  close(): void
+}
+
+export const TRANSPORT_HEADER = 'X-Auth-Transport'
+
+type Outcome = 'refreshed' | 'superseded' | 'logged-out'
+
+/** What a request started from, to tell later whether a failure is still about the current credentials. */
+interface Basis {
+  epoch: number
+  tokens: Tokens | null
+  startedAt: number
+}
+
+// Methods whose retry after an unknown outcome (lost answer, timeout) is harmless.
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'])
+
+export function createAuthClient(options: AuthClientOptions): AuthClient {
+  return new Client(options)
+}
+
+class Client implements AuthClient {
+  readonly transport: TransportMode
+  private readonly bearer: boolean
+  private readonly baseUrl: string
+  private readonly storage: TokenStorage
+  private readonly http: HttpDeps
+  private readonly coordinator: Coordinator
+  private readonly probePath: string | null
+  private readonly onLogout?: (info: LogoutInfo) => void
+  private readonly now: () => number
+  private readonly listeners = new Set<(e: AuthEvent) => void>()
+
+  private current: SessionState = 'unknown'
+  /** bumped on every credential change seen here: login, refresh, logout, another tab's announcement */
+  private epoch = 0
+  /** when credentials last changed (Date.now() of whoever changed them) */
+  private lastChange = 0
+  private lastLogoutReason = 'unauthorized'
+  private inflight: Promise<Outcome> | null = null
+
+  constructor(o: AuthClientOptions) {
+    if (o.transport !== 'cookie' && o.transport !== 'bearer') throw new TypeError('transport must be "cookie" or "bearer"')
+    this.transport = o.transport
+    this.bearer = o.transport === 'bearer'
+    this.baseUrl = (o.baseUrl ?? '').replace(/\/+$/, '')
+    this.storage = o.storage ?? memoryStorage()
+    this.probePath = o.probePath === undefined ? '/me' : o.probePath
+    this.onLogout = o.onLogout
+    this.now = o.now ?? (() => Date.now())
+    if (!o.fetch && typeof globalThis.fetch !== 'function') throw new TypeError('no fetch available: pass options.fetch')
+    this.http = {
+      // Unbound window.fetch throws "Illegal invocation" in browsers.
+      fetch: o.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+      timeoutMs: o.timeoutMs ?? 10_000,
+      retry: { ...DEFAULT_RETRY, ...o.retry },
+      sleep: o.sleep ?? defaultSleep,
+      random: o.random ?? Math.random,
+    }
+    const lockName = o.lockName ?? 'auth-client'
+    const tabs =
+      o.crossTab === false
+        ? { locks: null, channel: null }
+        : o.crossTab
+          ? { locks: o.crossTab.locks ?? null, channel: o.crossTab.channel ?? null }
+          : detectCrossTab(lockName)
+    this.coordinator = new Coordinator({ lockName, ...tabs, now: this.now })
+    this.coordinator.onMessage((m) => void this.onTabMessage(m))
+  }
+
+  get state(): SessionState {
+    return this.current
+  }
+
+  // ---- public API -------------------------------------------------------------------------
+
+  async register(email: string, password: string): Promise<{ id: string; email: string }> {
+    const res = await send(this.http, this.url('/auth/register'), this.jsonPost({ email, password }), { retryUnknownOutcome: false })
+    if (res.status !== 201) throw await errorFromResponse(res)
+    return (await res.json()) as { id: string; email: string }
+  }
+
+  async login(email: string, password: string): Promise<void> {
+    const res = await send(this.http, this.url('/auth/login'), this.jsonPost({ email, password }), { retryUnknownOutcome: false })
+    if (!res.ok) throw await errorFromResponse(res)
+    await this.acceptTokens(res)
+    this.changed('authenticated', this.now())
+    this.coordinator.post({ type: 'logged-in' })
+    this.emit({ type: 'login', remote: false })
+  }
+
+  async logout(): Promise<void> {
+    const since = this.now()
+    await this.coordinator.withLock(async () => {
+      const tokens = this.bearer ? await this.storage.get() : null
+      if (this.bearer && !tokens) return this.endSession('logout', since, false)
+      const headers = this.baseHeaders()
+      let body: string | undefined
+      if (tokens) {
+        headers.set('authorization', `Bearer ${tokens.accessToken}`)
+        headers.set('content-type', 'application/json')
+        body = JSON.stringify({ refresh_token: tokens.refreshToken })
+      }
+      let res: Response
+      try {
+        res = await send(this.http, this.url('/auth/logout'), { method: 'POST', headers, body, credentials: this.credentials() }, { retryUnknownOutcome: true })
+      } catch (err) {
+        // The device forgets its tokens even if the server could not be told; cookies, which
+        // only the server can clear, stay, and so does the session.
+        if (this.bearer && err instanceof AuthError) await this.endSession('logout', since, false)
+        throw err
+      }
+      // 401: there was no live session to end, which is what was asked.
+      if (res.ok || res.status === 401) {
+        discard(res)
+        return this.endSession('logout', since, false)
+      }
+      const err = await errorFromResponse(res)
+      if (this.bearer && err.kind === 'transient') await this.endSession('logout', since, false)
+      throw err
+    })
+  }
+
+  async fetch(path: string, init: RequestInit = {}): Promise<Response> {
+    const url = this.url(path)
+    const opts = { retryUnknownOutcome: IDEMPOTENT.has((init.method ?? 'GET').toUpperCase()) }
+    let basis = await this.basis()
+    let res = await send(this.http, url, this.authed(init, basis.tokens), opts)
+    // Round 2 happens only when round 1 found the credentials already replaced (by another
+    // request or tab) and the replacement was refused too: then it refreshes from those.
+    for (let round = 0; round < 2; round++) {
+      if (res.status !== 401 || !this.mayRefresh(basis)) return res
+      let outcome: Outcome
+      try {
+        outcome = await this.refreshFrom(basis)
+      } catch (err) {
+        discard(res)
+        throw err
+      }
+      if (outcome === 'logged-out') return res
+      const next = await this.basis()
+      if (this.bearer && !next.tokens) return res
+      discard(res)
+      res = await send(this.http, url, this.authed(init, next.tokens), opts)
+      if (outcome === 'refreshed') return res
+      basis = next
+    }
+    return res
+  }
+
+  async refresh(): Promise<void> {
+    const basis = await this.basis()
+    if (this.bearer && !basis.tokens) throw new AuthError('definitive', 'unauthorized', 'not logged in', 401)
+    const outcome = await this.refreshFrom(basis)
+    if (outcome === 'logged-out') throw new AuthError('definitive', this.lastLogoutReason, 'the session has ended', 401)
+  }
+
+  async me(): Promise<Me> {
+    const res = await this.fetch('/me')
+    if (res.ok) {
+      const me = (await res.json()) as Me
+      if (this.current !== 'authenticated') this.current = 'authenticated'
+      return me
+    }
+    throw await errorFromResponse(res, res.status === 401 ? 'definitive' : undefined)
+  }
+
+  subscribe(listener: (event: AuthEvent) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  close(): void {
+    this.coordinator.close()
+    this.listeners.clear()
+  }
+
+  // ---- refresh ----------------------------------------------------------------------------
+
+  private mayRefresh(basis: Basis): boolean {
+    if (this.bearer) return basis.tokens !== null
+    // A page known to be logged out does not knock on /auth/refresh after every 401.
+    return this.current !== 'anonymous' || this.epoch !== basis.epoch
+  }
+
+  /** Shares one refresh among every caller in this page. */
+  private async refreshFrom(basis: Basis): Promise<Outcome> {
+    const changed = await this.changedSince(basis)
+    if (changed) return changed
+    this.inflight ??= this.coordinator
+      .withLock((contended) => this.refreshLocked(basis, contended))
+      .finally(() => {
+        this.inflight = null
+      })
+    return this.inflight
+  }
+
+  /** Whether the credentials `basis` was taken from have since been replaced (and how). */
+  private async changedSince(basis: Basis): Promise<Outcome | null> {
+    // Cookies cannot be read: what this page did or heard of since the request began is
+    // all there is to go on. (A change announced late may be older than the request; the
+    // caller's retry then fails again and refreshes for real.)
+    if (!this.bearer) {
+      if (this.epoch === basis.epoch) return null
+      return this.current === 'anonymous' ? 'logged-out' : 'superseded'
+    }
+    // Bearer: the stored tokens are the truth.
+    const stored = await this.storage.get()
+    if (!stored) {
+      if (basis.tokens) await this.endSession('logged_out_elsewhere', basis.startedAt, true)
+      return 'logged-out'
+    }
+    return sameTokens(stored, basis.tokens) ? null : 'superseded'
+  }
+
+  private async refreshLocked(basis: Basis, contended: boolean): Promise<Outcome> {
+    // While we waited, another tab (or this page) may have refreshed, logged in or out.
+    const changed = await this.changedSince(basis)
+    if (changed) return changed
+    if (!this.bearer && contended && this.probePath !== null && (await this.probe())) {
+      // The cookies another tab just got already work; its broadcast may still be on its way.
+      this.changed('authenticated', this.now())
+      return 'superseded'
+    }
+    return this.doRefresh(basis)
+  }
+
+  private async probe(): Promise<boolean> {
+    try {
+      const res = await send(this.http, this.url(this.probePath!), this.authed({}, null), { retryUnknownOutcome: false })
+      discard(res)
+      return res.ok
+    } catch {
+      return false
+    }
+  }
+
+  private async doRefresh(basis: Basis): Promise<Outcome> {
+    const used = this.bearer ? await this.storage.get() : null
+    const headers = this.baseHeaders()
+    let body: string | undefined
+    if (used) {
+      headers.set('content-type', 'application/json')
+      body = JSON.stringify({ refresh_token: used.refreshToken })
+    }
+    this.coordinator.post({ type: 'refreshing' })
+    let res: Response
+    try {
+      res = await send(this.http, this.url('/auth/refresh'), { method: 'POST', headers, body, credentials: this.credentials() }, { retryUnknownOutcome: true })
+    } catch (err) {
+      this.coordinator.post({ type: 'refresh-failed' })
+      throw err
+    }
+    if (res.ok) {
+      await this.acceptTokens(res)
+      this.changed('authenticated', this.now())
+      this.coordinator.post({ type: 'refreshed' })
+      this.emit({ type: 'refresh', remote: false })
+      return 'refreshed'
+    }
+    const err = await errorFromResponse(res)
+    if (res.status === 401 || (res.status === 400 && DEFINITIVE_REFRESH_ERRORS.has(err.code))) {
+      // Definitive, but only for the credentials it was about: if they were replaced
+      // meanwhile (a login, another tab's refresh), the newer ones stay.
+      const changed = await this.changedSince({ ...basis, tokens: used ?? basis.tokens })
+      if (changed) {
+        this.coordinator.post({ type: 'refresh-failed' })
+        return changed
+      }
+      await this.endSession(err.code, basis.startedAt, false)
+      return 'logged-out'
+    }
+    this.coordinator.post({ type: 'refresh-failed' })
+    throw err
+  }
+
+  /** Bearer: stores the tokens of a login or refresh answer. Cookie: the cookies already hold them. */
+  private async acceptTokens(res: Response): Promise<void> {
+    if (this.bearer) return this.storage.set(await readTokens(res))
+    // Read (not cancelled): it is small, and the connection is then free for reuse.
+    await res.text().catch(() => '')
+  }
+
+  // ---- state --------------------------------------------------------------------------------
+
+  private changed(state: SessionState, at: number): void {
+    this.current = state
+    this.epoch++
+    this.lastChange = Math.max(this.lastChange, at)
+  }
+
+  /**
+   * The session is over. `remote`: another tab said so (it already cleared what is shared,
+   * and told everyone). `since`: when the request that found out began.
+   */
+  private async endSession(reason: string, since: number, remote: boolean): Promise<void> {
+    const was = this.current
+    if (this.bearer && !remote) await this.storage.clear()
+    this.changed('anonymous', this.now())
+    this.lastLogoutReason = reason
+    if (!remote) this.coordinator.post({ type: 'logged-out', since, reason })
+    // A page that loaded without a session and finds none (`unauthorized`) lost nothing.
+    if (was === 'authenticated' || (was === 'unknown' && reason !== 'unauthorized')) {
+      try {
+        this.onLogout?.({ reason, remote })
+      } catch {
+        // the app's handler must not break the client
+      }
+      this.emit({ type: 'logout', reason, remote })
+    }
+  }
+
+  private async onTabMessage(m: TabMessage): Promise<void> {
+    if (m.type === 'refreshing' || m.type === 'refresh-failed') return
+    if (m.type === 'logged-out') {
+      // A failure that began before our credentials last changed is about older ones.
+      if (this.lastChange > m.since) return
+      if (this.bearer && (await this.storage.get())) return // tokens not shared with that tab
+      return this.endSession(m.reason, m.since, true)
+    }
+    if (this.bearer && !(await this.storage.get())) return
+    this.changed('authenticated', m.at)
+    this.emit({ type: m.type === 'refreshed' ? 'refresh' : 'login', remote: true })
+  }
+
+  private emit(e: AuthEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(e)
+      } catch {
+        // a listener's bug is its own
+      }
+    }
+  }
+
+  // ---- requests ---------------------------------------------------------------------------
+
+  private async basis(): Promise<Basis> {
+    const epoch = this.epoch
+    return { epoch, tokens: this.bearer ? await this.storage.get() : null, startedAt: this.now() }
+  }
+
+  private url(path: string): string {
+    if (!path.startsWith('/') || path.startsWith('//')) {
+      // Credentials go to the configured API only, never to a URL a caller passed through.
+      throw new TypeError(`path must start with a single "/" (got ${JSON.stringify(path)})`)
+    }
+    return this.baseUrl + path
+  }
+
+  private credentials(): RequestCredentials {
+    // Cookie mode needs the cookies (also cross-origin, when the API allowlists the page);
+    // Bearer mode must not mix in whatever cookies a browser holds.
+    return this.bearer ? 'omit' : 'include'
+  }
+
+  private baseHeaders(init?: HeadersInit): Headers {
+    const h = new Headers(init)
+    if (!this.bearer) h.set(TRANSPORT_HEADER, 'cookie')
+    return h
+  }
+
+  private authed(init: RequestInit, tokens: Tokens | null): RequestInit {
+    const headers = this.baseHeaders(init.headers)
+    if (tokens) headers.set('authorization', `Bearer ${tokens.accessToken}`)
+    return { ...init, headers, credentials: init.credentials ?? this.credentials() }
+  }
+
+  private jsonPost(payload: unknown): RequestInit {
+    const headers = this.baseHeaders({ 'content-type': 'application/json' })
+    return { method: 'POST', headers, body: JSON.stringify(payload), credentials: this.credentials() }
+  }
+}
+
+async function readTokens(res: Response): Promise<Tokens> {
+  const body = (await res.json()) as { access_token?: unknown; refresh_token?: unknown }
+  if (typeof body.access_token !== 'string' || typeof body.refresh_token !== 'string') {
+    throw new AuthError('rejected', 'invalid_response', 'the token response has no tokens', res.status)
+  }
+  return { accessToken: body.access_token, refreshToken: body.refresh_token }
+}

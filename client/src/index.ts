@@ -1,0 +1,12 @@
+// Client SDK for the auth API. No runtime dependencies; runs in browsers (cookie transport,
+// tabs coordinated by Web Locks and BroadcastChannel), Node and React Native (Bearer
+// transport with a secure-storage callback).
+export { createAuthClient, TRANSPORT_HEADER } from './auth-client.js'
+export type { AuthClient, AuthClientOptions, AuthEvent, LogoutInfo, Me, SessionState, TransportMode } from './auth-client.js'
+export { AuthError, DEFINITIVE_REFRESH_ERRORS, TRANSIENT_STATUSES, parseRetryAfter } from './errors.js'
+export type { AuthErrorKind } from './errors.js'
+export { memoryStorage } from './storage.js'
+export type { TokenStorage, Tokens } from './storage.js'
+export { DEFAULT_RETRY, backoffDelay } from './http.js'
+export type { FetchLike, RetryOptions } from './http.js'
+export type { ChannelLike, LockManagerLike } from './cross-tab.js'

@@ -1,0 +1,220 @@
+// In-memory stand-ins for the auth API, a browser's cookie jar, Web Locks and
+// BroadcastChannel, so the SDK's logic is tested without a browser or a server.
+import type { ChannelLike, LockManagerLike } from '../../client/src/index.js'
+
+export interface Call {
+  method: string
+  path: string
+  headers: Headers
+  body: unknown
+  credentials: RequestCredentials | undefined
+}
+
+type Handler = (call: Call) => Response | Promise<Response>
+/** an override for the next call to a path: a response, a thrown error, or a handler */
+type Planned = Response | Error | Handler | 'hang'
+
+export function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(body === null ? null : JSON.stringify(body), {
+    status,
+    headers: { 'content-type': 'application/json', ...headers },
+  })
+}
+
+export const apiError = (status: number, error: string, headers: Record<string, string> = {}) =>
+  json(status, { error, error_description: error }, headers)
+
+/**
+ * The auth API: rotation (with the server's 30 s replay of the parent), access tokens that
+ * can be expired at will, and one shared cookie jar standing in for the browser's.
+ */
+export class FakeApi {
+  calls: Call[] = []
+  private n = 0
+  private readonly validAccess = new Set<string>()
+  /** refresh token -> its child once spent (replay window), or null while live */
+  private readonly refreshTokens = new Map<string, string | null>()
+  private readonly children = new Map<string, { access: string; refresh: string }>()
+  jar: { access?: string; refresh?: string } = {}
+  private readonly plans = new Map<string, Planned[]>()
+  /** delay before every answer, to let concurrent callers pile up */
+  latencyMs = 0
+
+  plan(path: string, ...answers: Planned[]): void {
+    this.plans.set(path, [...(this.plans.get(path) ?? []), ...answers])
+  }
+
+  count(path: string, method?: string): number {
+    return this.calls.filter((c) => c.path === path && (!method || c.method === method)).length
+  }
+
+  expireAccess(): void {
+    this.validAccess.clear()
+  }
+
+  /** issues a session directly (as a login elsewhere would) */
+  issue(): { accessToken: string; refreshToken: string } {
+    const t = { accessToken: `a${++this.n}`, refreshToken: `r${this.n}` }
+    this.validAccess.add(t.accessToken)
+    this.refreshTokens.set(t.refreshToken, null)
+    return t
+  }
+
+  fetch = async (input: string, init: RequestInit = {}): Promise<Response> => {
+    const url = new URL(input, 'http://api.test')
+    const headers = new Headers(init.headers)
+    const raw = typeof init.body === 'string' ? init.body : undefined
+    const call: Call = {
+      method: init.method ?? 'GET',
+      path: url.pathname,
+      headers,
+      body: raw ? JSON.parse(raw) : undefined,
+      credentials: init.credentials,
+    }
+    this.calls.push(call)
+    if (this.latencyMs) await new Promise((r) => setTimeout(r, this.latencyMs))
+    const planned = this.plans.get(call.path)?.shift()
+    if (planned !== undefined) {
+      if (planned === 'hang') {
+        return new Promise<Response>((_, reject) => {
+          const s = init.signal
+          s?.addEventListener('abort', () => reject(s.reason ?? new DOMException('aborted', 'AbortError')))
+        })
+      }
+      if (planned instanceof Error) throw planned
+      if (planned instanceof Response) return planned
+      return planned(call)
+    }
+    return this.route(call)
+  }
+
+  private cookieMode(call: Call): boolean {
+    return call.headers.get('x-auth-transport') === 'cookie'
+  }
+
+  private accessOf(call: Call): string | undefined {
+    const auth = call.headers.get('authorization')
+    if (auth) return auth.replace(/^Bearer /, '')
+    return call.credentials === 'include' ? this.jar.access : undefined
+  }
+
+  private tokens(call: Call, t: { accessToken: string; refreshToken: string }): Response {
+    if (this.cookieMode(call)) {
+      this.jar = { access: t.accessToken, refresh: t.refreshToken }
+      return json(200, { token_type: 'Bearer', expires_in: 900 })
+    }
+    return json(200, { access_token: t.accessToken, token_type: 'Bearer', expires_in: 900, refresh_token: t.refreshToken })
+  }
+
+  route(call: Call): Response {
+    const key = `${call.method} ${call.path}`
+    const body = call.body as Record<string, string> | undefined
+    switch (key) {
+      case 'POST /auth/register':
+        return json(201, { id: 'u1', email: body?.email })
+      case 'POST /auth/login':
+        if (body?.password !== 'correct horse battery') return apiError(401, 'invalid_credentials')
+        return this.tokens(call, this.issue())
+      case 'POST /auth/refresh': {
+        const token = body?.refresh_token ?? (this.cookieMode(call) ? this.jar.refresh : undefined)
+        if (!token) return apiError(401, 'unauthorized')
+        if (!this.refreshTokens.has(token)) return apiError(401, 'invalid_refresh_token')
+        const spent = this.refreshTokens.get(token)
+        if (spent) return this.tokens(call, { accessToken: this.children.get(token)!.access, refreshToken: spent })
+        const child = this.issue()
+        this.refreshTokens.set(token, child.refreshToken)
+        this.children.set(token, { access: child.accessToken, refresh: child.refreshToken })
+        return this.tokens(call, child)
+      }
+      case 'POST /auth/logout':
+        if (this.cookieMode(call)) this.jar = {}
+        this.expireAccess()
+        return new Response(null, { status: 204 })
+      default: {
+        const access = this.accessOf(call)
+        if (!access) return apiError(401, 'unauthorized')
+        if (!this.validAccess.has(access)) return apiError(401, 'token_expired')
+        if (call.path === '/me') return json(200, { id: 'u1', email: 'ada@example.com', session_id: 's1' })
+        return json(200, { ok: true, method: call.method, body: call.body ?? null })
+      }
+    }
+  }
+}
+
+/** Web Locks with the one behaviour the SDK uses: exclusive, FIFO, `ifAvailable`. */
+export class FakeLocks implements LockManagerLike {
+  private readonly tails = new Map<string, Promise<void>>()
+  private readonly held = new Map<string, number>()
+  granted = 0
+
+  async request<T>(name: string, options: { ifAvailable?: boolean }, callback: (lock: unknown) => Promise<T> | T): Promise<T> {
+    if (options.ifAvailable && (this.held.get(name) ?? 0) > 0) return callback(null)
+    const prev = this.tails.get(name) ?? Promise.resolve()
+    let release!: () => void
+    const mine = new Promise<void>((r) => (release = r))
+    this.tails.set(name, prev.then(() => mine))
+    this.held.set(name, (this.held.get(name) ?? 0) + 1)
+    await prev
+    this.granted++
+    try {
+      return await callback({ name })
+    } finally {
+      this.held.set(name, this.held.get(name)! - 1)
+      release()
+    }
+  }
+}
+
+/** BroadcastChannel: asynchronous, structured-cloned, never delivered to the sender. */
+export class FakeHub {
+  private readonly channels = new Set<FakeChannel>()
+  messages: unknown[] = []
+
+  channel(): ChannelLike {
+    const c = new FakeChannel(this)
+    this.channels.add(c)
+    return c
+  }
+
+  deliver(from: FakeChannel, message: unknown): void {
+    this.messages.push(message)
+    const copy = structuredClone(message)
+    for (const c of this.channels) if (c !== from && !c.closed) setTimeout(() => c.emit(copy), 0)
+  }
+
+  remove(c: FakeChannel): void {
+    this.channels.delete(c)
+  }
+}
+
+class FakeChannel implements ChannelLike {
+  closed = false
+  private readonly listeners: Array<(e: { data: unknown }) => void> = []
+  constructor(private readonly hub: FakeHub) {}
+  postMessage(message: unknown): void {
+    if (this.closed) throw new Error('closed')
+    this.hub.deliver(this, message)
+  }
+  addEventListener(_type: 'message', listener: (e: { data: unknown }) => void): void {
+    this.listeners.push(listener)
+  }
+  emit(data: unknown): void {
+    for (const l of this.listeners) l({ data })
+  }
+  close(): void {
+    this.closed = true
+    this.hub.remove(this)
+  }
+}
+
+/** A sleep that records what it was asked to wait and returns at once. */
+export function recordingSleep() {
+  const waits: number[] = []
+  const sleep = async (ms: number, signal?: AbortSignal | null) => {
+    if (signal?.aborted) throw signal.reason
+    waits.push(ms)
+  }
+  return { waits, sleep }
+}
+
+export const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms))
