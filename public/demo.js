@@ -1,0 +1,134 @@
+// The demo page's logic: the SDK in cookie mode. No token ever reaches this script: login
+// and refresh answers carry none, and the cookies are httpOnly.
+import { AuthError, createAuthClient } from '/sdk.js'
+
+const $ = (id) => document.getElementById(id)
+
+const client = createAuthClient({ transport: 'cookie', lockName: 'auth-demo' })
+
+function status(text, kind = 'info') {
+  const el = $('status')
+  el.textContent = text
+  el.className = kind
+}
+
+function setState(state) {
+  document.body.dataset.state = state
+  $('state-badge').textContent = state === 'authenticated' ? 'logged in' : state === 'anonymous' ? 'logged out' : 'unknown'
+  $('doc-cookie').textContent = document.cookie === '' ? '"" (empty)' : JSON.stringify(document.cookie)
+}
+
+function showMe(me) {
+  $('me-email').textContent = me ? me.email : '–'
+  $('me-id').textContent = me ? me.id : '–'
+  $('me-session').textContent = me ? me.session_id : '–'
+}
+
+function log(text) {
+  const li = document.createElement('li')
+  li.textContent = `${new Date().toLocaleTimeString()} ${text}`
+  $('log').prepend(li)
+}
+
+function describe(err) {
+  if (err instanceof AuthError) {
+    if (err.kind === 'transient') return `The server is unreachable or busy (${err.code}); you are still logged in. Try again shortly.`
+    return `${err.message} (${err.code})`
+  }
+  return String(err && err.message ? err.message : err)
+}
+
+function loggedOut(text) {
+  showMe(null)
+  setState('anonymous')
+  status(text, 'error')
+}
+
+/** GET /me (refreshing silently if the access cookie expired); returns the answer or null. */
+async function whoami() {
+  try {
+    const me = await client.me()
+    showMe(me)
+    setState('authenticated')
+    status(`Logged in as ${me.email}.`, 'ok')
+    return me
+  } catch (err) {
+    if (err instanceof AuthError && err.kind === 'definitive') {
+      loggedOut(`Not logged in (${err.code}).`)
+      return null
+    }
+    status(describe(err), 'error')
+    throw err
+  }
+}
+
+client.subscribe((event) => {
+  const where = event.remote ? ' (another tab)' : ''
+  log(`${event.type}${event.reason ? `: ${event.reason}` : ''}${where}`)
+  if (event.type === 'logout') {
+    loggedOut(event.remote ? 'Logged out in another tab.' : event.reason === 'logout' ? 'Logged out.' : `Your session has ended (${event.reason}).`)
+  } else if (event.type === 'login' && event.remote) {
+    void whoami()
+  } else if (event.type === 'refresh') {
+    setState('authenticated')
+  }
+})
+
+function credentials(form) {
+  const data = new FormData(form)
+  return [String(data.get('email') ?? ''), String(data.get('password') ?? '')]
+}
+
+$('register-form').addEventListener('submit', async (e) => {
+  e.preventDefault()
+  const [email, password] = credentials(e.target)
+  try {
+    status('Creating the account…')
+    await client.register(email, password)
+    await client.login(email, password)
+    e.target.reset()
+    await whoami()
+  } catch (err) {
+    status(describe(err), 'error')
+  }
+})
+
+$('login-form').addEventListener('submit', async (e) => {
+  e.preventDefault()
+  const [email, password] = credentials(e.target)
+  try {
+    status('Logging in…')
+    await client.login(email, password)
+    e.target.reset()
+    await whoami()
+  } catch (err) {
+    status(describe(err), 'error')
+  }
+})
+
+$('whoami').addEventListener('click', () => whoami().catch(() => {}))
+
+$('refresh').addEventListener('click', async () => {
+  try {
+    await client.refresh()
+    await whoami()
+    status('Refreshed: a new access token and a rotated refresh token are in the cookies.', 'ok')
+  } catch (err) {
+    if (!(err instanceof AuthError && err.kind === 'definitive')) status(describe(err), 'error')
+    else if (document.body.dataset.state !== 'anonymous') loggedOut(`Not logged in (${err.code}).`)
+  }
+})
+
+$('logout').addEventListener('click', async () => {
+  try {
+    await client.logout()
+  } catch (err) {
+    status(describe(err), 'error')
+  }
+})
+
+// For the browser tests and the curious: the client holds no token, so exposing it leaks none.
+window.demo = { client, whoami }
+
+setState('unknown')
+whoami().catch(() => {})
