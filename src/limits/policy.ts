@@ -1,0 +1,110 @@
+// Brute-force and rate-limit decisions, as pure functions of state and a clock.
+//
+// - Per client IP (login, register): a generous fixed window, because offices and mobile
+//   carriers put many people behind one address. It caps credential stuffing from one place.
+// - Per account (login, password change): consecutive failures lock the account for a time
+//   that doubles with each failure, capped, and forgotten after a quiet period. The lock is
+//   always temporary, and attempts during it change nothing (they cannot extend it). The key
+//   is the normalised email whether or not an account has it, so neither the answer nor the
+//   counter tells whether an address is registered.
+// - Per session (refresh): a fixed window per token family, wide enough for a burst of tabs
+//   and a client's retries. A limited refresh changes nothing and is never a logout.
+import { createHash } from 'node:crypto'
+import { normalizeIP } from '@fastify/rate-limit'
+import { canonicalEmail } from '../users/email.js'
+
+export interface LockoutPolicy {
+  /** failures allowed before the first lock */
+  freeFailures: number
+  baseSec: number
+  maxSec: number
+  /** a counter with no failure for this long starts again from zero */
+  resetSec: number
+}
+
+export interface AttemptState {
+  failures: number
+  lastFailureAt: Date
+  lockedUntil: Date | null
+}
+
+export type AttemptDecision =
+  | { allowed: true; next: AttemptState }
+  | { allowed: false; retryAfterSec: number }
+
+/** Seconds of lock after the n-th consecutive failure: 0, …, 0, base, 2·base, 4·base, …, max. */
+export function lockSecondsAfter(failures: number, p: LockoutPolicy): number {
+  const over = failures - p.freeFailures
+  if (over <= 0) return 0
+  // 2^30 seconds is decades: past that only the cap matters, and the shift stays exact.
+  return Math.min(p.baseSec * 2 ** Math.min(over - 1, 30), p.maxSec)
+}
+
+/**
+ * Before a password is checked. While locked: refused, and nothing changes. Otherwise the
+ * attempt is counted as a failure *in advance* and the lock it would earn is set, so that
+ * parallel guesses cannot all slip in before the first failure is written; a correct password
+ * then resets the counter.
+ */
+export function decideAttempt(state: AttemptState | null, now: Date, p: LockoutPolicy): AttemptDecision {
+  if (state?.lockedUntil && state.lockedUntil > now) {
+    return { allowed: false, retryAfterSec: Math.max(1, Math.ceil((state.lockedUntil.getTime() - now.getTime()) / 1000)) }
+  }
+  const stale = !state || now.getTime() - state.lastFailureAt.getTime() >= p.resetSec * 1000
+  const failures = (stale ? 0 : state.failures) + 1
+  const lockSec = lockSecondsAfter(failures, p)
+  return {
+    allowed: true,
+    next: { failures, lastFailureAt: now, lockedUntil: lockSec > 0 ? new Date(now.getTime() + lockSec * 1000) : null },
+  }
+}
+
+/** The per-account counter's key: same for every spelling of an address, known or not. */
+export function accountKey(rawEmail: string): string {
+  return createHash('sha256').update(canonicalEmail(rawEmail), 'utf8').digest('hex')
+}
+
+/** The per-IP limit's key: one IPv4 address, or one IPv6 /64 (what one subscriber gets). */
+export function ipKey(ip: string): string {
+  return normalizeIP(ip, 64)
+}
+
+export type WindowDecision = { allowed: true } | { allowed: false; retryAfterSec: number }
+
+/**
+ * A fixed-window counter per key, in memory. Entries live one window, so memory is bounded by
+ * the keys active in the last window.
+ */
+export class WindowCounter {
+  private readonly windows = new Map<string, { start: number; count: number }>()
+  private lastSweep = 0
+
+  constructor(
+    private readonly max: number,
+    private readonly windowMs: number,
+  ) {}
+
+  take(key: string, nowMs: number): WindowDecision {
+    this.sweep(nowMs)
+    let w = this.windows.get(key)
+    if (!w || nowMs - w.start >= this.windowMs) {
+      w = { start: nowMs, count: 0 }
+      this.windows.set(key, w)
+    }
+    if (w.count >= this.max) {
+      return { allowed: false, retryAfterSec: Math.max(1, Math.ceil((w.start + this.windowMs - nowMs) / 1000)) }
+    }
+    w.count++
+    return { allowed: true }
+  }
+
+  get size(): number {
+    return this.windows.size
+  }
+
+  private sweep(nowMs: number): void {
+    if (nowMs - this.lastSweep < this.windowMs) return
+    this.lastSweep = nowMs
+    for (const [key, w] of this.windows) if (nowMs - w.start >= this.windowMs) this.windows.delete(key)
+  }
+}
