@@ -9,12 +9,17 @@ import { ApiError, type ErrorCode } from './errors.js'
 import { ErrorBody } from './schemas/common.js'
 import services from './plugins/services.js'
 import accessTokens from './plugins/access-tokens.js'
+import rateLimit from './plugins/rate-limit.js'
 import register from './routes/auth/register.js'
 import login from './routes/auth/login.js'
 import refresh from './routes/auth/refresh.js'
 import logout from './routes/auth/logout.js'
+import password from './routes/auth/password.js'
 import me from './routes/me.js'
 import wellKnown from './routes/well-known.js'
+import listSessions from './routes/sessions/list.js'
+import revokeSession from './routes/sessions/revoke.js'
+import sessionEvents from './routes/sessions/events.js'
 
 export interface AppOptions {
   config: Config
@@ -79,6 +84,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   await app.register(cookie)
   await app.register(formbody)
+  await app.register(rateLimit)
   await app.register(services, { config, databaseUrl: opts.databaseUrl })
   await app.register(accessTokens, { config })
 
@@ -86,7 +92,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(login)
   await app.register(refresh)
   await app.register(logout)
+  await app.register(password)
   await app.register(me)
+  await app.register(listSessions)
+  await app.register(revokeSession)
+  await app.register(sessionEvents)
   await app.register(wellKnown)
   return app
 }

@@ -43,6 +43,32 @@ export interface Config {
   cookies: { secure: boolean }
   denylist: { syncIntervalMs: number }
   trustProxy: boolean
+  rateLimit: {
+    /** requests per window per client IP (IPv6 by /64); generous: offices and carriers share IPs */
+    loginPerIp: number
+    registerPerIp: number
+    /** refreshes per window per session (token family), never per IP */
+    refreshPerSession: number
+    windowSec: number
+  }
+  /** per-account failure counter, keyed by the normalised email whether or not it exists */
+  lockout: {
+    /** failures allowed before the first lock */
+    freeFailures: number
+    /** first lock; each further failure doubles it */
+    baseSec: number
+    maxSec: number
+    /** a counter with no failure for this long starts again from zero */
+    resetSec: number
+  }
+  cleanup: {
+    /** 0: no periodic job (the CLI still works) */
+    intervalSec: number
+    /** how long revoked or expired rows are kept beyond the access-token lifetime */
+    retentionSec: number
+    batchSize: number
+  }
+  audit: { retentionDays: number }
 }
 
 export class ConfigError extends Error {
@@ -101,9 +127,36 @@ export function loadConfig(env: Env = process.env): Config {
     cookies: { secure: r.bool('COOKIE_SECURE', production) },
     denylist: { syncIntervalMs: r.int('DENYLIST_SYNC_INTERVAL_MS', 500, 50, 60_000) },
     trustProxy: r.bool('TRUST_PROXY', false),
+    rateLimit: {
+      loginPerIp: r.int('RATE_LIMIT_LOGIN_PER_IP', 100, 1, 1_000_000),
+      registerPerIp: r.int('RATE_LIMIT_REGISTER_PER_IP', 30, 1, 1_000_000),
+      refreshPerSession: r.int('RATE_LIMIT_REFRESH_PER_SESSION', 60, 1, 1_000_000),
+      windowSec: r.int('RATE_LIMIT_WINDOW_SEC', 60, 1, 86_400),
+    },
+    lockout: {
+      freeFailures: r.int('LOGIN_LOCK_AFTER_FAILURES', 5, 1, 1000),
+      baseSec: r.int('LOGIN_LOCK_BASE_SEC', 1, 1, 86_400),
+      maxSec: r.int('LOGIN_LOCK_MAX_SEC', 900, 1, 86_400),
+      resetSec: r.int('LOGIN_FAILURE_RESET_SEC', 3600, 1, 7 * 86_400),
+    },
+    cleanup: {
+      intervalSec: r.int('CLEANUP_INTERVAL_SEC', 3600, 0, 7 * 86_400),
+      // At least a minute: the denylist looks back the access-token lifetime plus 30 s.
+      retentionSec: r.int('CLEANUP_RETENTION_SEC', 7 * 86_400, 60, 400 * 86_400),
+      batchSize: r.int('CLEANUP_BATCH_SIZE', 1000, 1, 100_000),
+    },
+    audit: { retentionDays: r.int('AUDIT_RETENTION_DAYS', 90, 1, 10 * 365) },
   }
   if (config.refresh.ttlSec > config.refresh.sessionMaxSec) {
     problems.push('REFRESH_TOKEN_TTL must not exceed SESSION_MAX_AGE')
+  }
+  if (config.lockout.baseSec > config.lockout.maxSec) {
+    problems.push('LOGIN_LOCK_BASE_SEC must not exceed LOGIN_LOCK_MAX_SEC')
+  }
+  // Otherwise a counter would be forgotten while its lock runs out, and an attacker would get
+  // LOGIN_LOCK_AFTER_FAILURES free guesses after every lock.
+  if (config.lockout.resetSec <= config.lockout.maxSec) {
+    problems.push('LOGIN_FAILURE_RESET_SEC must be longer than LOGIN_LOCK_MAX_SEC')
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config

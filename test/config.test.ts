@@ -211,6 +211,52 @@ describe('invalid values', () => {
   })
 })
 
+describe('limits, cleanup and audit', () => {
+  it('defaults: generous per-IP limits, per-session refresh limit, a temporary per-account lock', () => {
+    const c = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir })
+    expect(c.rateLimit).toEqual({ loginPerIp: 100, registerPerIp: 30, refreshPerSession: 60, windowSec: 60 })
+    expect(c.lockout).toEqual({ freeFailures: 5, baseSec: 1, maxSec: 900, resetSec: 3600 })
+    expect(c.cleanup).toEqual({ intervalSec: 3600, retentionSec: 7 * 86_400, batchSize: 1000 })
+    expect(c.audit).toEqual({ retentionDays: 90 })
+  })
+
+  it('reads explicit values; CLEANUP_INTERVAL_SEC=0 turns the periodic job off', () => {
+    const c = loadConfig({
+      NODE_ENV: 'test',
+      DATA_DIR: dataDir,
+      RATE_LIMIT_LOGIN_PER_IP: '500',
+      RATE_LIMIT_WINDOW_SEC: '10',
+      LOGIN_LOCK_AFTER_FAILURES: '10',
+      LOGIN_LOCK_MAX_SEC: '60',
+      LOGIN_FAILURE_RESET_SEC: '120',
+      CLEANUP_INTERVAL_SEC: '0',
+      AUDIT_RETENTION_DAYS: '30',
+    })
+    expect([c.rateLimit.loginPerIp, c.rateLimit.windowSec, c.lockout.freeFailures, c.lockout.maxSec, c.lockout.resetSec]).toEqual([500, 10, 10, 60, 120])
+    expect([c.cleanup.intervalSec, c.audit.retentionDays]).toEqual([0, 30])
+  })
+
+  it.each([
+    ['RATE_LIMIT_LOGIN_PER_IP', '0'],
+    ['RATE_LIMIT_REGISTER_PER_IP', 'many'],
+    ['RATE_LIMIT_REFRESH_PER_SESSION', '0'],
+    ['RATE_LIMIT_WINDOW_SEC', '0'],
+    ['LOGIN_LOCK_AFTER_FAILURES', '0'],
+    ['LOGIN_LOCK_BASE_SEC', '0'],
+    ['CLEANUP_INTERVAL_SEC', '-1'],
+    ['CLEANUP_RETENTION_SEC', '59'],
+    ['CLEANUP_BATCH_SIZE', '0'],
+    ['AUDIT_RETENTION_DAYS', '0'],
+  ])('%s=%s is a ConfigError naming the variable', (name, value) => {
+    expectRefused({ NODE_ENV: 'test', DATA_DIR: dataDir, [name]: value }, name, /integer/)
+  })
+
+  it('a lock longer than the time failures are remembered is refused (it would hand out free guesses)', () => {
+    expectRefused({ NODE_ENV: 'test', DATA_DIR: dataDir, LOGIN_LOCK_MAX_SEC: '3600', LOGIN_FAILURE_RESET_SEC: '3600' }, 'LOGIN_FAILURE_RESET_SEC')
+    expectRefused({ NODE_ENV: 'test', DATA_DIR: dataDir, LOGIN_LOCK_BASE_SEC: '100', LOGIN_LOCK_MAX_SEC: '10' }, 'LOGIN_LOCK_BASE_SEC')
+  })
+})
+
 describe('production', () => {
   it('loads with good secrets, secure cookies and OWASP argon2 defaults', () => {
     const env = productionEnv()

@@ -25,6 +25,19 @@ export class PasswordHasher {
     })
   }
 
+  /** True when a stored hash was made with other parameters than the configured ones. */
+  needsRehash(hash: string): boolean {
+    try {
+      return argon2.needsRehash(hash, {
+        memoryCost: this.opts.memoryKiB,
+        timeCost: this.opts.timeCost,
+        parallelism: this.opts.parallelism,
+      })
+    } catch {
+      return false // not an argon2 hash we can read; verify has already refused it
+    }
+  }
+
   async verify(hash: string | null, password: string): Promise<boolean> {
     if (hash === null) {
       await argon2.verify(await this.dummyHash, normalise(password)).catch(() => false)

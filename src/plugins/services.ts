@@ -9,6 +9,11 @@ import { TokenStore } from '../tokens/token-store.js'
 import { SessionService } from '../tokens/session-service.js'
 import { Denylist } from '../tokens/denylist.js'
 import { Transport } from '../http/transport.js'
+import { LoginAttemptStore } from '../limits/login-attempt-store.js'
+import { WindowCounter } from '../limits/policy.js'
+import { AuditStore } from '../audit/audit-store.js'
+import { AuditLog } from '../audit/audit-log.js'
+import { AccountService } from '../auth/account-service.js'
 
 export interface ServicesOptions {
   config: Config
@@ -22,8 +27,12 @@ declare module 'fastify' {
     users: UserStore
     passwords: PasswordHasher
     sessions: SessionService
+    accounts: AccountService
+    audit: AuditLog
     denylist: Denylist
     transport: Transport
+    /** the stores the cleanup job prunes */
+    stores: { tokens: TokenStore; attempts: LoginAttemptStore; audit: AuditStore }
   }
 }
 
@@ -43,18 +52,42 @@ export default fp<ServicesOptions>(
       syncIntervalMs: config.denylist.syncIntervalMs,
       log: fastify.log.child({ component: 'denylist' }),
     })
+    const attemptStore = new LoginAttemptStore(db.prisma, config.db)
+    const auditStore = new AuditStore(db.prisma)
+    const audit = new AuditLog(auditStore, fastify.log.child({ component: 'audit' }))
     fastify.addHook('onClose', async () => {
       await denylist.close()
+      await audit.settled()
       await db.close()
     })
     await denylist.start()
 
+    const users = new UserStore(db.prisma)
+    const passwords = new PasswordHasher(config.argon2)
+    const sessions = new SessionService(tokenStore, config.refresh, denylist, {
+      events: audit,
+      refreshLimit: new WindowCounter(config.rateLimit.refreshPerSession, config.rateLimit.windowSec * 1000),
+    })
     fastify.decorate('config', config)
     fastify.decorate('db', db)
-    fastify.decorate('users', new UserStore(db.prisma))
-    fastify.decorate('passwords', new PasswordHasher(config.argon2))
+    fastify.decorate('users', users)
+    fastify.decorate('passwords', passwords)
     fastify.decorate('denylist', denylist)
-    fastify.decorate('sessions', new SessionService(tokenStore, config.refresh, denylist))
+    fastify.decorate('sessions', sessions)
+    fastify.decorate('audit', audit)
+    fastify.decorate(
+      'accounts',
+      new AccountService({
+        users,
+        passwords,
+        attempts: attemptStore,
+        lockout: config.lockout,
+        sessions,
+        events: audit,
+        log: fastify.log.child({ component: 'accounts' }),
+      }),
+    )
+    fastify.decorate('stores', { tokens: tokenStore, attempts: attemptStore, audit: auditStore })
     fastify.decorate(
       'transport',
       new Transport({ secure: config.cookies.secure, accessTtlSec: config.jwt.accessTtlSec, refreshTtlSec: config.refresh.ttlSec }),

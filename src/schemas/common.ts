@@ -27,3 +27,18 @@ export const TokenResponse = Type.Object({
 })
 
 export const RefreshTokenField = Type.String({ minLength: 1, maxLength: 4096 })
+
+/** `{ 401: errorRef, 503: errorRef, … }`: the error responses a route can give. */
+export function errorResponses<S extends number>(...statuses: S[]): Record<S, typeof errorRef> {
+  return Object.fromEntries(statuses.map((s) => [s, errorRef])) as Record<S, typeof errorRef>
+}
+
+export const NoContent = Type.Null({ description: 'No content' })
+
+export const Status = Type.Object({ status: Type.Literal('ok') })
+
+/** Protected routes take the access token as `Authorization: Bearer` or as the access cookie. */
+export const ACCESS_TOKEN_SECURITY: Record<string, string[]>[] = [{ bearer: [] }, { accessCookie: [] }]
+
+export const TRANSPORT_NOTE =
+  'Send `X-Auth-Transport: cookie` to use the cookie transport: tokens then travel only in httpOnly cookies, never in the body.'

@@ -1,10 +1,14 @@
 // The steps of login, refresh and logout around the pure policy and the token store.
 // Errors leave here as catalogued ApiErrors; database hiccups become 503, never a logout.
+// Every revocation goes through the token store, which notifies all instances at commit, and
+// is added to this instance's denylist at once.
 import { ApiError } from '../errors.js'
 import { guard } from '../db/transient.js'
-import { childExpiry, decideRotation } from './policy.js'
+import type { AuditEvent } from '../audit/events.js'
+import type { WindowCounter } from '../limits/policy.js'
+import { childExpiry, decideRotation, type RotationDecision } from './policy.js'
 import { deriveChildToken, hashRefreshToken, isWellFormedRefreshToken, newRefreshToken } from './refresh-token.js'
-import type { RevokeReason, RotationAction, SessionMeta, TokenStore } from './token-store.js'
+import type { LiveFamily, RevokeReason, RevokedFamily, RotationAction, SessionMeta, TokenStore } from './token-store.js'
 
 export interface SessionSettings {
   ttlSec: number
@@ -24,11 +28,34 @@ export interface RevocationSink {
   add(familyId: string): void
 }
 
+export interface SessionEvents {
+  record(...events: AuditEvent[]): void
+  recordNow(...events: AuditEvent[]): Promise<void>
+}
+
+export interface SessionServiceOptions {
+  events: SessionEvents
+  /** successful refreshes per family per window; null: unlimited */
+  refreshLimit: WindowCounter | null
+}
+
+const NO_META: SessionMeta = { ip: null, userAgent: null }
+
+interface RefreshOutcome {
+  kind: RotationDecision['kind'] | 'limited'
+  /** for `limited`: when the session's window reopens */
+  retryAfterSec: number
+  familyId: string
+  userId: string
+  email: string
+}
+
 export class SessionService {
   constructor(
     private readonly store: TokenStore,
     private readonly settings: SessionSettings,
     private readonly denylist: RevocationSink,
+    private readonly opts: SessionServiceOptions,
   ) {}
 
   async start(user: { id: string; email: string }, meta: SessionMeta): Promise<IssuedSession> {
@@ -42,14 +69,15 @@ export class SessionService {
         meta,
       }),
     )
+    this.opts.events.record({ type: 'login_success', userId: user.id, familyId, ...meta })
     return { userId: user.id, email: user.email, familyId, refreshToken }
   }
 
-  async refresh(presentedToken: string): Promise<IssuedSession> {
+  async refresh(presentedToken: string, meta: SessionMeta = NO_META): Promise<IssuedSession> {
     const child = deriveChildToken(presentedToken, this.settings.secret)
     const outcome = isWellFormedRefreshToken(presentedToken)
       ? await guard(() =>
-          this.store.rotate(hashRefreshToken(presentedToken), (state) => {
+          this.store.rotate(hashRefreshToken(presentedToken), (state): { action: RotationAction; result: RefreshOutcome } => {
             const decision = decideRotation({
               presented: state.presented,
               live: state.live,
@@ -57,6 +85,15 @@ export class SessionService {
               now: state.now,
               windowMs: this.settings.reuseWindowSec * 1000,
             })
+            const { id: familyId, userId, email } = state.family
+            // Only answers that hand out tokens are limited; reuse, revoked and expired are
+            // final and must always take effect.
+            if (decision.kind === 'rotate' || decision.kind === 'replay') {
+              const allowance = this.opts.refreshLimit?.take(familyId, state.now.getTime())
+              if (allowance && !allowance.allowed) {
+                return { action: { type: 'none' }, result: { kind: 'limited', retryAfterSec: allowance.retryAfterSec, familyId, userId, email } }
+              }
+            }
             const action: RotationAction =
               decision.kind === 'rotate'
                 ? {
@@ -67,20 +104,28 @@ export class SessionService {
                 : decision.kind === 'reuse'
                   ? { type: 'revoke', reason: 'reuse_detected' }
                   : { type: 'none' }
-            const { id: familyId, userId, email } = state.family
-            return { action, result: { kind: decision.kind, familyId, userId, email } }
+            return { action, result: { kind: decision.kind, retryAfterSec: 0, familyId, userId, email } }
           }),
         )
       : null
     // Never issued by us (random, truncated, forged): no family was touched.
     if (!outcome) throw new ApiError('invalid_refresh_token')
 
+    const { familyId, userId } = outcome
     switch (outcome.kind) {
       case 'rotate':
       case 'replay':
-        return { userId: outcome.userId, email: outcome.email, familyId: outcome.familyId, refreshToken: child }
+        this.opts.events.record({ type: 'refresh', userId, familyId, reason: outcome.kind === 'replay' ? 'replay' : null, ...meta })
+        return { userId, email: outcome.email, familyId, refreshToken: child }
+      case 'limited':
+        // Nothing was spent or minted: the same token works once the window has passed.
+        throw new ApiError('too_many_requests', 'Too many refreshes for this session; retry after Retry-After.', outcome.retryAfterSec)
       case 'reuse':
-        this.denylist.add(outcome.familyId)
+        this.denylist.add(familyId)
+        await this.opts.events.recordNow(
+          { type: 'reuse_detected', userId, familyId, ...meta },
+          { type: 'family_revoked', userId, familyId, reason: 'reuse_detected', ...meta },
+        )
         throw new ApiError('refresh_token_reused')
       case 'revoked':
         throw new ApiError('session_revoked')
@@ -89,18 +134,54 @@ export class SessionService {
     }
   }
 
+  /** The family a refresh token belongs to, or null for a token we never issued. */
+  async familyOf(token: string): Promise<string | null> {
+    if (!isWellFormedRefreshToken(token)) return null
+    const found = await guard(() => this.store.findFamilyIdByHash(hashRefreshToken(token)))
+    return found?.familyId ?? null
+  }
+
   /** Revokes the family a refresh token belongs to; false when the token is unknown. */
-  async revokeByRefreshToken(token: string, reason: RevokeReason): Promise<boolean> {
-    const found = isWellFormedRefreshToken(token)
-      ? await guard(() => this.store.findFamilyIdByHash(hashRefreshToken(token)))
-      : null
-    if (!found) return false
-    await this.revoke(found.familyId, reason)
+  async revokeByRefreshToken(token: string, reason: RevokeReason, meta: SessionMeta = NO_META): Promise<boolean> {
+    const familyId = await this.familyOf(token)
+    if (!familyId) return false
+    await this.revoke(familyId, reason, undefined, meta)
     return true
   }
 
-  async revoke(familyId: string, reason: RevokeReason, userId?: string): Promise<void> {
-    await guard(() => this.store.revokeFamily(familyId, reason, userId))
+  /** Revokes one family (only if it is `userId`'s, when given); idempotent. */
+  async revoke(familyId: string, reason: RevokeReason, userId?: string, meta: SessionMeta = NO_META): Promise<void> {
+    const revoked = await guard(() => this.store.revokeFamily(familyId, reason, userId))
     this.denylist.add(familyId)
+    if (revoked) await this.revoked([revoked], reason, meta)
+  }
+
+  /** DELETE /sessions/:id: someone else's family is `not_found`, exactly like a missing one. */
+  async revokeOwn(userId: string, familyId: string, reason: RevokeReason, meta: SessionMeta): Promise<'revoked' | 'already_revoked' | 'not_found'> {
+    const result = await guard(() => this.store.revokeOwnFamily(userId, familyId, reason))
+    if (result.outcome === 'revoked') {
+      this.denylist.add(familyId)
+      await this.revoked([result.family], reason, meta)
+    }
+    return result.outcome
+  }
+
+  /** Revokes every family of a user but `keepFamilyId`; returns the ids revoked. */
+  async revokeAll(userId: string, reason: RevokeReason, keepFamilyId: string | null, meta: SessionMeta): Promise<string[]> {
+    const revoked = await guard(() => this.store.revokeUserFamilies(userId, reason, keepFamilyId))
+    for (const f of revoked) this.denylist.add(f.id)
+    await this.revoked(revoked, reason, meta)
+    return revoked.map((f) => f.id)
+  }
+
+  list(userId: string): Promise<LiveFamily[]> {
+    return guard(() => this.store.listLiveFamilies(userId))
+  }
+
+  private async revoked(families: RevokedFamily[], reason: RevokeReason, meta: SessionMeta): Promise<void> {
+    if (families.length === 0) return
+    await this.opts.events.recordNow(
+      ...families.map((f): AuditEvent => ({ type: 'family_revoked', userId: f.userId, familyId: f.id, reason, ...meta })),
+    )
   }
 }

@@ -13,6 +13,21 @@ export interface SessionMeta {
   ip: string | null
 }
 
+export interface RevokedFamily {
+  id: string
+  userId: string
+}
+
+export interface LiveFamily {
+  id: string
+  createdAt: Date
+  lastUsedAt: Date
+  /** when the session ends unless used again (idle expiry, capped by the absolute one) */
+  expiresAt: Date
+  userAgent: string | null
+  ip: string | null
+}
+
 export interface LockedFamily extends FamilyState {
   id: string
   userId: string
@@ -161,9 +176,101 @@ export class TokenStore {
     )
   }
 
-  /** Revokes a family unless already revoked; true when this call revoked it. */
-  async revokeFamily(familyId: string, reason: RevokeReason, userId?: string): Promise<boolean> {
-    return this.prisma.$transaction((tx) => revokeIn(tx, familyId, reason, userId))
+  /** Revokes a family unless already revoked; the family and its owner when this call revoked it. */
+  async revokeFamily(familyId: string, reason: RevokeReason, userId?: string): Promise<RevokedFamily | null> {
+    const [revoked] = await this.prisma.$transaction((tx) => revokeIn(tx, familyId, reason, userId))
+    return revoked ?? null
+  }
+
+  /**
+   * Revokes one of a user's families. `not_found` when it is not theirs (or does not exist),
+   * which the caller cannot tell apart: nobody learns whether someone else's id exists.
+   */
+  async revokeOwnFamily(
+    userId: string,
+    familyId: string,
+    reason: RevokeReason,
+  ): Promise<{ outcome: 'revoked'; family: RevokedFamily } | { outcome: 'already_revoked' | 'not_found' }> {
+    return this.prisma.$transaction(async (tx) => {
+      const [revoked] = await revokeIn(tx, familyId, reason, userId)
+      if (revoked) return { outcome: 'revoked', family: revoked }
+      const owned = await tx.$queryRaw<{ id: string }[]>`
+        SELECT id FROM token_families WHERE id = ${familyId}::uuid AND user_id = ${userId}::uuid`
+      return { outcome: owned.length > 0 ? 'already_revoked' : 'not_found' }
+    })
+  }
+
+  /**
+   * Revokes every unrevoked family of a user, except `keepFamilyId` when given. One
+   * statement; each revoked family is notified at commit like any other revocation.
+   */
+  async revokeUserFamilies(userId: string, reason: RevokeReason, keepFamilyId: string | null): Promise<RevokedFamily[]> {
+    const rows = await this.prisma.$queryRaw<{ id: string; user_id: string }[]>`
+      WITH r AS (
+        UPDATE token_families SET revoked_at = now(), revoked_reason = ${reason}
+        WHERE user_id = ${userId}::uuid AND revoked_at IS NULL
+          AND (${keepFamilyId}::uuid IS NULL OR id <> ${keepFamilyId}::uuid)
+        RETURNING id, user_id
+      )
+      SELECT r.id, r.user_id FROM r, LATERAL (SELECT pg_notify(${REVOCATION_CHANNEL}, r.id::text)) AS notified`
+    return rows.map((r) => ({ id: r.id, userId: r.user_id }))
+  }
+
+  /**
+   * A user's sessions that can still be refreshed: not revoked, not past their absolute
+   * lifetime, and holding a live token that has not idled out. Most recently used first.
+   */
+  async listLiveFamilies(userId: string): Promise<LiveFamily[]> {
+    const rows = await this.prisma.$queryRaw<
+      { id: string; created_at: Date; last_used_at: Date; expires_at: Date; user_agent: string | null; ip: string | null }[]
+    >`
+      SELECT f.id, f.created_at, f.last_used_at, LEAST(f.expires_at, t.expires_at) AS expires_at, f.user_agent, f.ip
+      FROM token_families f
+      JOIN refresh_tokens t ON t.family_id = f.id AND t.spent_at IS NULL
+      WHERE f.user_id = ${userId}::uuid AND f.revoked_at IS NULL
+        AND f.expires_at > now() AND t.expires_at > now()
+      ORDER BY f.last_used_at DESC, f.id`
+    return rows.map((r) => ({
+      id: r.id,
+      createdAt: r.created_at,
+      lastUsedAt: r.last_used_at,
+      expiresAt: r.expires_at,
+      userAgent: r.user_agent,
+      ip: r.ip,
+    }))
+  }
+
+  /**
+   * Cleanup, one batch: deletes up to `limit` families (their tokens go with them) that were
+   * revoked, or reached their absolute expiry, more than `endedKeepSec` ago, or whose last
+   * token idled out more than that long ago (`idleKeepSec` counts from the last use). Rows a
+   * rotation holds are skipped, not waited for.
+   */
+  async deleteEndedFamilies(args: { endedKeepSec: number; idleKeepSec: number; limit: number }): Promise<number> {
+    return this.prisma.$executeRaw`
+      DELETE FROM token_families WHERE id IN (
+        SELECT id FROM token_families
+        WHERE revoked_at < now() - make_interval(secs => ${args.endedKeepSec})
+           OR expires_at < now() - make_interval(secs => ${args.endedKeepSec})
+           OR last_used_at < now() - make_interval(secs => ${args.idleKeepSec})
+        LIMIT ${args.limit}
+        FOR UPDATE SKIP LOCKED)`
+  }
+
+  /**
+   * Cleanup, one batch: deletes up to `limit` spent tokens of surviving families once they are
+   * `keepSec` past the expiry they would have had unspent. Until then a spent token still
+   * proves theft when presented. The family row is locked with the token (skipping families a
+   * rotation holds), so a rotation never sees its token vanish halfway.
+   */
+  async deleteSpentTokens(args: { keepSec: number; limit: number }): Promise<number> {
+    return this.prisma.$executeRaw`
+      DELETE FROM refresh_tokens WHERE id IN (
+        SELECT t.id FROM refresh_tokens t
+        JOIN token_families f ON f.id = t.family_id
+        WHERE t.spent_at IS NOT NULL AND t.expires_at < now() - make_interval(secs => ${args.keepSec})
+        LIMIT ${args.limit}
+        FOR UPDATE OF t, f SKIP LOCKED)`
   }
 
   /**
@@ -188,16 +295,16 @@ export class TokenStore {
 
 type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0]
 
-async function revokeIn(tx: Tx, familyId: string, reason: RevokeReason, userId?: string): Promise<boolean> {
+async function revokeIn(tx: Tx, familyId: string, reason: RevokeReason, userId?: string): Promise<RevokedFamily[]> {
   const owner = userId ?? null
   // pg_notify is delivered at commit, to every instance's denylist listener.
-  const revoked = await tx.$queryRaw<{ id: string }[]>`
+  const revoked = await tx.$queryRaw<{ id: string; user_id: string }[]>`
     WITH r AS (
       UPDATE token_families SET revoked_at = now(), revoked_reason = ${reason}
       WHERE id = ${familyId}::uuid AND revoked_at IS NULL
         AND (${owner}::uuid IS NULL OR user_id = ${owner}::uuid)
-      RETURNING id
+      RETURNING id, user_id
     )
-    SELECT r.id FROM r, LATERAL (SELECT pg_notify(${REVOCATION_CHANNEL}, r.id::text)) AS notified`
-  return revoked.length > 0
+    SELECT r.id, r.user_id FROM r, LATERAL (SELECT pg_notify(${REVOCATION_CHANNEL}, r.id::text)) AS notified`
+  return revoked.map((r) => ({ id: r.id, userId: r.user_id }))
 }

@@ -27,4 +27,17 @@ export class UserStore {
   findByEmail(email: string): Promise<UserRecord | null> {
     return this.prisma.user.findUnique({ where: { email }, select: { id: true, email: true, passwordHash: true } })
   }
+
+  findById(id: string): Promise<UserRecord | null> {
+    return this.prisma.user.findUnique({ where: { id }, select: { id: true, email: true, passwordHash: true } })
+  }
+
+  /**
+   * Replaces the hash only if it is still `expected`; false otherwise. A rehash after login
+   * must never overwrite a password changed in the meantime.
+   */
+  async replacePasswordHash(id: string, expected: string, passwordHash: string): Promise<boolean> {
+    const { count } = await this.prisma.user.updateMany({ where: { id, passwordHash: expected }, data: { passwordHash } })
+    return count === 1
+  }
 }

@@ -28,9 +28,11 @@ describe('SIGTERM', () => {
   it('drains in-flight logins, refuses new work, closes the pool and exits 0', async () => {
     // Production argon2 parameters make each login slow enough to be caught in flight.
     const server = await startServer({ DATABASE_URL: db.url, ...benchSecrets() })
-    const email = `term-${Date.now()}@example.com`
+    // One account per in-flight login: eight simultaneous logins of one account would meet the
+    // per-account brute-force counter, which counts attempts in flight (src/limits/policy.ts).
     const password = 'correct horse battery'
-    expect(await request(server.base, 'POST', '/auth/register', { email, password })).toBe(201)
+    const emails = Array.from({ length: 8 }, (_, i) => `term-${i}-${Date.now()}@example.com`)
+    for (const email of emails) expect(await request(server.base, 'POST', '/auth/register', { email, password })).toBe(201)
     const dbName = new URL(db.url).pathname.slice(1)
     const connections = () =>
       adminQuery<{ n: string }>(
@@ -44,7 +46,7 @@ describe('SIGTERM', () => {
     const agents = Array.from({ length: 8 }, () => new http.Agent({ keepAlive: true, maxSockets: 1 }))
     await Promise.all(agents.map((a) => request(server.base, 'GET', '/.well-known/jwks.json', undefined, a)))
 
-    const inFlight = agents.map((a) => request(server.base, 'POST', '/auth/login', { email, password }, a))
+    const inFlight = agents.map((a, i) => request(server.base, 'POST', '/auth/login', { email: emails[i], password }, a))
     await new Promise((r) => setTimeout(r, 30))
     const exited = once(server.child, 'exit')
     server.child.kill('SIGTERM')
@@ -56,7 +58,7 @@ describe('SIGTERM', () => {
     expect(statuses.filter((s) => s === 200).length).toBeGreaterThan(0)
 
     // New work: refused at the socket, or 503 if it rode an open keep-alive connection.
-    const late = await request(server.base, 'POST', '/auth/login', { email, password })
+    const late = await request(server.base, 'POST', '/auth/login', { email: emails[0], password })
     expect([503, 'ECONNREFUSED', 'ECONNRESET']).toContain(late)
 
     const [code] = await exited

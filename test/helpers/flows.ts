@@ -42,3 +42,36 @@ export function cookieHeader(jar: Record<string, string>): string {
     .map(([k, v]) => `${k}=${v}`)
     .join('; ')
 }
+
+/** the session (token family) id an access token belongs to */
+export function sidOf(accessToken: string): string {
+  return JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString()).sid as string
+}
+
+export function bearer(accessToken: string): Record<string, string> {
+  return { authorization: `Bearer ${accessToken}` }
+}
+
+export interface CookieSession {
+  email: string
+  access: string
+  refresh: string
+  sid: string
+  /** the headers a browser sends on /auth/* with these cookies */
+  headers: Record<string, string>
+}
+
+/** Logs in with the cookie transport (development cookie names). */
+export async function loginCookie(app: FastifyInstance, user: { email: string; password: string }): Promise<CookieSession> {
+  const res = await app.inject({ method: 'POST', url: '/auth/login', payload: user, headers: COOKIE })
+  if (res.statusCode !== 200) throw new Error(`login failed: ${res.statusCode} ${res.body}`)
+  return cookieSession(user.email, res)
+}
+
+/** The cookie session a token response (login, refresh, password change) set. */
+export function cookieSession(email: string, res: LightMyRequestResponse): CookieSession {
+  const c = cookiesOf(res)
+  const access = c.access_token!.value
+  const refresh = c.refresh_token!.value
+  return { email, access, refresh, sid: sidOf(access), headers: { ...COOKIE, cookie: cookieHeader({ access_token: access, refresh_token: refresh }) } }
+}

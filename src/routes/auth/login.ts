@@ -1,25 +1,26 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Credentials, TokenResponse, errorRef } from '../../schemas/common.js'
-import { ApiError } from '../../errors.js'
-import { normaliseEmail } from '../../users/email.js'
-import { guard } from '../../db/transient.js'
+import { Credentials, TRANSPORT_NOTE, TokenResponse, errorResponses } from '../../schemas/common.js'
+import { requestMeta } from '../../http/meta.js'
+import { perIp } from '../../plugins/rate-limit.js'
 
 const login: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { loginPerIp, windowSec } = fastify.config.rateLimit
   fastify.post(
     '/auth/login',
-    { schema: { body: Credentials, response: { 200: TokenResponse, 400: errorRef, 401: errorRef } } },
+    {
+      config: { rateLimit: perIp(loginPerIp, windowSec) },
+      schema: {
+        tags: ['auth'],
+        summary: 'Log in: start a session',
+        description: `Unknown email and wrong password get the same 401. Limited per client IP and, after repeated failures, per account (429 with Retry-After). ${TRANSPORT_NOTE}`,
+        body: Credentials,
+        response: { 200: TokenResponse, ...errorResponses(400, 401, 429, 503) },
+      },
+    },
     async (request, reply) => {
-      const email = normaliseEmail(request.body.email)
-      const user = email ? await guard(() => fastify.users.findByEmail(email)) : null
-      // Unknown email and wrong password cost the same argon2 work and get the same body.
-      const ok = await fastify.passwords.verify(user?.passwordHash ?? null, request.body.password)
-      if (!user || !ok) throw new ApiError('invalid_credentials')
-
-      const session = await fastify.sessions.start(user, {
-        userAgent: request.headers['user-agent']?.slice(0, 512) ?? null,
-        ip: request.ip,
-      })
-      request.log.info({ userId: user.id, sid: session.familyId }, 'login')
+      const meta = requestMeta(request)
+      const user = await fastify.accounts.login(request.body.email, request.body.password, meta)
+      const session = await fastify.sessions.start(user, meta)
       return fastify.transport.sendTokens(request, reply, {
         userId: user.id,
         accessToken: fastify.accessTokens.sign(session),

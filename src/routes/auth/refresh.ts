@@ -1,18 +1,25 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { RefreshTokenField, TokenResponse, Type, errorRef } from '../../schemas/common.js'
+import { RefreshTokenField, TRANSPORT_NOTE, TokenResponse, Type, errorResponses } from '../../schemas/common.js'
 import { ApiError, type ErrorCode } from '../../errors.js'
 import { wantsCookies } from '../../http/transport.js'
+import { requestMeta } from '../../http/meta.js'
 
 const FORM = 'application/x-www-form-urlencoded'
 
 // Answers that end the session for good: a browser's cookies are cleared with them.
 const SESSION_OVER = new Set<ErrorCode>(['refresh_token_reused', 'session_revoked', 'session_expired'])
+// Answers that say "try again later" and must reach an OAuth client as such, never as
+// invalid_grant (which it would take as the end of the session).
+const TRY_AGAIN = new Set<ErrorCode>(['service_unavailable', 'too_many_requests'])
 
 const refresh: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post(
     '/auth/refresh',
     {
       schema: {
+        tags: ['auth'],
+        summary: 'Rotate the refresh token',
+        description: `Spends the presented refresh token and returns its child with a new access token. Limited per session (token family), never per IP: a limited refresh answers 429 with Retry-After and changes nothing. ${TRANSPORT_NOTE}`,
         body: {
           content: {
             'application/json': { schema: Type.Object({ refresh_token: Type.Optional(RefreshTokenField) }) },
@@ -26,7 +33,7 @@ const refresh: FastifyPluginAsyncTypebox = async (fastify) => {
             },
           },
         },
-        response: { 200: TokenResponse, 400: errorRef, 401: errorRef, 503: errorRef },
+        response: { 200: TokenResponse, ...errorResponses(400, 401, 429, 503) },
       },
     },
     async (request, reply) => {
@@ -38,14 +45,14 @@ const refresh: FastifyPluginAsyncTypebox = async (fastify) => {
       if (!token) throw new ApiError(oauthForm ? 'invalid_request' : 'unauthorized', 'A refresh token is required.')
 
       try {
-        const session = await fastify.sessions.refresh(token)
+        const session = await fastify.sessions.refresh(token, requestMeta(request))
         return fastify.transport.sendTokens(request, reply, {
           userId: session.userId,
           accessToken: fastify.accessTokens.sign(session),
           refreshToken: session.refreshToken,
         })
       } catch (err) {
-        if (!(err instanceof ApiError) || err.code === 'service_unavailable') throw err
+        if (!(err instanceof ApiError) || TRY_AGAIN.has(err.code)) throw err
         if (SESSION_OVER.has(err.code)) {
           request.log.warn({ code: err.code }, 'refresh refused')
           if (wantsCookies(request)) fastify.transport.clearCookies(reply)

@@ -1,20 +1,25 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Credentials, Type, errorRef } from '../../schemas/common.js'
+import { Credentials, Type, errorResponses } from '../../schemas/common.js'
 import { ApiError } from '../../errors.js'
 import { normaliseEmail } from '../../users/email.js'
 import { EmailTakenError } from '../../users/user-store.js'
 import { guard } from '../../db/transient.js'
+import { perIp } from '../../plugins/rate-limit.js'
 
 const register: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { registerPerIp, windowSec } = fastify.config.rateLimit
   fastify.post(
     '/auth/register',
     {
+      config: { rateLimit: perIp(registerPerIp, windowSec) },
       schema: {
+        tags: ['auth'],
+        summary: 'Create an account',
+        description: 'Email trimmed and lower-cased; password 8–1024 characters, NFC-normalised, hashed with argon2id. Limited per client IP.',
         body: Credentials,
         response: {
-          201: Type.Object({ id: Type.String(), email: Type.String() }),
-          400: errorRef,
-          409: errorRef,
+          201: Type.Object({ id: Type.String({ format: 'uuid' }), email: Type.String() }),
+          ...errorResponses(400, 409, 429, 503),
         },
       },
     },

@@ -1,0 +1,118 @@
+// Login and password change: the per-account failure counter around argon2, rehashing on
+// login when the configured cost has changed, and the session steps of a password change.
+//
+// An unknown address and a wrong password take the same path: the counter (keyed by the
+// address whether or not it has an account) and the user lookup, one argon2 verify (against a
+// dummy hash when there is no user), a background audit write. Same answer, same cost.
+import { ApiError } from '../errors.js'
+import { guard } from '../db/transient.js'
+import { normaliseEmail } from '../users/email.js'
+import type { UserRecord, UserStore } from '../users/user-store.js'
+import type { LoginAttemptStore } from '../limits/login-attempt-store.js'
+import { accountKey, decideAttempt, type LockoutPolicy } from '../limits/policy.js'
+import type { IssuedSession, SessionEvents, SessionService } from '../tokens/session-service.js'
+import type { SessionMeta } from '../tokens/token-store.js'
+import type { PasswordHasher } from './password.js'
+
+export interface AccountServiceDeps {
+  users: UserStore
+  passwords: PasswordHasher
+  attempts: LoginAttemptStore
+  lockout: LockoutPolicy
+  sessions: SessionService
+  events: SessionEvents
+  log: { warn(obj: object, msg: string): void }
+}
+
+export interface PasswordChange {
+  userId: string
+  /** the session making the change (the access token's sid); it stays logged in */
+  familyId: string
+  /** that session's refresh token, rotated so the caller gets a fresh pair */
+  refreshToken: string
+  currentPassword: string
+  newPassword: string
+  meta: SessionMeta
+}
+
+export class AccountService {
+  constructor(private readonly d: AccountServiceDeps) {}
+
+  /** The user, or 401 invalid_credentials, or 429 while the address is locked. */
+  async login(rawEmail: string, password: string, meta: SessionMeta): Promise<UserRecord> {
+    const email = normaliseEmail(rawEmail)
+    const key = accountKey(rawEmail)
+    const [attempt, user] = await Promise.all([
+      this.claimAttempt(key),
+      email ? guard(() => this.d.users.findByEmail(email)) : Promise.resolve(null),
+    ])
+    if (!attempt.allowed) {
+      this.d.events.record({ type: 'login_failure', userId: user?.id ?? null, reason: 'locked', ...meta })
+      throw lockedError(attempt.retryAfterSec)
+    }
+    const ok = await this.d.passwords.verify(user?.passwordHash ?? null, password)
+    if (!user || !ok) {
+      this.d.events.record({ type: 'login_failure', userId: user?.id ?? null, reason: 'invalid_credentials', ...meta })
+      throw new ApiError('invalid_credentials')
+    }
+    await guard(() => this.d.attempts.reset(key))
+    await this.rehashIfOutdated(user, password)
+    return user
+  }
+
+  /**
+   * Checks the current password (counted like a login failure, under the same lock), revokes
+   * every other session, rotates this one's refresh token, and replaces the password last.
+   * Rotating is idempotent within the reuse window and revoking is idempotent, so a client
+   * that lost the answer can repeat the same request until the password itself has changed.
+   */
+  async changePassword(c: PasswordChange): Promise<IssuedSession> {
+    if ((await this.d.sessions.familyOf(c.refreshToken)) !== c.familyId) {
+      throw new ApiError('invalid_request', 'The refresh token does not belong to this session.')
+    }
+    const user = await guard(() => this.d.users.findById(c.userId))
+    if (!user) throw new ApiError('unauthorized')
+    const key = accountKey(user.email)
+    const attempt = await this.claimAttempt(key)
+    if (!attempt.allowed) throw lockedError(attempt.retryAfterSec)
+    if (!(await this.d.passwords.verify(user.passwordHash, c.currentPassword))) {
+      this.d.events.record({ type: 'password_change_failure', userId: user.id, familyId: c.familyId, ...c.meta })
+      throw new ApiError('invalid_current_password')
+    }
+    await guard(() => this.d.attempts.reset(key))
+    const newHash = await this.d.passwords.hash(c.newPassword)
+
+    const session = await this.d.sessions.refresh(c.refreshToken, c.meta)
+    await this.d.sessions.revokeAll(user.id, 'password_changed', c.familyId, c.meta)
+    if (!(await guard(() => this.d.users.replacePasswordHash(user.id, user.passwordHash, newHash)))) {
+      // Changed by a concurrent request since we read it: that one won; this one must not
+      // overwrite it with a password checked against the old hash.
+      throw new ApiError('invalid_current_password')
+    }
+    // A login that checked the old password just before the change may have started a
+    // session since the first sweep; this one catches it.
+    await this.d.sessions.revokeAll(user.id, 'password_changed', c.familyId, c.meta)
+    await this.d.events.recordNow({ type: 'password_changed', userId: user.id, familyId: c.familyId, ...c.meta })
+    return session
+  }
+
+  private claimAttempt(key: string) {
+    return guard(() => this.d.attempts.claim(key, (state, now) => decideAttempt(state, now, this.d.lockout)))
+  }
+
+  // When the configured argon2 cost has changed, the first successful login re-hashes the
+  // password it has just verified. A failure here costs the upgrade, never the login.
+  private async rehashIfOutdated(user: UserRecord, password: string): Promise<void> {
+    if (!this.d.passwords.needsRehash(user.passwordHash)) return
+    try {
+      const hash = await this.d.passwords.hash(password)
+      await this.d.users.replacePasswordHash(user.id, user.passwordHash, hash)
+    } catch (err) {
+      this.d.log.warn({ err, userId: user.id }, 'password rehash failed; will retry on next login')
+    }
+  }
+}
+
+function lockedError(retryAfterSec: number): ApiError {
+  return new ApiError('too_many_requests', 'Too many failed attempts for this account; retry after Retry-After.', retryAfterSec)
+}

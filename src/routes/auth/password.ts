@@ -1,0 +1,48 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ACCESS_TOKEN_SECURITY, RefreshTokenField, TRANSPORT_NOTE, TokenResponse, Type, errorResponses } from '../../schemas/common.js'
+import { ApiError } from '../../errors.js'
+import { requestMeta } from '../../http/meta.js'
+
+const password: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.post(
+    '/auth/password',
+    {
+      preHandler: fastify.authenticate,
+      schema: {
+        tags: ['auth'],
+        summary: 'Change the password',
+        description: `Needs the current password (counted like a login failure when wrong, under the same per-account lock) and this session's refresh token (\`refresh_token\` in the body, or the refresh cookie). Every other session of the account is revoked; this one stays logged in and gets a fresh token pair. ${TRANSPORT_NOTE}`,
+        security: ACCESS_TOKEN_SECURITY,
+        body: Type.Object(
+          {
+            current_password: Type.String({ minLength: 1, maxLength: 1024 }),
+            new_password: Type.String({ minLength: 8, maxLength: 1024 }),
+            refresh_token: Type.Optional(RefreshTokenField),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: TokenResponse, ...errorResponses(400, 401, 403, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const auth = request.auth!
+      const refreshToken = fastify.transport.readRefreshToken(request)
+      if (!refreshToken) throw new ApiError('invalid_request', "This session's refresh token is required.")
+      const session = await fastify.accounts.changePassword({
+        userId: auth.sub,
+        familyId: auth.sid,
+        refreshToken,
+        currentPassword: request.body.current_password,
+        newPassword: request.body.new_password,
+        meta: requestMeta(request),
+      })
+      return fastify.transport.sendTokens(request, reply, {
+        userId: session.userId,
+        accessToken: fastify.accessTokens.sign(session),
+        refreshToken: session.refreshToken,
+      })
+    },
+  )
+}
+
+export default password

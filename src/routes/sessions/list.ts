@@ -1,0 +1,47 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ACCESS_TOKEN_SECURITY, Type, errorResponses } from '../../schemas/common.js'
+
+const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()])
+
+const Session = Type.Object({
+  id: Type.String({ format: 'uuid', description: 'the token family id; the `sid` claim of its access tokens' }),
+  created_at: Type.String({ format: 'date-time', description: 'login time' }),
+  last_used_at: Type.String({ format: 'date-time', description: 'last refresh' }),
+  expires_at: Type.String({ format: 'date-time', description: 'when it ends unless refreshed before' }),
+  user_agent: Nullable(Type.String()),
+  ip: Nullable(Type.String()),
+  current: Type.Boolean({ description: 'true for the session making this request' }),
+})
+
+// The caller's live sessions: one database read; the access token check itself is in memory.
+const list: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.get(
+    '/sessions',
+    {
+      preHandler: fastify.authenticate,
+      schema: {
+        tags: ['sessions'],
+        summary: "The caller's live sessions (devices)",
+        security: ACCESS_TOKEN_SECURITY,
+        response: { 200: Type.Object({ sessions: Type.Array(Session) }), ...errorResponses(401, 503) },
+      },
+    },
+    async (request) => {
+      const { sub, sid } = request.auth!
+      const families = await fastify.sessions.list(sub)
+      return {
+        sessions: families.map((f) => ({
+          id: f.id,
+          created_at: f.createdAt.toISOString(),
+          last_used_at: f.lastUsedAt.toISOString(),
+          expires_at: f.expiresAt.toISOString(),
+          user_agent: f.userAgent,
+          ip: f.ip,
+          current: f.id === sid,
+        })),
+      }
+    },
+  )
+}
+
+export default list
