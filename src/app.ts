@@ -10,6 +10,7 @@ import { ErrorBody } from './schemas/common.js'
 import services from './plugins/services.js'
 import accessTokens from './plugins/access-tokens.js'
 import rateLimit from './plugins/rate-limit.js'
+import cleanup from './plugins/cleanup.js'
 import register from './routes/auth/register.js'
 import login from './routes/auth/login.js'
 import refresh from './routes/auth/refresh.js'
@@ -86,6 +87,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(formbody)
   await app.register(rateLimit)
   await app.register(services, { config, databaseUrl: opts.databaseUrl })
+  await app.register(cleanup)
   await app.register(accessTokens, { config })
 
   await app.register(register)

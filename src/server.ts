@@ -1,25 +1,14 @@
 // Process entry: configuration, database (embedded unless DATABASE_URL is set), migrations,
 // then the app. Nothing here is needed by tests, which build the app directly.
-import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { loadConfig, ConfigError } from './config.js'
-import { startEmbeddedPostgres } from './db/embedded.js'
+import { openDatabase } from './db/open.js'
 import { migrate } from './db/migrate.js'
 import { buildApp } from './app.js'
 
 async function main(): Promise<void> {
   const config = loadConfig()
-  let stopDatabase = async () => {}
-  let databaseUrl = config.databaseUrl
-  if (databaseUrl === null) {
-    const started = Date.now()
-    const db = await startEmbeddedPostgres({ dataDir: join(config.dataDir, 'postgres'), port: config.embeddedPgPort })
-    databaseUrl = db.url
-    stopDatabase = db.stop
-    console.log(
-      `embedded Postgres ${db.owned ? `started in ${Date.now() - started} ms` : 'already running'} on port ${db.port} (data: ${join(config.dataDir, 'postgres')})`,
-    )
-  }
+  const { url: databaseUrl, stop: stopDatabase } = await openDatabase(config)
   try {
     await migrate(databaseUrl)
     const app = await buildApp({ config, databaseUrl })

@@ -66,6 +66,21 @@ export async function migrate(databaseUrl: string, dir = DEFAULT_MIGRATIONS_DIR)
   }
 }
 
+/**
+ * Which of `expected` (migration names) are not recorded as finished in the database; throws
+ * when the database cannot be asked (including when it has never been migrated at all).
+ */
+export async function unappliedMigrations(
+  db: { query<R extends pg.QueryResultRow>(sql: string): Promise<pg.QueryResult<R>> },
+  expected: string[],
+): Promise<string[]> {
+  const { rows } = await db.query<{ migration_name: string }>(
+    `SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
+  )
+  const done = new Set(rows.map((r) => r.migration_name))
+  return expected.filter((name) => !done.has(name))
+}
+
 async function applyPending(client: pg.Client, migrations: MigrationFile[]): Promise<MigrateResult> {
   await client.query(CREATE_MIGRATIONS_TABLE)
   const { rows } = await client.query<{ migration_name: string; checksum: string; finished_at: Date | null }>(

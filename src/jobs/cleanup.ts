@@ -1,0 +1,85 @@
+// Removes rows nothing needs any more, in small batches: each batch is one short DELETE of at
+// most `batchSize` rows that skips rows a request holds, so no table is locked for long and a
+// rotation never waits for the job. Run periodically by every instance (they skip each other's
+// rows) and once by `npm run cleanup`.
+//
+// What is kept, and why:
+// - a revoked or absolutely expired family: until the access-token lifetime plus the retention
+//   has passed. The denylist loads the revocations of the last access-token lifetime at start,
+//   so a revoked family must outlive every access token that carries its sid;
+// - a family whose live token idled out: counted from its last use, plus the refresh idle
+//   lifetime, the reuse window (a replay can still issue an access token) and the above;
+// - a spent token: until the retention has passed since it would have expired unspent. Until
+//   then, presenting it is detected as reuse and revokes its family;
+// - a failed-login counter: until nobody has failed on it for LOGIN_FAILURE_RESET_SEC;
+// - an audit event: AUDIT_RETENTION_DAYS.
+import type { Config } from '../config.js'
+
+export interface CleanupStores {
+  tokens: {
+    deleteEndedFamilies(args: { endedKeepSec: number; idleKeepSec: number; limit: number }): Promise<number>
+    deleteSpentTokens(args: { keepSec: number; limit: number }): Promise<number>
+  }
+  attempts: { deleteStale(resetSec: number, limit: number): Promise<number> }
+  audit: { deleteOlderThan(retentionDays: number, limit: number): Promise<number> }
+}
+
+export interface CleanupPlan {
+  endedFamilyKeepSec: number
+  idleFamilyKeepSec: number
+  spentTokenKeepSec: number
+  loginAttemptKeepSec: number
+  auditRetentionDays: number
+  batchSize: number
+}
+
+export interface CleanupResult {
+  families: number
+  spentTokens: number
+  loginAttempts: number
+  auditEvents: number
+  /** DELETE statements run */
+  batches: number
+}
+
+export function cleanupPlan(config: Config): CleanupPlan {
+  const accessSec = config.jwt.accessTtlSec
+  const { retentionSec, batchSize } = config.cleanup
+  return {
+    endedFamilyKeepSec: accessSec + retentionSec,
+    idleFamilyKeepSec: config.refresh.ttlSec + config.refresh.reuseWindowSec + accessSec + retentionSec,
+    spentTokenKeepSec: retentionSec,
+    loginAttemptKeepSec: config.lockout.resetSec,
+    auditRetentionDays: config.audit.retentionDays,
+    batchSize,
+  }
+}
+
+export async function runCleanup(
+  stores: CleanupStores,
+  plan: CleanupPlan,
+  opts: { pauseMs?: number; shouldStop?: () => boolean } = {},
+): Promise<CleanupResult> {
+  const result: CleanupResult = { families: 0, spentTokens: 0, loginAttempts: 0, auditEvents: 0, batches: 0 }
+  const limit = plan.batchSize
+  const drain = async (step: () => Promise<number>): Promise<number> => {
+    let total = 0
+    for (;;) {
+      if (opts.shouldStop?.()) return total
+      const n = await step()
+      result.batches++
+      total += n
+      if (n < limit) return total
+      // Let requests in between batches.
+      await new Promise((r) => setTimeout(r, opts.pauseMs ?? 10))
+    }
+  }
+  // Families first: their tokens go with them, so fewer are left for the token pass.
+  result.families = await drain(() =>
+    stores.tokens.deleteEndedFamilies({ endedKeepSec: plan.endedFamilyKeepSec, idleKeepSec: plan.idleFamilyKeepSec, limit }),
+  )
+  result.spentTokens = await drain(() => stores.tokens.deleteSpentTokens({ keepSec: plan.spentTokenKeepSec, limit }))
+  result.loginAttempts = await drain(() => stores.attempts.deleteStale(plan.loginAttemptKeepSec, limit))
+  result.auditEvents = await drain(() => stores.audit.deleteOlderThan(plan.auditRetentionDays, limit))
+  return result
+}
