@@ -21,6 +21,7 @@ import wellKnown from './routes/well-known.js'
 import listSessions from './routes/sessions/list.js'
 import revokeSession from './routes/sessions/revoke.js'
 import sessionEvents from './routes/sessions/events.js'
+import health from './routes/health.js'
 
 export interface AppOptions {
   config: Config
@@ -70,6 +71,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     requestIdHeader: false,
     // A number where a string belongs is a client bug to report, not to paper over.
     ajv: { customOptions: { coerceTypes: false } },
+    // During shutdown the hook below answers in the catalogue's shape instead.
+    return503OnClosing: false,
     ...opts.fastify,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
@@ -81,6 +84,22 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler((_request, reply) => {
     reply.code(404).send(new ApiError('not_found').toBody())
+  })
+  // close() lets in-flight requests finish; one that arrives meanwhile on a kept-alive
+  // connection is told to go elsewhere (a new connection is refused by the closed socket).
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
+  app.addHook('onRequest', async (_request, reply) => {
+    if (!closing) return
+    reply.header('connection', 'close')
+    throw new ApiError('service_unavailable', 'The server is shutting down; retry.', 1)
+  })
+  // An in-flight request's connection ends with its answer instead of idling on, so the
+  // server's close completes as soon as the last answer is out.
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close')
   })
 
   await app.register(cookie)
@@ -100,6 +119,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(revokeSession)
   await app.register(sessionEvents)
   await app.register(wellKnown)
+  await app.register(health)
   return app
 }
 
