@@ -1,8 +1,10 @@
 // The whole application as one plugin. server.ts and the tests both build it through
 // buildApp(), from the same options, so what is tested is what runs.
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify'
 import cookie from '@fastify/cookie'
 import formbody from '@fastify/formbody'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
 import { ApiError, type ErrorCode } from './errors.js'
@@ -22,6 +24,7 @@ import listSessions from './routes/sessions/list.js'
 import revokeSession from './routes/sessions/revoke.js'
 import sessionEvents from './routes/sessions/events.js'
 import health from './routes/health.js'
+import { openApiOptions } from './openapi.js'
 
 export interface AppOptions {
   config: Config
@@ -29,6 +32,8 @@ export interface AppOptions {
   /** where logs go instead of stdout (tests read them to prove redaction) */
   logStream?: { write(line: string): void }
   fastify?: FastifyServerOptions
+  /** sees every route as it is registered (the OpenAPI test lists them with this) */
+  onRoute?: (route: RouteOptions) => void
 }
 
 // Anything that can carry a credential is removed from logs before it is written.
@@ -76,6 +81,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     ...opts.fastify,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
+  if (opts.onRoute) app.addHook('onRoute', opts.onRoute)
   app.addSchema(ErrorBody)
   // A bodiless POST (a browser refreshing or logging out by cookie) validates as `{}`.
   app.addHook('preValidation', async (request) => {
@@ -104,6 +110,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   await app.register(cookie)
   await app.register(formbody)
+  // Before any route: it documents the routes registered after it.
+  await app.register(swagger, openApiOptions(config))
+  await app.register(swaggerUi, { routePrefix: '/docs' })
   await app.register(rateLimit)
   await app.register(services, { config, databaseUrl: opts.databaseUrl })
   await app.register(cleanup)

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type, errorRef } from '../schemas/common.js'
+import { ACCESS_TOKEN_SECURITY, Type, errorRef } from '../schemas/common.js'
 
 // Answered from the access token alone: this path makes no database query.
 const me: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -8,6 +8,10 @@ const me: FastifyPluginAsyncTypebox = async (fastify) => {
     {
       preHandler: fastify.authenticate,
       schema: {
+        tags: ['auth'],
+        summary: 'Who the access token belongs to',
+        description: 'Answered from the access token and the in-memory denylist alone: no database query.',
+        security: ACCESS_TOKEN_SECURITY,
         response: {
           200: Type.Object({ id: Type.String(), email: Type.String(), session_id: Type.String() }),
           401: errorRef,

@@ -8,7 +8,14 @@ const wellKnown: FastifyPluginAsyncTypebox = async (fastify) => {
   const body = { keys: jwk ? [jwk] : [] }
   fastify.get(
     '/.well-known/jwks.json',
-    { schema: { response: { 200: Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) }) } } },
+    {
+      schema: {
+        tags: ['keys'],
+        summary: 'Public keys that verify access tokens (JWKS)',
+        description: 'Empty under HS256, whose key is a shared secret.',
+        response: { 200: Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) }) },
+      },
+    },
     async (_request, reply) => {
       reply.header('cache-control', 'public, max-age=300')
       return body

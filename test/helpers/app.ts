@@ -1,7 +1,7 @@
 // Builds the app exactly as server.ts does, on a fresh database, with test-sized settings.
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
-import { buildApp } from '../../src/app.js'
+import { buildApp, type AppOptions } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config.js'
 import { createTestDatabase } from './database.js'
 
@@ -45,12 +45,13 @@ export async function buildTestApp(
     fastify?: FastifyServerOptions
     config?: Config
     logStream?: { write(line: string): void }
+    onRoute?: AppOptions['onRoute']
   } = {},
 ): Promise<TestApp> {
   const config = opts.config ?? testConfig(opts.env)
   const db = opts.databaseUrl ? null : await createTestDatabase()
   const databaseUrl = opts.databaseUrl ?? db!.url
-  const app = await buildApp({ config, databaseUrl, fastify: opts.fastify, logStream: opts.logStream })
+  const app = await buildApp({ config, databaseUrl, fastify: opts.fastify, logStream: opts.logStream, onRoute: opts.onRoute })
   await app.ready()
   return {
     app,

@@ -1,0 +1,57 @@
+// The OpenAPI 3 document, built by @fastify/swagger from each route's TypeBox schemas and
+// served at /docs/json (UI at /docs). Shared schemas registered with addSchema (ErrorBody)
+// become components named by their $id.
+import type { SwaggerOptions } from '@fastify/swagger'
+import type { Config } from './config.js'
+import { cookieNames } from './http/transport.js'
+
+export function openApiOptions(config: Config): SwaggerOptions {
+  return {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'fastify-auth-service',
+        version: '0.1.0',
+        description:
+          'Register, log in, rotate refresh tokens, manage sessions. Every error is `{error, error_description}` with a stable code; 429 and 503 carry Retry-After.',
+      },
+      tags: [
+        { name: 'auth', description: 'Accounts and tokens' },
+        { name: 'sessions', description: "The caller's sessions and account activity" },
+        { name: 'health', description: 'Liveness and readiness' },
+        { name: 'keys', description: 'Public keys for verifying access tokens' },
+      ],
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          accessCookie: { type: 'apiKey', in: 'cookie', name: cookieNames(config.cookies.secure).access },
+        },
+      },
+    },
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
+    },
+    transformObject: (documentObject) => {
+      const doc = 'openapiObject' in documentObject ? documentObject.openapiObject : documentObject.swaggerObject
+      markOptionalBodies(doc as unknown as Document)
+      return doc
+    },
+  }
+}
+
+interface Document {
+  paths?: Record<string, Record<string, { requestBody?: { required?: boolean; content?: Record<string, { schema?: { required?: string[] } }> } }>>
+}
+
+// @fastify/swagger marks every request body required, but here a bodiless POST is read as {}
+// (a browser logging out or refreshing by cookie sends none). A body is required only when
+// every media type it accepts has required fields.
+function markOptionalBodies(doc: Document): void {
+  for (const ops of Object.values(doc.paths ?? {})) {
+    for (const op of Object.values(ops)) {
+      const body = op.requestBody
+      if (!body?.content) continue
+      body.required = Object.values(body.content).every((m) => (m.schema?.required?.length ?? 0) > 0)
+    }
+  }
+}
