@@ -13,6 +13,7 @@ import services from './plugins/services.js'
 import accessTokens from './plugins/access-tokens.js'
 import rateLimit from './plugins/rate-limit.js'
 import cleanup from './plugins/cleanup.js'
+import webSecurity from './plugins/web-security.js'
 import register from './routes/auth/register.js'
 import login from './routes/auth/login.js'
 import refresh from './routes/auth/refresh.js'
@@ -117,6 +118,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(services, { config, databaseUrl: opts.databaseUrl })
   await app.register(cleanup)
   await app.register(accessTokens, { config })
+  await app.register(webSecurity, { corsOrigins: config.corsOrigins, https: config.cookies.secure })
 
   await app.register(register)
   await app.register(login)

@@ -41,6 +41,8 @@ export interface Config {
   }
   argon2: { memoryKiB: number; timeCost: number; parallelism: number }
   cookies: { secure: boolean }
+  /** origins allowed to call with credentials (CORS) and to pass the CSRF origin check */
+  corsOrigins: string[]
   denylist: { syncIntervalMs: number }
   trustProxy: boolean
   rateLimit: {
@@ -125,6 +127,7 @@ export function loadConfig(env: Env = process.env): Config {
       parallelism: r.int('ARGON2_PARALLELISM', 1, 1, 16),
     },
     cookies: { secure: r.bool('COOKIE_SECURE', production) },
+    corsOrigins: r.origins('CORS_ORIGINS'),
     denylist: { syncIntervalMs: r.int('DENYLIST_SYNC_INTERVAL_MS', 500, 50, 60_000) },
     trustProxy: r.bool('TRUST_PROXY', false),
     rateLimit: {
@@ -314,6 +317,24 @@ class Reader {
     if (['false', '0', 'no'].includes(raw.toLowerCase())) return false
     this.problems.push(`${name} must be true or false (got "${raw}")`)
     return fallback
+  }
+
+  /** comma-separated list of exact origins (scheme://host[:port]) */
+  origins(name: string): string[] {
+    const raw = this.optional(name)
+    if (raw === null) return []
+    const list = raw.split(',').map((s) => s.trim()).filter(Boolean)
+    for (const o of list) {
+      let ok = false
+      try {
+        const u = new URL(o)
+        ok = (u.protocol === 'https:' || u.protocol === 'http:') && u.origin === o
+      } catch {
+        ok = false
+      }
+      if (!ok) this.problems.push(`${name}: "${o}" is not an origin like https://app.example.com (no path, no trailing slash)`)
+    }
+    return list
   }
 
   oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {

@@ -24,6 +24,7 @@ export const ERROR_CATALOGUE = {
   },
   // 403, not 401: the caller is authenticated, and a 401 makes clients drop their session.
   invalid_current_password: { status: 403, description: 'The current password is incorrect.' },
+  csrf_rejected: { status: 403, description: 'The request did not prove it comes from an allowed origin.' },
   not_found: { status: 404, description: 'Not found.' },
   session_not_found: { status: 404, description: 'No such session.' },
   email_taken: { status: 409, description: 'An account with this email already exists.' },

@@ -191,11 +191,11 @@ describe('POST /auth/refresh with cookies (web)', () => {
     expect(cookiesOf(b).refresh_token!.value).toBe(a.refresh_token!.value)
   })
 
-  it('ignores the refresh cookie unless the client opts into the cookie transport', async () => {
+  it('refuses a cookie-carrying refresh that does not opt into the cookie transport (CSRF)', async () => {
     const jar = await cookieLogin()
     const res = await t.app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie: cookieHeader({ refresh_token: jar.refresh }) } })
-    expect(res.statusCode).toBe(401)
-    expect(res.json().error).toBe('unauthorized')
+    expect(res.statusCode).toBe(403)
+    expect(res.json().error).toBe('csrf_rejected')
   })
 
   it('clears the cookies when the session is over', async () => {
