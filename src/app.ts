@@ -25,6 +25,7 @@ import listSessions from './routes/sessions/list.js'
 import revokeSession from './routes/sessions/revoke.js'
 import sessionEvents from './routes/sessions/events.js'
 import health from './routes/health.js'
+import demo from './routes/demo.js'
 import { openApiOptions } from './openapi.js'
 
 export interface AppOptions {
@@ -131,6 +132,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(sessionEvents)
   await app.register(wellKnown)
   await app.register(health)
+  if (config.demoPage) await app.register(demo)
   return app
 }
 

@@ -43,6 +43,8 @@ export interface Config {
   cookies: { secure: boolean }
   /** origins allowed to call with credentials (CORS) and to pass the CSRF origin check */
   corsOrigins: string[]
+  /** serve the demo page at / and the browser SDK at /sdk.js */
+  demoPage: boolean
   denylist: { syncIntervalMs: number }
   trustProxy: boolean
   rateLimit: {
@@ -128,6 +130,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     cookies: { secure: r.bool('COOKIE_SECURE', production) },
     corsOrigins: r.origins('CORS_ORIGINS'),
+    demoPage: r.bool('DEMO_PAGE', !production),
     denylist: { syncIntervalMs: r.int('DENYLIST_SYNC_INTERVAL_MS', 500, 50, 60_000) },
     trustProxy: r.bool('TRUST_PROXY', false),
     rateLimit: {
