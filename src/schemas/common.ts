@@ -1,5 +1,5 @@
 // Schema pieces shared by routes. `Type` is imported from here only.
-import { Type } from '@fastify/type-provider-typebox'
+import { Type, type TSchema } from '@fastify/type-provider-typebox'
 
 export { Type }
 
@@ -34,6 +34,8 @@ export function errorResponses<S extends number>(...statuses: S[]): Record<S, ty
 }
 
 export const NoContent = Type.Null({ description: 'No content' })
+
+export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()])
 
 export const Status = Type.Object({ status: Type.Literal('ok') })
 

@@ -2,19 +2,9 @@
 // database queries. Two real instances on one database.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { adminQuery } from '../helpers/database.js'
-import { get, post, signup, startCluster, type Cluster } from '../helpers/instances.js'
+import { get, post, signup, startCluster, timeUntil, type Cluster } from '../helpers/instances.js'
 
 const me = (base: string, token: string) => get(base, '/me', { authorization: `Bearer ${token}` })
-
-/** ms until `check` is true, polling every 10 ms; throws after `limitMs` */
-async function timeUntil(check: () => Promise<boolean>, limitMs: number): Promise<number> {
-  const started = Date.now()
-  while (Date.now() - started <= limitMs) {
-    if (await check()) return Date.now() - started
-    await new Promise((r) => setTimeout(r, 10))
-  }
-  throw new Error(`not true within ${limitMs} ms`)
-}
 
 describe('revocation reaches every instance (LISTEN/NOTIFY)', () => {
   let cluster: Cluster

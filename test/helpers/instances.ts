@@ -54,6 +54,16 @@ export async function get(base: string, path: string, headers: Record<string, st
   return { status: res.status, json: text ? JSON.parse(text) : null }
 }
 
+/** ms until `check` is true, polling every 10 ms; throws after `limitMs` */
+export async function timeUntil(check: () => Promise<boolean>, limitMs: number): Promise<number> {
+  const started = Date.now()
+  while (Date.now() - started <= limitMs) {
+    if (await check()) return Date.now() - started
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  throw new Error(`not true within ${limitMs} ms`)
+}
+
 export async function signup(base: string, i = Math.random().toString(36).slice(2)) {
   const email = `u-${i}-${Date.now()}@example.com`
   const password = 'correct horse battery'

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ACCESS_TOKEN_SECURITY, Type, errorResponses } from '../../schemas/common.js'
+import { ACCESS_TOKEN_SECURITY, Nullable, Type, errorResponses } from '../../schemas/common.js'
 import { ApiError } from '../../errors.js'
 import { decodeCursor, encodeCursor } from '../../audit/cursor.js'
 import { AUDIT_EVENT_TYPES } from '../../audit/events.js'
@@ -7,8 +7,6 @@ import { guard } from '../../db/transient.js'
 
 export const DEFAULT_PAGE = 20
 export const MAX_PAGE = 100
-
-const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()])
 
 const Event = Type.Object({
   id: Type.String({ format: 'uuid' }),

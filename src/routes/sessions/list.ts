@@ -1,7 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ACCESS_TOKEN_SECURITY, Type, errorResponses } from '../../schemas/common.js'
-
-const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()])
+import { ACCESS_TOKEN_SECURITY, Nullable, Type, errorResponses } from '../../schemas/common.js'
 
 const Session = Type.Object({
   id: Type.String({ format: 'uuid', description: 'the token family id; the `sid` claim of its access tokens' }),
