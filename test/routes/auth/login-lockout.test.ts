@@ -44,17 +44,19 @@ describe('per-account failure counter', () => {
     expect(await counter(user.email)).toBeNull()
   })
 
-  it('each further failure doubles the lock, up to the cap', async () => {
+  // The whole schedule, cap included, is unit-tested in test/limits/policy.test.ts; here the
+  // database's clock and the stored lock, waited out for real.
+  it('each further failure doubles the lock', async () => {
     const user = await register(t.app)
     const locks: number[] = []
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 4; i++) {
       await login(user.email, `wrong ${i}!!`)
       const c = await counter(user.email)
       const [{ now }] = await adminQuery<{ now: Date }>('SELECT now()', [], t.databaseUrl) as [{ now: Date }]
       locks.push(c!.locked_until ? Math.round((c!.locked_until.getTime() - now.getTime()) / 1000) : 0)
       if (c!.locked_until) await sleep(c!.locked_until.getTime() - Date.now() + 50)
     }
-    expect(locks).toEqual([0, 0, 1, 2, 4])
+    expect(locks).toEqual([0, 0, 1, 2])
   })
 
   it('an unknown address gets exactly the same answers, in the same order, with the same Retry-After', async () => {
