@@ -3,7 +3,7 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildTestApp, type TestApp } from '../helpers/app.js'
 import { adminQuery } from '../helpers/database.js'
-import { loginBearer, refreshJson } from '../helpers/flows.js'
+import { loginBearer, refreshJson, sidOf } from '../helpers/flows.js'
 
 let t: TestApp
 beforeAll(async () => {
@@ -11,7 +11,6 @@ beforeAll(async () => {
 })
 afterAll(() => t.close())
 
-const sidOf = (accessToken: string) => JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString()).sid as string
 
 describe('refresh while the family row is locked elsewhere', () => {
   it('answers 503 with Retry-After, changes nothing, and works once the lock is gone', async () => {

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildTestApp, type TestApp } from '../../helpers/app.js'
 import { adminQuery } from '../../helpers/database.js'
-import { COOKIE, cookieHeader, cookiesOf, loginBearer, refreshJson, register } from '../../helpers/flows.js'
+import { COOKIE, cookieHeader, cookiesOf, loginBearer, refreshJson, register, sidOf } from '../../helpers/flows.js'
 
 let t: TestApp
 beforeAll(async () => {
@@ -10,7 +10,6 @@ beforeAll(async () => {
 })
 afterAll(() => t.close())
 
-const sidOf = (accessToken: string) => JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString()).sid as string
 const familyRow = async (sid: string) =>
   (await adminQuery('SELECT revoked_at, revoked_reason FROM token_families WHERE id = $1', [sid], t.databaseUrl))[0]!
 const me = (accessToken: string) => t.app.inject({ url: '/me', headers: { authorization: `Bearer ${accessToken}` } })
