@@ -95,7 +95,12 @@ function me(app: TestApp['app'], headers: Record<string, string>) {
   return app.inject({ method: 'GET', url: '/me', headers })
 }
 
+// Counted so a run reports how many forged or malformed tokens were tried and refused.
+let refused = 0
+let clientErrors = 0
+
 function expectRefused(res: LightMyRequestResponse, code: ErrorCode = 'invalid_token') {
+  refused++
   expect(res.statusCode, res.body).toBe(401)
   expect(res.headers['content-type']).toMatch(/^application\/json/)
   expect(res.json()).toEqual({ error: code, error_description: ERROR_CATALOGUE[code].description })
@@ -103,6 +108,7 @@ function expectRefused(res: LightMyRequestResponse, code: ErrorCode = 'invalid_t
 
 /** a 4xx with a catalogued `{ error, error_description }` body; never a 5xx */
 function expectClientError(res: LightMyRequestResponse) {
+  clientErrors++
   expect(res.statusCode, res.body).toBeGreaterThanOrEqual(400)
   expect(res.statusCode, res.body).toBeLessThan(500)
   const body = res.json() as { error: string; error_description: string }
@@ -149,6 +155,7 @@ beforeAll(async () => {
   realClaims = decodeSegment(session.accessToken, 1)
 })
 afterAll(() => t?.close())
+afterAll(() => console.info(`[attacks] ${refused} forged tokens refused with 401, ${clientErrors} malformed inputs answered 4xx`))
 
 // ---------------------------------------------------------------------------------------
 
