@@ -27,7 +27,7 @@ export async function benchDatabase(name = `bench_${Date.now()}`): Promise<Bench
   u.pathname = `/${name}`
   const url = u.toString()
   await migrate(url)
-  const admin = new pg.Pool({ connectionString: url, max: 4 })
+  const admin = new pg.Pool({ connectionString: url, max: 4, application_name: 'bench-admin' })
   return {
     url,
     admin,
