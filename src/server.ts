@@ -1,10 +1,10 @@
 // Process entry: configuration, database (embedded unless DATABASE_URL is set), migrations,
 // then the app. Nothing here is needed by tests, which build the app directly.
-import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { loadConfig, ConfigError } from './config.js'
 import { openDatabase } from './db/open.js'
 import { migrate } from './db/migrate.js'
 import { buildApp } from './app.js'
+import { answerMetricsOverIpc } from './ipc-metrics.js'
 
 async function main(): Promise<void> {
   const config = loadConfig()
@@ -33,32 +33,9 @@ async function main(): Promise<void> {
     process.once('SIGINT', () => void shutdown('SIGINT'))
     process.once('SIGTERM', () => void shutdown('SIGTERM'))
     await app.listen({ host: config.host, port: config.port })
-    // When started by a parent over IPC (the benchmarks), answer its requests for counters;
-    // nothing is exposed over HTTP.
+    // When started by a parent over IPC (the benchmarks), answer its requests for counters.
     if (process.send) {
-      // Event-loop delay since the last 'reset' (ms), to show slow work stays off the loop.
-      // The histogram records whole sampling intervals; the delay is what exceeds one.
-      const resolutionMs = 10
-      const loopDelay = monitorEventLoopDelay({ resolution: resolutionMs })
-      const beyond = (ns: number) => Math.max(0, ns / 1e6 - resolutionMs)
-      loopDelay.enable()
-      process.on('message', (msg) => {
-        if (msg === 'reset') loopDelay.reset()
-        if (msg === 'metrics') {
-          process.send?.({
-            dbQueries: app.db.queryCount(),
-            cpu: process.cpuUsage(),
-            rss: process.memoryUsage().rss,
-            denylistSize: app.denylist.size,
-            eventLoopDelayMs: {
-              p50: beyond(loopDelay.percentile(50)),
-              p99: beyond(loopDelay.percentile(99)),
-              max: beyond(loopDelay.max),
-              mean: beyond(loopDelay.mean),
-            },
-          })
-        }
-      })
+      answerMetricsOverIpc(() => ({ dbQueries: app.db.queryCount(), denylistSize: app.denylist.size }))
       process.send({ listening: (app.server.address() as { port: number }).port })
     }
   } catch (err) {

@@ -4,10 +4,11 @@
 // access-token check (header/cookie read, Ed25519 verification, claim checks, denylist).
 import Fastify from 'fastify'
 import { loadConfig } from '../../src/config.js'
-import { appFastifyOptions, serveIpc } from './common.js'
+import { fastifyOptions } from '../../src/app.js'
+import { serveIpc } from './common.js'
 
 const config = loadConfig()
-const app = Fastify(appFastifyOptions(config))
+const app = Fastify(fastifyOptions(config))
 
 const CONSTANT = {
   id: '00000000-0000-4000-8000-000000000000',

@@ -7,7 +7,8 @@
 import Fastify from 'fastify'
 import { loadConfig } from '../../src/config.js'
 import { createDb } from '../../src/db/client.js'
-import { appFastifyOptions, serveIpc } from './common.js'
+import { fastifyOptions } from '../../src/app.js'
+import { serveIpc } from './common.js'
 
 const config = loadConfig()
 if (!config.databaseUrl) throw new Error('DATABASE_URL is required')
@@ -23,7 +24,7 @@ const ids = (await db.pool.query<{ id: string }>('SELECT id FROM token_families 
 if (ids.length === 0) throw new Error('no token_families rows to update')
 let next = 0
 
-const app = Fastify(appFastifyOptions(config))
+const app = Fastify(fastifyOptions(config))
 const Body = {
   type: 'object',
   properties: { refresh_token: { type: 'string', minLength: 1, maxLength: 4096 } },
