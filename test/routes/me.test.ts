@@ -31,6 +31,8 @@ describe('GET /me', () => {
       const s = await loginBearer(quiet.app)
       const user = await register(quiet.app)
       const c = cookiesOf(await quiet.app.inject({ method: 'POST', url: '/auth/login', payload: user, headers: COOKIE }))
+      // The logins' audit rows are written in a batch up to 50 ms later: not /me's statements.
+      await quiet.app.audit.settled()
       const before = quiet.app.db.queryCount()
       for (let i = 0; i < 50; i++) {
         const bearer = await quiet.app.inject({ url: '/me', headers: { authorization: `Bearer ${s.accessToken}` } })
