@@ -55,7 +55,7 @@ export interface Config {
     refreshPerSession: number
     windowSec: number
   }
-  /** per-account failure counter, keyed by the normalised email whether or not it exists */
+  /** failure counter per account and client IP, keyed by the normalised email whether or not it exists */
   lockout: {
     /** failures allowed before the first lock */
     freeFailures: number

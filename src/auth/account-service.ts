@@ -1,15 +1,17 @@
-// Login and password change: the per-account failure counter around argon2, rehashing on
-// login when the configured cost has changed, and the session steps of a password change.
+// Login and password change: the failure counter (per account and client IP) around argon2,
+// rehashing on login when the configured cost has changed, and the session steps of a
+// password change.
 //
 // An unknown address and a wrong password take the same path: the counter (keyed by the
-// address whether or not it has an account) and the user lookup, one argon2 verify (against a
-// dummy hash when there is no user), a background audit write. Same answer, same cost.
+// address, whether or not it has an account, and the client's IP) and the user lookup, one
+// argon2 verify (against a dummy hash when there is no user), a background audit write. Same
+// answer, same cost.
 import { ApiError } from '../errors.js'
 import { guard } from '../db/transient.js'
 import { normaliseEmail } from '../users/email.js'
 import type { UserRecord, UserStore } from '../users/user-store.js'
 import type { LoginAttemptStore } from '../limits/login-attempt-store.js'
-import { accountKey, decideAttempt, type LockoutPolicy } from '../limits/policy.js'
+import { attemptKey, decideAttempt, type LockoutPolicy } from '../limits/policy.js'
 import type { IssuedSession, SessionEvents, SessionService } from '../tokens/session-service.js'
 import type { SessionMeta } from '../tokens/token-store.js'
 import type { PasswordHasher } from './password.js'
@@ -38,10 +40,10 @@ export interface PasswordChange {
 export class AccountService {
   constructor(private readonly d: AccountServiceDeps) {}
 
-  /** The user, or 401 invalid_credentials, or 429 while the address is locked. */
+  /** The user, or 401 invalid_credentials, or 429 while the address is locked for this client. */
   async login(rawEmail: string, password: string, meta: SessionMeta): Promise<UserRecord> {
     const email = normaliseEmail(rawEmail)
-    const key = accountKey(rawEmail)
+    const key = attemptKey(rawEmail, meta.ip ?? '')
     const [attempt, user] = await Promise.all([
       this.claimAttempt(key),
       email ? guard(() => this.d.users.findByEmail(email)) : Promise.resolve(null),
@@ -72,7 +74,7 @@ export class AccountService {
     }
     const user = await guard(() => this.d.users.findById(c.userId))
     if (!user) throw new ApiError('unauthorized')
-    const key = accountKey(user.email)
+    const key = attemptKey(user.email, c.meta.ip ?? '')
     const attempt = await this.claimAttempt(key)
     if (!attempt.allowed) throw lockedError(attempt.retryAfterSec)
     if (!(await this.d.passwords.verify(user.passwordHash, c.currentPassword))) {

@@ -2,11 +2,14 @@
 //
 // - Per client IP (login, register): a generous fixed window, because offices and mobile
 //   carriers put many people behind one address. It caps credential stuffing from one place.
-// - Per account (login, password change): consecutive failures lock the account for a time
-//   that doubles with each failure, capped, and forgotten after a quiet period. The lock is
-//   always temporary, and attempts during it change nothing (they cannot extend it). The key
-//   is the normalised email whether or not an account has it, so neither the answer nor the
-//   counter tells whether an address is registered.
+// - Per account and source (login, password change): consecutive failures for one address
+//   from one client IP lock that pair for a time that doubles with each failure, capped, and
+//   forgotten after a quiet period. The lock is always temporary, and attempts during it change
+//   nothing (they cannot extend it). Keyed by source as well as account (as Auth0's brute-force
+//   protection is), so an attacker who keeps failing locks out only their own address, never
+//   the owner logging in from elsewhere; guessing from many addresses is what the per-IP limit
+//   and the password rules are for. The key hashes the normalised email whether or not an
+//   account has it, so neither the answer nor the counter tells whether it is registered.
 // - Per session (refresh): a fixed window per token family, wide enough for a burst of tabs
 //   and a client's retries. A limited refresh changes nothing and is never a logout.
 import { createHash } from 'node:crypto'
@@ -59,9 +62,15 @@ export function decideAttempt(state: AttemptState | null, now: Date, p: LockoutP
   }
 }
 
-/** The per-account counter's key: same for every spelling of an address, known or not. */
-export function accountKey(rawEmail: string): string {
-  return createHash('sha256').update(canonicalEmail(rawEmail), 'utf8').digest('hex')
+/**
+ * The failure counter's key for an address tried from a client IP: the same for every spelling
+ * of the address, known or not, and for every client in one IPv6 /64. A hash, so the table
+ * holds neither addresses nor IPs.
+ */
+export function attemptKey(rawEmail: string, ip: string): string {
+  // An IP key has no newline, so the last one splits the string back into its pair: no two
+  // (email, ip) pairs share a key, whatever a client puts in the email.
+  return createHash('sha256').update(`${canonicalEmail(rawEmail)}\n${ipKey(ip)}`, 'utf8').digest('hex')
 }
 
 /** The per-IP limit's key: one IPv4 address, or one IPv6 /64 (what one subscriber gets). */

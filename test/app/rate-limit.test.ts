@@ -7,7 +7,7 @@ import { adminQuery } from '../helpers/database.js'
 import { COOKIE, cookieHeader, loginBearer, loginCookie, refreshJson, register, sidOf, uniqueEmail } from '../helpers/flows.js'
 import { post, signup, startCluster, type Cluster } from '../helpers/instances.js'
 import { hashRefreshToken } from '../../src/tokens/refresh-token.js'
-import { accountKey } from '../../src/limits/policy.js'
+import { attemptKey } from '../../src/limits/policy.js'
 
 let t: TestApp
 beforeAll(async () => {
@@ -50,7 +50,7 @@ describe('per-IP limit on login', () => {
     const user = await register(t.app)
     for (let i = 0; i < 3; i++) await ip.login({ email: uniqueEmail(), password: 'whatever123' })
     expectLimited(await ip.login(user), 2)
-    const rows = await adminQuery('SELECT 1 FROM login_attempts WHERE key = $1', [accountKey(user.email)], t.databaseUrl)
+    const rows = await adminQuery('SELECT 1 FROM login_attempts WHERE key = $1', [attemptKey(user.email, '198.51.100.3')], t.databaseUrl)
     expect(rows).toEqual([])
     const families = await adminQuery('SELECT 1 FROM token_families f JOIN users u ON u.id = f.user_id WHERE u.email = $1', [user.email], t.databaseUrl)
     expect(families).toEqual([])

@@ -1,6 +1,6 @@
 // The brute-force and rate-limit decisions, as pure functions: no server, no database.
 import { describe, expect, it } from 'vitest'
-import { WindowCounter, accountKey, decideAttempt, ipKey, lockSecondsAfter, type AttemptState, type LockoutPolicy } from '../../src/limits/policy.js'
+import { WindowCounter, attemptKey, decideAttempt, ipKey, lockSecondsAfter, type AttemptState, type LockoutPolicy } from '../../src/limits/policy.js'
 
 const P: LockoutPolicy = { freeFailures: 5, baseSec: 1, maxSec: 900, resetSec: 3600 }
 const t0 = new Date('2026-01-01T00:00:00.000Z')
@@ -64,12 +64,17 @@ describe('deciding an attempt before the password is checked', () => {
 })
 
 describe('keys', () => {
-  it('the account key is the same for every spelling of an address, and hides it', () => {
-    expect(accountKey(' Ada@Example.COM ')).toBe(accountKey('ada@example.com'))
-    expect(accountKey('ada@example.com')).not.toBe(accountKey('bob@example.com'))
-    expect(accountKey('ada@example.com')).toMatch(/^[0-9a-f]{64}$/)
-    // An invalid address is still a key, so it costs what a valid unknown one costs.
-    expect(accountKey('not an email')).toMatch(/^[0-9a-f]{64}$/)
+  it('the attempt key is the same for every spelling of an address, differs per client, and hides both', () => {
+    const ip = '203.0.113.7'
+    expect(attemptKey(' Ada@Example.COM ', ip)).toBe(attemptKey('ada@example.com', ip))
+    expect(attemptKey('ada@example.com', ip)).not.toBe(attemptKey('bob@example.com', ip))
+    expect(attemptKey('ada@example.com', ip)).not.toBe(attemptKey('ada@example.com', '203.0.113.8'))
+    expect(attemptKey('ada@example.com', '2001:db8:1:2::1')).toBe(attemptKey('ada@example.com', '2001:db8:1:2::9'))
+    expect(attemptKey('ada@example.com', ip)).toMatch(/^[0-9a-f]{64}$/)
+    // An invalid address is still a key, so it costs what a valid unknown one costs; and no
+    // address a client can send makes another pair's key.
+    expect(attemptKey('not an email', ip)).toMatch(/^[0-9a-f]{64}$/)
+    expect(attemptKey(`ada@example.com\n${ip}`, '')).not.toBe(attemptKey('ada@example.com', ip))
   })
 
   it('the IP key is one IPv4 address or one IPv6 /64', () => {

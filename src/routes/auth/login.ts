@@ -12,7 +12,7 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
       schema: {
         tags: ['auth'],
         summary: 'Log in: start a session',
-        description: `Unknown email and wrong password get the same 401. Limited per client IP and, after repeated failures, per account (429 with Retry-After). ${TRANSPORT_NOTE}`,
+        description: `Unknown email and wrong password get the same 401. Limited per client IP and, after repeated failures, per account and client IP (429 with Retry-After). ${TRANSPORT_NOTE}`,
         body: Credentials,
         response: { 200: TokenResponse, ...errorResponses(400, 401, 429, 503) },
       },

@@ -11,7 +11,7 @@ const password: FastifyPluginAsyncTypebox = async (fastify) => {
       schema: {
         tags: ['auth'],
         summary: 'Change the password',
-        description: `Needs the current password (counted like a login failure when wrong, under the same per-account lock) and this session's refresh token (\`refresh_token\` in the body, or the refresh cookie). Every other session of the account is revoked; this one stays logged in and gets a fresh token pair. ${TRANSPORT_NOTE}`,
+        description: `Needs the current password (counted like a login failure when wrong, under the same lock as logins from this client IP) and this session's refresh token (\`refresh_token\` in the body, or the refresh cookie). Every other session of the account is revoked; this one stays logged in and gets a fresh token pair. ${TRANSPORT_NOTE}`,
         security: ACCESS_TOKEN_SECURITY,
         body: Type.Object(
           {

@@ -1,10 +1,11 @@
-// The per-account failure counter on POST /auth/login: a growing, always temporary lock,
-// identical for an address that has an account and one that does not.
+// The failure counter on POST /auth/login, per account and client IP: a growing, always
+// temporary lock, identical for an address that has an account and one that does not, that an
+// attacker elsewhere cannot use to lock the owner out.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildTestApp, type TestApp } from '../../helpers/app.js'
 import { adminQuery } from '../../helpers/database.js'
 import { register, uniqueEmail } from '../../helpers/flows.js'
-import { accountKey } from '../../../src/limits/policy.js'
+import { attemptKey } from '../../../src/limits/policy.js'
 
 let t: TestApp
 beforeAll(async () => {
@@ -13,9 +14,12 @@ beforeAll(async () => {
 })
 afterAll(() => t.close())
 
-const login = (email: string, password: string) => t.app.inject({ method: 'POST', url: '/auth/login', payload: { email, password } })
-const counter = async (email: string) =>
-  (await adminQuery<{ failures: number; locked_until: Date | null }>('SELECT failures, locked_until FROM login_attempts WHERE key = $1', [accountKey(email)], t.databaseUrl))[0] ?? null
+// inject's default client address; the attacker tests pick others.
+const OWNER_IP = '127.0.0.1'
+const login = (email: string, password: string, remoteAddress = OWNER_IP) =>
+  t.app.inject({ method: 'POST', url: '/auth/login', payload: { email, password }, remoteAddress })
+const counter = async (email: string, ip = OWNER_IP) =>
+  (await adminQuery<{ failures: number; locked_until: Date | null }>('SELECT failures, locked_until FROM login_attempts WHERE key = $1', [attemptKey(email, ip)], t.databaseUrl))[0] ?? null
 const families = async (email: string) =>
   Number((await adminQuery<{ n: string }>('SELECT count(*) AS n FROM token_families f JOIN users u ON u.id = f.user_id WHERE u.email = $1', [email], t.databaseUrl))[0]!.n)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -96,5 +100,26 @@ describe('per-account failure counter', () => {
     const user = await register(t.app)
     for (const p of ['wrong one!', 'wrong two!', 'wrong three']) await login(user.email, p)
     expect((await login(`  ${user.email.toUpperCase()} `, user.password)).statusCode).toBe(429)
+  })
+
+  it('an attacker who keeps failing locks out only their own address: the owner elsewhere logs in', async () => {
+    const user = await register(t.app)
+    const attacker = '203.0.113.66'
+    // Past the free failures, then once per lock, as an attacker keeping a lock alive would.
+    for (const p of ['wrong one!', 'wrong two!', 'wrong three']) expect((await login(user.email, p, attacker)).statusCode).toBe(401)
+    expect((await login(user.email, user.password, attacker)).statusCode).toBe(429)
+    expect((await counter(user.email, attacker))!.locked_until).not.toBeNull()
+    // The owner, from another address, is neither refused nor counted.
+    expect((await login(user.email, user.password)).statusCode).toBe(200)
+    expect(await counter(user.email)).toBeNull()
+    // and the owner's success does not lift the attacker's lock.
+    expect((await login(user.email, user.password, attacker)).statusCode).toBe(429)
+  })
+
+  it('clients in one IPv6 /64 share a counter, as one subscriber\'s devices do', async () => {
+    const user = await register(t.app)
+    for (const p of ['wrong one!', 'wrong two!', 'wrong three']) await login(user.email, p, '2001:db8:5:6::1')
+    expect((await login(user.email, user.password, '2001:db8:5:6:ffff::2')).statusCode).toBe(429)
+    expect((await login(user.email, user.password, '2001:db8:5:7::1')).statusCode).toBe(200)
   })
 })
