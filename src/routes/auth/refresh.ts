@@ -1,12 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { RefreshTokenField, TRANSPORT_NOTE, TokenResponse, Type, errorResponses } from '../../schemas/common.js'
 import { ApiError, type ErrorCode } from '../../errors.js'
-import { wantsCookies } from '../../http/transport.js'
 import { requestMeta } from '../../http/meta.js'
 
 const FORM = 'application/x-www-form-urlencoded'
 
-// Answers that end the session for good: a browser's cookies are cleared with them.
+// Answers that end the session for good. A browser's cookies are left as they are: they hold
+// dead tokens, and a Set-Cookie that clears them would also clear the fresh cookies of a login
+// another tab made while this request was in flight (the SDK promises a failure never clears
+// credentials replaced after the request began). The next login overwrites them; logout clears.
 const SESSION_OVER = new Set<ErrorCode>(['refresh_token_reused', 'session_revoked', 'session_expired'])
 // Answers that say "try again later" and must reach an OAuth client as such, never as
 // invalid_grant (which it would take as the end of the session).
@@ -53,10 +55,7 @@ const refresh: FastifyPluginAsyncTypebox = async (fastify) => {
         })
       } catch (err) {
         if (!(err instanceof ApiError) || TRY_AGAIN.has(err.code)) throw err
-        if (SESSION_OVER.has(err.code)) {
-          request.log.warn({ code: err.code }, 'refresh refused')
-          if (wantsCookies(request)) fastify.transport.clearCookies(reply)
-        }
+        if (SESSION_OVER.has(err.code)) request.log.warn({ code: err.code }, 'refresh refused')
         // RFC 6749 §5.2: OAuth clients understand one code for an unusable refresh token.
         throw oauthForm ? new ApiError('invalid_grant', err.message) : err
       }

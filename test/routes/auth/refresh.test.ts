@@ -197,13 +197,23 @@ describe('POST /auth/refresh with cookies (web)', () => {
     expect(res.json().error).toBe('csrf_rejected')
   })
 
-  it('clears the cookies when the session is over', async () => {
-    const jar = await cookieLogin()
-    await t.app.inject({ method: 'POST', url: '/auth/logout', headers: { ...COOKIE, cookie: cookieHeader({ refresh_token: jar.refresh }) } })
-    const res = await t.app.inject({ method: 'POST', url: '/auth/refresh', headers: { ...COOKIE, cookie: cookieHeader({ refresh_token: jar.refresh }) } })
-    expect(res.json().error).toBe('session_revoked')
-    const c = cookiesOf(res)
-    expect(c.refresh_token!.value).toBe('')
-    expect(c.access_token!.value).toBe('')
+  it('a session-over answer sets no cookie: a newer login\'s cookies, set by another tab meanwhile, survive it', async () => {
+    // Tab 1 refreshes with the cookies of a session that has just ended; before its answer
+    // arrives, tab 2 logs in. The browser applies tab 2's Set-Cookie first, then tab 1's
+    // answer: anything that clears cookies there would log tab 2's new session out.
+    const stale = await cookieLogin()
+    await t.app.inject({ method: 'POST', url: '/auth/logout', headers: { ...COOKIE, cookie: cookieHeader({ refresh_token: stale.refresh }) } })
+    const fresh = await cookieLogin()
+    for (const [cookie, code] of [
+      [{ refresh_token: stale.refresh }, 'session_revoked'],
+      [{ refresh_token: 'x'.repeat(43) }, 'invalid_refresh_token'],
+    ] as const) {
+      const res = await t.app.inject({ method: 'POST', url: '/auth/refresh', headers: { ...COOKIE, cookie: cookieHeader(cookie) } })
+      expect([res.statusCode, res.json().error]).toEqual([401, code])
+      expect(res.headers['set-cookie']).toBeUndefined()
+    }
+    // The newer login's cookies still work.
+    const res = await t.app.inject({ method: 'POST', url: '/auth/refresh', headers: { ...COOKIE, cookie: cookieHeader({ refresh_token: fresh.refresh }) } })
+    expect(res.statusCode).toBe(200)
   })
 })
