@@ -149,11 +149,12 @@ export class SessionService {
     return true
   }
 
-  /** Revokes one family (only if it is `userId`'s, when given); idempotent. */
-  async revoke(familyId: string, reason: RevokeReason, userId?: string, meta: SessionMeta = NO_META): Promise<void> {
+  /** Revokes one family (only if it is `userId`'s, when given); idempotent. True when this call revoked it. */
+  async revoke(familyId: string, reason: RevokeReason, userId?: string, meta: SessionMeta = NO_META): Promise<boolean> {
     const revoked = await guard(() => this.store.revokeFamily(familyId, reason, userId))
     this.denylist.add(familyId)
     if (revoked) await this.revoked([revoked], reason, meta)
+    return revoked !== null
   }
 
   /** DELETE /sessions/:id: someone else's family is `not_found`, exactly like a missing one. */
