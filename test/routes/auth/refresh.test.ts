@@ -92,6 +92,20 @@ describe('POST /auth/refresh with a JSON body (mobile)', () => {
     expect((await refreshJson(t.app, s.refreshToken)).statusCode).toBe(200)
   })
 
+  it('the same through the refresh cookie: 401, nothing set, the family untouched', async () => {
+    const user = await register(t.app)
+    const jar = cookiesOf(await t.app.inject({ method: 'POST', url: '/auth/login', payload: user, headers: COOKIE }))
+    const real = jar.refresh_token!.value
+    const bogusTokens = [randomBytes(32).toString('base64url'), real.slice(0, 20), `${real}x`, real.slice(1), jar.access_token!.value, '%E2%9C%93']
+    for (const bogus of bogusTokens) {
+      const res = await t.app.inject({ method: 'POST', url: '/auth/refresh', headers: { ...COOKIE, cookie: `refresh_token=${bogus}` } })
+      expect([res.statusCode, res.json().error], bogus).toEqual([401, 'invalid_refresh_token'])
+      expect(res.headers['set-cookie']).toBeUndefined()
+    }
+    const ok = await t.app.inject({ method: 'POST', url: '/auth/refresh', headers: { ...COOKIE, cookie: cookieHeader({ refresh_token: real }) } })
+    expect(ok.statusCode).toBe(200)
+  })
+
   it('an expired family refreshes to session_expired, not reuse', async () => {
     const s = await loginBearer(t.app)
     await adminQuery(`UPDATE token_families SET expires_at = now() - interval '1 second' WHERE id = $1`, [sidOf(s.accessToken)], t.databaseUrl)
