@@ -30,8 +30,8 @@ async function main(): Promise<void> {
       await stopDatabase()
       process.exit(0)
     }
-    process.once('SIGINT', () => void shutdown('SIGINT'))
-    process.once('SIGTERM', () => void shutdown('SIGTERM'))
+    // SIGHUP too: a closed terminal should drain and stop the embedded server like Ctrl-C.
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => void shutdown(signal))
     await app.listen({ host: config.host, port: config.port })
     // When started by a parent over IPC (the benchmarks), answer its requests for counters.
     if (process.send) {

