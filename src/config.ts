@@ -18,6 +18,16 @@ export interface SigningKey {
   jwk: Record<string, unknown> | null
 }
 
+/** A retired signing key whose tokens are still accepted until they expire (key rotation). */
+export interface PreviousKey {
+  kid: string
+  algorithm: 'EdDSA'
+  /** PEM public key */
+  verifyKey: string
+  /** as published in /.well-known/jwks.json */
+  jwk: Record<string, unknown>
+}
+
 export interface Config {
   env: 'development' | 'production' | 'test'
   host: string
@@ -28,7 +38,7 @@ export interface Config {
   dataDir: string
   embeddedPgPort: number
   db: { poolSize: number; lockTimeoutMs: number; statementTimeoutMs: number }
-  jwt: { key: SigningKey; issuer: string; audience: string; accessTtlSec: number }
+  jwt: { key: SigningKey; previousKeys: PreviousKey[]; issuer: string; audience: string; accessTtlSec: number }
   refresh: {
     /** a token unused this long expires (idle lifetime of a session) */
     ttlSec: number
@@ -112,6 +122,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     jwt: {
       key: key ?? placeholderKey(),
+      previousKeys: previousKeys(r, algorithm, key?.kid ?? null, problems),
       issuer: r.str('JWT_ISSUER', 'fastify-auth'),
       audience: r.str('JWT_AUDIENCE', 'fastify-auth-api'),
       accessTtlSec,
@@ -219,6 +230,54 @@ function signingKey(
     return null
   }
   return edKey(r.str('JWT_KEY_ID', 'ed25519-1'), priv)
+}
+
+/**
+ * JWT_PREVIOUS_JWKS: the public keys of signing keys this deployment has retired, as a JWKS
+ * (what /.well-known/jwks.json published while each was current). Tokens they signed verify
+ * until they expire, and verifiers elsewhere keep finding them in our JWKS; after one
+ * access-token lifetime they can go. Public keys only: a private part here is refused.
+ */
+function previousKeys(r: Reader, algorithm: JwtAlgorithm, currentKid: string | null, problems: string[]): PreviousKey[] {
+  const raw = r.optional('JWT_PREVIOUS_JWKS')
+  if (raw === null) return []
+  const fail = (why: string): PreviousKey[] => {
+    problems.push(`JWT_PREVIOUS_JWKS: ${why}`)
+    return []
+  }
+  if (algorithm !== 'EdDSA') return fail('lists Ed25519 public keys, so it applies with JWT_ALGORITHM=EdDSA only')
+  let doc: unknown
+  try {
+    doc = JSON.parse(raw)
+  } catch {
+    return fail('is not JSON; expected a JWKS, {"keys":[…]}')
+  }
+  const keys = (doc as { keys?: unknown })?.keys
+  if (!Array.isArray(keys)) return fail('expected a JWKS, {"keys":[…]}')
+  const out: PreviousKey[] = []
+  for (const [i, entry] of keys.entries()) {
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return fail(`key ${i} is not a JWK object`)
+    const k = entry as Record<string, unknown>
+    if ('d' in k) return fail(`key ${i} holds a private key ("d"); give only public keys, as /.well-known/jwks.json publishes them`)
+    if (k.kty !== 'OKP' || k.crv !== 'Ed25519' || typeof k.x !== 'string') return fail(`key ${i} is not an Ed25519 public key (kty OKP, crv Ed25519, x)`)
+    if (k.alg !== undefined && k.alg !== 'EdDSA') return fail(`key ${i} is for ${String(k.alg)}, not EdDSA`)
+    if (typeof k.kid !== 'string' || k.kid === '') return fail(`key ${i} has no kid`)
+    if (k.kid === currentKid) return fail(`key ${i} has the current key's kid (${k.kid}); each key needs its own`)
+    if (out.some((o) => o.kid === k.kid)) return fail(`kid ${k.kid} appears twice`)
+    let pub: KeyObject
+    try {
+      pub = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: k.x }, format: 'jwk' })
+    } catch {
+      return fail(`key ${i} (${k.kid}) is not a valid Ed25519 key`)
+    }
+    out.push({
+      kid: k.kid,
+      algorithm: 'EdDSA',
+      verifyKey: pub.export({ type: 'spki', format: 'pem' }).toString(),
+      jwk: { kty: 'OKP', crv: 'Ed25519', x: k.x, kid: k.kid, alg: 'EdDSA', use: 'sig' },
+    })
+  }
+  return out
 }
 
 function edKey(kid: string, priv: KeyObject): SigningKey {

@@ -360,6 +360,40 @@ describe('JWT_PRIVATE_KEY', () => {
   })
 })
 
+describe('JWT_PREVIOUS_JWKS (key rotation)', () => {
+  const retired = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }) as Record<string, unknown>
+  const jwks = (...keys: unknown[]) => JSON.stringify({ keys })
+
+  it('loads a JWKS of retired Ed25519 keys, as /.well-known/jwks.json published them', () => {
+    const c = loadConfig(productionEnv({ JWT_KEY_ID: 'k-2026-11', JWT_PREVIOUS_JWKS: jwks({ ...retired, kid: 'k-2026-10', alg: 'EdDSA', use: 'sig' }) }))
+    expect(c.jwt.previousKeys).toHaveLength(1)
+    expect(c.jwt.previousKeys[0]).toMatchObject({ kid: 'k-2026-10', algorithm: 'EdDSA', jwk: { kty: 'OKP', crv: 'Ed25519', x: retired.x, kid: 'k-2026-10', alg: 'EdDSA', use: 'sig' } })
+    expect(c.jwt.previousKeys[0]!.verifyKey).toMatch(/^-----BEGIN PUBLIC KEY-----/)
+    expect(loadConfig(productionEnv()).jwt.previousKeys).toEqual([])
+  })
+
+  const privateJwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' }) as Record<string, unknown>
+  const rsaPublic = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }) as Record<string, unknown>
+  it.each([
+    ['not JSON', 'not json', /not JSON/],
+    ['a single JWK rather than a set', JSON.stringify({ ...retired, kid: 'a' }), /expected a JWKS/],
+    ['a private key', jwks({ ...privateJwk, kid: 'a' }), /private key \("d"\)/],
+    ['an RSA key', jwks({ ...rsaPublic, kid: 'a' }), /not an Ed25519 public key/],
+    ['a key for another algorithm', jwks({ ...retired, kid: 'a', alg: 'HS256' }), /for HS256, not EdDSA/],
+    ['a key without kid', jwks({ ...retired }), /has no kid/],
+    ['the current key\'s kid', jwks({ ...retired, kid: 'k-now' }), /current key's kid/],
+    ['a kid twice', jwks({ ...retired, kid: 'a' }, { ...retired, kid: 'a' }), /appears twice/],
+    ['a broken x', jwks({ ...retired, kid: 'a', x: 'AAAA' }), /not a valid Ed25519 key/],
+    ['an entry that is not an object', jwks(5), /not a JWK object/],
+  ])('%s is refused', (_name, value, reason) => {
+    expectRefused(productionEnv({ JWT_KEY_ID: 'k-now', JWT_PREVIOUS_JWKS: value }), 'JWT_PREVIOUS_JWKS', reason)
+  })
+
+  it('is refused with HS256, whose keys are never published', () => {
+    expectRefused(productionEnv({ JWT_ALGORITHM: 'HS256', JWT_SECRET: strongSecret(), JWT_PREVIOUS_JWKS: jwks({ ...retired, kid: 'a' }) }), 'JWT_PREVIOUS_JWKS', /EdDSA only/)
+  })
+})
+
 describe('a public key as the HS256 JWT_SECRET is refused in any environment', () => {
   describe.each(['production', 'development', 'test'])('NODE_ENV=%s', (nodeEnv) => {
     it.each(PUBLIC_KEY_SECRETS)('%s', (_name, value) => {

@@ -7,7 +7,7 @@ import fp from 'fastify-plugin'
 import jwt from '@fastify/jwt'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError } from '../errors.js'
-import type { Config } from '../config.js'
+import type { Config, JwtAlgorithm } from '../config.js'
 import { ACCESS_TOKEN_TYP, parseAccessClaims, type AccessClaims } from '../auth/access-claims.js'
 
 export interface AccessTokenOptions {
@@ -35,7 +35,20 @@ declare module 'fastify' {
 
 export default fp<AccessTokenOptions>(
   async (fastify, { config }) => {
-    const { key, issuer, audience, accessTtlSec } = config.jwt
+    const { key, previousKeys, issuer, audience, accessTtlSec } = config.jwt
+    const verifyOptions = (algorithm: JwtAlgorithm) => ({
+      algorithms: [algorithm] as JwtAlgorithm[],
+      allowedIss: issuer,
+      allowedAud: audience,
+      // allowedIss/allowedAud alone let a token without iss/aud/exp through.
+      requiredClaims: ['sub', 'sid', 'iat', 'exp', 'iss', 'aud', 'jti'],
+      checkTyp: ACCESS_TOKEN_TYP,
+      complete: true,
+      cache: 10_000,
+      cacheTTL: 60_000,
+      // The plugin's default caches failures for 10 minutes; a failure must not outlive its cause.
+      errorCacheTTL: 0,
+    })
     await fastify.register(jwt, {
       secret: { private: key.signKey, public: key.verifyKey },
       sign: {
@@ -46,38 +59,56 @@ export default fp<AccessTokenOptions>(
         expiresIn: accessTtlSec, // seconds, as @fastify/jwt reads a number
         header: { alg: key.algorithm, typ: ACCESS_TOKEN_TYP },
       },
-      verify: {
-        algorithms: [key.algorithm],
-        allowedIss: issuer,
-        allowedAud: audience,
-        // allowedIss/allowedAud alone let a token without iss/aud/exp through.
-        requiredClaims: ['sub', 'sid', 'iat', 'exp', 'iss', 'aud', 'jti'],
-        checkTyp: ACCESS_TOKEN_TYP,
-        complete: true,
-        cache: 10_000,
-        cacheTTL: 60_000,
-        // The plugin's default caches failures for 10 minutes; a failure must not outlive its cause.
-        errorCacheTTL: 0,
-      },
+      verify: verifyOptions(key.algorithm),
     })
+    // Retired keys (JWT_PREVIOUS_JWKS): one verify-only @fastify/jwt namespace each, pinned to
+    // EdDSA like the current key, looked up by the token's kid.
+    const previous = new Map<string, { kid: string; algorithm: string; verify: (token: string) => Decoded }>()
+    for (const [i, k] of previousKeys.entries()) {
+      const namespace = `previousKey${i}`
+      await fastify.register(jwt, { namespace, secret: { public: k.verifyKey }, verify: verifyOptions(k.algorithm) })
+      const ns = (fastify.jwt as unknown as Record<string, { verify<T>(token: string): T }>)[namespace]!
+      previous.set(k.kid, { kid: k.kid, algorithm: k.algorithm, verify: (token) => ns.verify<Decoded>(token) })
+    }
+
+    const toApiError = (err: unknown): ApiError => {
+      if (err instanceof ApiError) return err
+      return new ApiError((err as { code?: string }).code === 'FAST_JWT_EXPIRED' ? 'token_expired' : 'invalid_token')
+    }
+    // fast-jwt has pinned the algorithm; the key id and claim shape are ours to pin.
+    const checked = (decoded: Decoded, expected: { kid: string; algorithm: string }): AccessClaims => {
+      if (decoded.header.kid !== expected.kid || decoded.header.alg !== expected.algorithm) throw new ApiError('invalid_token')
+      const claims = parseAccessClaims(decoded.payload)
+      if (!claims) throw new ApiError('invalid_token')
+      return claims
+    }
+    // The token's kid names a retired key; only read when the current key has refused it, so
+    // the common path pays nothing for rotation support.
+    const retiredKeyFor = (token: string) => {
+      if (previous.size === 0) return undefined
+      try {
+        const kid = (fastify.jwt.decode<Decoded>(token, { complete: true }) as Decoded | null)?.header.kid
+        return typeof kid === 'string' ? previous.get(kid) : undefined
+      } catch {
+        return undefined
+      }
+    }
 
     fastify.decorate('accessTokens', {
       sign: ({ userId, email, familyId }) =>
         fastify.jwt.sign({ sub: userId, sid: familyId, email, jti: randomUUID() }),
       verify(token: string): AccessClaims {
-        let decoded: Decoded
         try {
-          decoded = fastify.jwt.verify<Decoded>(token)
+          return checked(fastify.jwt.verify<Decoded>(token), key)
         } catch (err) {
-          const code = (err as { code?: string }).code
-          if (code === 'FAST_JWT_EXPIRED') throw new ApiError('token_expired')
-          throw new ApiError('invalid_token')
+          const retired = retiredKeyFor(token)
+          if (!retired) throw toApiError(err)
+          try {
+            return checked(retired.verify(token), retired)
+          } catch (again) {
+            throw toApiError(again)
+          }
         }
-        // fast-jwt has pinned the algorithm; the key id and claim shape are ours to pin.
-        if (decoded.header.kid !== key.kid || decoded.header.alg !== key.algorithm) throw new ApiError('invalid_token')
-        const claims = parseAccessClaims(decoded.payload)
-        if (!claims) throw new ApiError('invalid_token')
-        return claims
       },
     })
 

@@ -1,18 +1,19 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '../schemas/common.js'
 
-// Public keys for other services that verify our access tokens. Empty under HS256, whose
+// Public keys for other services that verify our access tokens: the current one, then any
+// retired ones whose tokens may still be live (JWT_PREVIOUS_JWKS). Empty under HS256, whose
 // key is a shared secret and must never be published.
 const wellKnown: FastifyPluginAsyncTypebox = async (fastify) => {
-  const jwk = fastify.config.jwt.key.jwk
-  const body = { keys: jwk ? [jwk] : [] }
+  const { key, previousKeys } = fastify.config.jwt
+  const body = { keys: key.jwk ? [key.jwk, ...previousKeys.map((k) => k.jwk)] : [] }
   fastify.get(
     '/.well-known/jwks.json',
     {
       schema: {
         tags: ['keys'],
         summary: 'Public keys that verify access tokens (JWKS)',
-        description: 'Empty under HS256, whose key is a shared secret.',
+        description: 'The current signing key first, then retired keys whose tokens may still be valid. Empty under HS256, whose key is a shared secret.',
         response: { 200: Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) }) },
       },
     },
