@@ -28,6 +28,13 @@ import health from './routes/health.js'
 import demo from './routes/demo.js'
 import { openApiOptions } from './openapi.js'
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** answers every new request 503 and resolves once those in flight have finished */
+    drain(): Promise<void>
+  }
+}
+
 export interface AppOptions {
   config: Config
   databaseUrl: string
@@ -97,9 +104,24 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler((_request, reply) => {
     reply.code(404).send(new ApiError('not_found').toBody())
   })
-  // close() lets in-flight requests finish; one that arrives meanwhile on a kept-alive
-  // connection is told to go elsewhere (a new connection is refused by the closed socket).
+  // Shutdown comes in two steps. drain() (src/server.ts, on SIGTERM) keeps the socket open:
+  // every new request, on a new connection or a kept-alive one, is answered 503 with
+  // Connection: close, and it resolves once the requests already in flight have finished.
+  // Then close() stops listening (a later connection is refused) and closes the pool. close()
+  // alone drains too, minus the open socket.
   let closing = false
+  let inFlight = 0
+  let drained: (() => void) | null = null
+  app.server.on('request', (_req, res) => {
+    inFlight++
+    res.once('close', () => {
+      if (--inFlight === 0) drained?.()
+    })
+  })
+  app.decorate('drain', (): Promise<void> => {
+    closing = true
+    return inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (drained = resolve))
+  })
   app.addHook('preClose', async () => {
     closing = true
   })

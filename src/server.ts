@@ -22,8 +22,10 @@ async function main(): Promise<void> {
         app.log.error('shutdown took longer than 10 s; exiting anyway')
         process.exit(1)
       }, 10_000).unref()
-      // close() stops accepting and waits for in-flight requests; a keep-alive connection that
-      // falls idle after its last answer would hold it open until its timeout, so reap those.
+      // Requests in flight finish while new ones get 503 (the socket stays open for that);
+      // then close() stops listening. A keep-alive connection that falls idle after its last
+      // answer would hold close() open until its timeout, so reap those.
+      await app.drain()
       const reaper = setInterval(() => app.server.closeIdleConnections(), 50)
       await app.close() // then the onClose hooks close the denylist listener and the pool
       clearInterval(reaper)
