@@ -50,6 +50,17 @@ describe('POST /auth/register', () => {
     expect(res.json().error).toBe('invalid_email')
   })
 
+  it('NFC-normalises the password: registered decomposed, logs in composed, and the other way round', async () => {
+    const decomposed = 'cafe\u0301 au lait 42' // e + combining acute
+    const composed = 'caf\u00e9 au lait 42'
+    for (const [registered, typed] of [[decomposed, composed], [composed, decomposed]]) {
+      const email = uniqueEmail()
+      expect((await post({ email, password: registered })).statusCode).toBe(201)
+      const login = await t.app.inject({ method: 'POST', url: '/auth/login', payload: { email, password: typed } })
+      expect(login.statusCode).toBe(200)
+    }
+  })
+
   it('accepts passwords of 8 and 1024 characters and rejects 7 and 1025', async () => {
     expect((await post({ email: uniqueEmail(), password: 'x'.repeat(8) })).statusCode).toBe(201)
     expect((await post({ email: uniqueEmail(), password: 'x'.repeat(1024) })).statusCode).toBe(201)
