@@ -4,58 +4,43 @@
 // sessions' access tokens within a second; the owner sees it in GET /sessions/events.
 // Prints the revoked session ids as one JSON line. Exit 2: bad arguments or no such account.
 import { parseArgs } from 'node:util'
-import { ConfigError, loadConfig } from '../config.js'
-import { createDb } from '../db/client.js'
-import { openDatabase } from '../db/open.js'
-import { readMigrations, unappliedMigrations } from '../db/migrate.js'
 import { TokenStore } from '../tokens/token-store.js'
 import { SessionService } from '../tokens/session-service.js'
 import { AuditStore } from '../audit/audit-store.js'
 import { AuditLog } from '../audit/audit-log.js'
 import { UserStore } from '../users/user-store.js'
 import { normaliseEmail } from '../users/email.js'
+import { CliError, openCliDatabase, runCli } from './open.js'
 
 const USAGE = 'usage: npm run revoke -- --session <session id> | --user <email>'
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-
-class UsageError extends Error {}
 
 function target(argv: string[]): { session: string } | { user: string } {
   let values: { session?: string; user?: string }
   try {
     ;({ values } = parseArgs({ args: argv, options: { session: { type: 'string' }, user: { type: 'string' } }, strict: true }))
   } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n${USAGE}`)
+    throw new CliError(`${(err as Error).message}\n${USAGE}`)
   }
-  if ((values.session === undefined) === (values.user === undefined)) throw new UsageError(USAGE)
+  if ((values.session === undefined) === (values.user === undefined)) throw new CliError(USAGE)
   if (values.session !== undefined) {
-    if (!UUID.test(values.session)) throw new UsageError(`not a session id: ${values.session}`)
+    if (!UUID.test(values.session)) throw new CliError(`not a session id: ${values.session}`)
     return { session: values.session.toLowerCase() }
   }
   const email = normaliseEmail(values.user!)
-  if (!email) throw new UsageError(`not an email address: ${values.user}`)
+  if (!email) throw new CliError(`not an email address: ${values.user}`)
   return { user: email }
 }
 
-async function main(): Promise<void> {
+runCli(async () => {
   const what = target(process.argv.slice(2))
-  const config = loadConfig()
-  const database = await openDatabase(config, (line) => console.error(line))
-  const db = createDb({
-    url: database.url,
-    poolSize: 2,
-    statementTimeoutMs: config.db.statementTimeoutMs,
-    lockTimeoutMs: config.db.lockTimeoutMs,
-    connectTimeoutMs: config.db.lockTimeoutMs,
-  })
+  const { config, db, close } = await openCliDatabase('revoke')
   // The audit log's lines go to stderr, so stdout stays one JSON line for scripts.
   const audit = new AuditLog(new AuditStore(db.prisma), {
     info: (obj) => console.error(JSON.stringify(obj)),
     error: (obj, msg) => console.error(msg, JSON.stringify(obj)),
   })
   try {
-    const missing = await unappliedMigrations(db.pool, (await readMigrations()).map((m) => m.name))
-    if (missing.length > 0) throw new UsageError(`the database lacks migrations ${missing.join(', ')}; start the server once to apply them`)
     // This process serves no requests: its own denylist would be empty work. The servers
     // hear of the revocation through the notification.
     const sessions = new SessionService(new TokenStore(db.prisma, config.db), config.refresh, { add: () => {} }, { events: audit, refreshLimit: null })
@@ -65,23 +50,13 @@ async function main(): Promise<void> {
       revoked = (await sessions.revoke(what.session, 'admin', undefined, meta)) ? [what.session] : []
     } else {
       const user = await new UserStore(db.prisma).findByEmail(what.user)
-      if (!user) throw new UsageError(`no account with the address ${what.user}`)
+      if (!user) throw new CliError(`no account with the address ${what.user}`)
       revoked = await sessions.revokeAll(user.id, 'admin', null, meta)
     }
     // Nothing revoked is not an error: an unknown id and an already ended session look alike.
     console.log(JSON.stringify({ revoked }))
   } finally {
     await audit.settled()
-    await db.close()
-    await database.stop()
+    await close()
   }
-}
-
-main().catch((err) => {
-  if (err instanceof UsageError || err instanceof ConfigError) {
-    console.error(err.message)
-    process.exit(2)
-  }
-  console.error(err)
-  process.exit(1)
 })

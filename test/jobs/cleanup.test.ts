@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildTestApp, testConfig, type TestApp } from '../helpers/app.js'
-import { adminQuery } from '../helpers/database.js'
+import { adminQuery, createTestDatabase } from '../helpers/database.js'
 import { loginBearer, refreshJson, register, sidOf } from '../helpers/flows.js'
 import { cleanupPlan } from '../../src/jobs/cleanup.js'
 
@@ -147,6 +147,22 @@ describe('running it', () => {
       expect(await familyExists(sidOf(s.accessToken))).toBe(false)
     } finally {
       rmSync(dataDir, { recursive: true, force: true })
+    }
+  })
+
+  it('`npm run cleanup` on a database the server never migrated: exit 2, says why, touches nothing', async () => {
+    const empty = await createTestDatabase({ migrate: false })
+    const dataDir = mkdtempSync(join(tmpdir(), 'cleanup-cli-'))
+    try {
+      const run = promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/cleanup.ts'], {
+        env: { ...process.env, NODE_ENV: 'test', DATABASE_URL: empty.url, DATA_DIR: dataDir },
+        timeout: 60_000,
+      })
+      await expect(run).rejects.toMatchObject({ code: 2, stdout: '', stderr: expect.stringMatching(/lacks migrations .*start the server once/) })
+      expect(await adminQuery(`SELECT 1 FROM pg_tables WHERE schemaname = 'public'`, [], empty.url)).toEqual([])
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true })
+      await empty.drop()
     }
   })
 })
