@@ -26,6 +26,15 @@ export interface Db {
 export function createDb(opts: DbOptions): Db {
   let count = 0
   class CountingClient extends pg.Client {
+    constructor(config?: string | pg.ClientConfig) {
+      super(config)
+      // pg-pool listens for errors only while a client is idle. One checked out but between
+      // statements (inside a Prisma transaction) that loses its connection, e.g. Postgres
+      // restarting, would emit an unhandled 'error' and crash the process. The loss surfaces
+      // anyway: its next statement fails (503), and the pool drops it on release.
+      this.on('error', () => {})
+    }
+
     // pg's overloads are not worth restating; counting is all this adds.
     override query(...args: unknown[]): never {
       count++
