@@ -18,6 +18,16 @@ const TRANSIENT_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT',
 // closed connection, P2024 pool timeout, P2028 transaction API error (timeout/expired), P2034
 // write conflict.
 const TRANSIENT_PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028', 'P2034'])
+// @prisma/adapter-pg classifies some failures itself and passes only a kind, no SQLSTATE:
+// err.meta.driverAdapterError.cause = { kind: 'DatabaseNotReachable', host, port }.
+const TRANSIENT_ADAPTER_KINDS = new Set([
+  'DatabaseNotReachable',
+  'ConnectionClosed',
+  'SocketTimeout',
+  'TooManyConnections',
+  'TransactionAlreadyClosed',
+  'TransactionWriteConflict',
+])
 const TRANSIENT_MESSAGES = [
   /timeout exceeded when trying to connect/i,
   /Connection terminated/i,
@@ -34,6 +44,7 @@ export function isTransientDbError(err: unknown, depth = 0): boolean {
   if (code && (TRANSIENT_SQLSTATES.has(code) || TRANSIENT_NODE_CODES.has(code) || TRANSIENT_PRISMA_CODES.has(code))) {
     return true
   }
+  if (typeof e.kind === 'string' && TRANSIENT_ADAPTER_KINDS.has(e.kind)) return true
   const original = e.originalCode ?? (e.meta as Record<string, unknown> | undefined)?.code
   if (typeof original === 'string' && TRANSIENT_SQLSTATES.has(original)) return true
   if (typeof e.message === 'string' && TRANSIENT_MESSAGES.some((re) => re.test(e.message as string))) return true
