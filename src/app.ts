@@ -111,16 +111,18 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // alone drains too, minus the open socket.
   let closing = false
   let inFlight = 0
-  let drained: (() => void) | null = null
+  let drained: Promise<void> | null = null
+  let onDrained = () => {}
   app.server.on('request', (_req, res) => {
     inFlight++
     res.once('close', () => {
-      if (--inFlight === 0) drained?.()
+      if (--inFlight === 0) onDrained()
     })
   })
   app.decorate('drain', (): Promise<void> => {
     closing = true
-    return inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (drained = resolve))
+    drained ??= inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (onDrained = resolve))
+    return drained
   })
   app.addHook('preClose', async () => {
     closing = true

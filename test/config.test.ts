@@ -212,7 +212,7 @@ describe('invalid values', () => {
 })
 
 describe('limits, cleanup and audit', () => {
-  it('defaults: generous per-IP limits, per-session refresh limit, a temporary per-account lock', () => {
+  it('defaults: generous per-IP limits, per-session refresh limit, a temporary failed-login lock', () => {
     const c = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir })
     expect(c.rateLimit).toEqual({ loginPerIp: 100, registerPerIp: 30, refreshPerSession: 60, windowSec: 60 })
     expect(c.lockout).toEqual({ freeFailures: 5, baseSec: 1, maxSec: 900, resetSec: 3600 })

@@ -16,7 +16,10 @@ export interface ServerProcess {
   port: number
   child: ChildProcess
   metrics(): Promise<Metrics>
-  stop(): Promise<void>
+  /** what it printed so far (stdout and stderr), when started with `capture` */
+  output(): string
+  /** SIGTERM, then its exit code */
+  stop(): Promise<number | null>
 }
 
 /** Secrets shared by every instance of one benchmark, as a real deployment would share them. */
@@ -28,16 +31,25 @@ export function benchSecrets(): Record<string, string> {
   }
 }
 
-export async function startServer(env: Record<string, string>): Promise<ServerProcess> {
+/**
+ * `env` is laid over this process's environment and production defaults; a variable given as
+ * undefined is removed (the child sees it unset). `capture` keeps the output for output()
+ * instead of passing it through.
+ */
+export async function startServer(env: Record<string, string | undefined>, opts: { capture?: boolean } = {}): Promise<ServerProcess> {
   const child = fork('src/server.ts', [], {
     execArgv: ['--import', 'tsx'],
+    // child_process leaves out variables whose value is undefined.
     env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: 'warn', HOST: '127.0.0.1', PORT: '0', ...env },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    stdio: opts.capture ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'inherit', 'inherit', 'ipc'],
   })
+  let output = ''
+  child.stdout?.on('data', (d) => (output += d))
+  child.stderr?.on('data', (d) => (output += d))
   const [msg] = (await Promise.race([
     once(child, 'message'),
     once(child, 'exit').then(([code]) => {
-      throw new Error(`server exited with ${code} before listening`)
+      throw new Error(`server exited with ${code} before listening${output ? `: ${output}` : ''}`)
     }),
   ])) as [{ listening: number }]
   const port = msg.listening
@@ -45,15 +57,17 @@ export async function startServer(env: Record<string, string>): Promise<ServerPr
     base: `http://127.0.0.1:${port}`,
     port,
     child,
+    output: () => output,
     async metrics() {
       child.send('metrics')
       const [m] = (await once(child, 'message')) as [Metrics]
       return m
     },
     async stop() {
-      if (child.exitCode !== null) return
+      if (child.exitCode !== null) return child.exitCode
       child.kill('SIGTERM')
-      await once(child, 'exit')
+      const [code] = (await once(child, 'exit')) as [number | null]
+      return code
     },
   }
 }

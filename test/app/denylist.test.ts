@@ -2,9 +2,8 @@
 // database queries. Two real instances on one database.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { adminQuery } from '../helpers/database.js'
-import { get, post, signup, startCluster, timeUntil, type Cluster } from '../helpers/instances.js'
+import { me, post, signup, startCluster, timeUntil, type Cluster } from '../helpers/instances.js'
 
-const me = (base: string, token: string) => get(base, '/me', { authorization: `Bearer ${token}` })
 
 describe('revocation reaches every instance (LISTEN/NOTIFY)', () => {
   let cluster: Cluster

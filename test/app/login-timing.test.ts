@@ -21,7 +21,7 @@ const median = (xs: number[]) => {
 }
 
 it('unknown email and wrong password: same status, same body, same time', async () => {
-  // One account per wrong-password sample, so no sample meets the per-account lock; each
+  // One account per wrong-password sample, so no sample meets the failed-login lock; each
   // unknown address is fresh too.
   const users = []
   for (let i = 0; i < SAMPLES; i++) users.push(await register(t.app))

@@ -45,7 +45,7 @@ describe('per-IP limit on login', () => {
     expect((await from('198.51.100.2').login(creds)).statusCode).toBe(401)
   })
 
-  it('a limited login changes nothing: not even the per-account counter', async () => {
+  it('a limited login changes nothing: not even the failed-login counter', async () => {
     const ip = from('198.51.100.3')
     const user = await register(t.app)
     for (let i = 0; i < 3; i++) await ip.login({ email: uniqueEmail(), password: 'whatever123' })

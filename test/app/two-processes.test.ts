@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { benchSecrets, startServer, type ServerProcess } from '../../bench/lib/server.js'
 import { adminQuery, createTestDatabase } from '../helpers/database.js'
-import { get, post, signup, timeUntil } from '../helpers/instances.js'
+import { me, post, signup, timeUntil } from '../helpers/instances.js'
 import { sidOf } from '../helpers/flows.js'
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>
@@ -25,7 +25,6 @@ afterAll(async () => {
 })
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex')
-const me = (base: string, token: string) => get(base, '/me', { authorization: `Bearer ${token}` })
 const liveTokens = async (sid: string) =>
   (await adminQuery<{ token_hash: string }>('SELECT token_hash FROM refresh_tokens WHERE family_id = $1 AND spent_at IS NULL', [sid], db.url)).map(
     (r) => r.token_hash,

@@ -2,25 +2,18 @@
 // own process starts an embedded PostgreSQL in the data folder, migrates it and serves; a
 // second instance on the same folder attaches to it; after both stop, a restart finds the
 // accounts and sessions where they were.
-import { fork, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort } from '../../src/db/embedded.js'
+import { startServer, type ServerProcess } from '../../bench/lib/server.js'
 import { get, post } from '../helpers/instances.js'
-
-interface Started {
-  base: string
-  child: ChildProcess
-  output: () => string
-}
 
 let dataDir: string
 let pgPort: number
-const running: ChildProcess[] = []
+const running: ServerProcess[] = []
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'auth-zero-config-'))
@@ -30,34 +23,23 @@ beforeAll(async () => {
   pgPort = await freePort()
 })
 afterAll(async () => {
-  for (const child of running.reverse()) await stop(child)
+  for (const server of running.reverse()) await server.stop()
   await rm(dataDir, { recursive: true, force: true })
 })
 
-async function start(): Promise<Started> {
-  // Exactly a fresh machine's environment as far as this project is concerned: no
-  // DATABASE_URL (even when the suite itself runs on one), no secrets, no NODE_ENV.
-  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(pgPort), HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'warn' }
-  for (const name of ['DATABASE_URL', 'NODE_ENV', 'JWT_PRIVATE_KEY', 'JWT_SECRET', 'REFRESH_TOKEN_SECRET']) delete env[name]
-  const child = fork('src/server.ts', [], { execArgv: ['--import', 'tsx'], env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
-  running.push(child)
-  let out = ''
-  child.stdout!.on('data', (d) => (out += d))
-  child.stderr!.on('data', (d) => (out += d))
-  const [msg] = (await Promise.race([
-    once(child, 'message'),
-    once(child, 'exit').then(([code]) => {
-      throw new Error(`server exited with ${code}: ${out}`)
-    }),
-  ])) as [{ listening: number }]
-  return { base: `http://127.0.0.1:${msg.listening}`, child, output: () => out }
-}
-
-async function stop(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return child.exitCode
-  child.kill('SIGTERM')
-  const [code] = (await once(child, 'exit')) as [number | null]
-  return code
+// Exactly a fresh machine's environment as far as this project is concerned: no DATABASE_URL
+// (even when the suite itself runs on one), no secrets, no NODE_ENV.
+async function start(): Promise<ServerProcess> {
+  const server = await startServer(
+    {
+      DATA_DIR: dataDir,
+      EMBEDDED_PG_PORT: String(pgPort),
+      ...Object.fromEntries(['DATABASE_URL', 'NODE_ENV', 'JWT_PRIVATE_KEY', 'JWT_SECRET', 'REFRESH_TOKEN_SECRET'].map((name) => [name, undefined])),
+    },
+    { capture: true },
+  )
+  running.push(server)
+  return server
 }
 
 describe('npm start with nothing configured', () => {
@@ -81,8 +63,8 @@ describe('npm start with nothing configured', () => {
     expect(rotated.status).toBe(200)
 
     // Both stop cleanly (the first owns the embedded server and stops it last).
-    expect(await stop(second.child)).toBe(0)
-    expect(await stop(first.child)).toBe(0)
+    expect(await second.stop()).toBe(0)
+    expect(await first.stop()).toBe(0)
 
     const third = await start()
     expect(third.output()).toMatch(/embedded Postgres started in \d+ ms/)
@@ -90,6 +72,6 @@ describe('npm start with nothing configured', () => {
     expect((await post(third.base, '/auth/refresh', { refresh_token: rotated.json.refresh_token })).status).toBe(200)
     // The access token signed before the restart still verifies: the dev key was kept too.
     expect((await get(third.base, '/me', { authorization: `Bearer ${rotated.json.access_token}` })).status).toBe(200)
-    expect(await stop(third.child)).toBe(0)
+    expect(await third.stop()).toBe(0)
   }, 120_000)
 })

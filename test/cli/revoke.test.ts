@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { testEnv } from '../helpers/app.js'
 import { adminQuery } from '../helpers/database.js'
 import { sidOf } from '../helpers/flows.js'
-import { get, post, signup, startCluster, timeUntil, type Cluster } from '../helpers/instances.js'
+import { get, me, post, signup, startCluster, timeUntil, type Cluster } from '../helpers/instances.js'
 
 const run = promisify(execFile)
 
@@ -29,7 +29,6 @@ async function revoke(...args: string[]): Promise<{ code: number; stdout: string
   }
 }
 
-const me = (base: string, token: string) => get(base, '/me', { authorization: `Bearer ${token}` })
 const reasonOf = async (sid: string) =>
   (await adminQuery<{ revoked_reason: string | null }>('SELECT revoked_reason FROM token_families WHERE id = $1', [sid], cluster.databaseUrl))[0]!.revoked_reason
 

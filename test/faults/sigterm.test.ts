@@ -29,8 +29,8 @@ describe('SIGTERM', () => {
   it('drains in-flight logins, refuses new work, closes the pool and exits 0', async () => {
     // Production argon2 parameters make each login slow enough to be caught in flight.
     const server = await startServer({ DATABASE_URL: db.url, ...benchSecrets() })
-    // One account per in-flight login: eight simultaneous logins of one account would meet the
-    // per-account brute-force counter, which counts attempts in flight (src/limits/policy.ts).
+    // One account per in-flight login: eight simultaneous logins of one account from one address
+    // would meet its failed-login counter, which counts attempts in flight (src/limits/policy.ts).
     const password = 'correct horse battery'
     const emails = Array.from({ length: 8 }, (_, i) => `term-${i}-${Date.now()}@example.com`)
     for (const email of emails) expect(await request(server.base, 'POST', '/auth/register', { email, password })).toBe(201)

@@ -54,6 +54,9 @@ export async function get(base: string, path: string, headers: Record<string, st
   return { status: res.status, json: text ? JSON.parse(text) : null }
 }
 
+/** GET /me with a Bearer access token */
+export const me = (base: string, accessToken: string) => get(base, '/me', { authorization: `Bearer ${accessToken}` })
+
 /** ms until `check` is true, polling every 10 ms; throws after `limitMs` */
 export async function timeUntil(check: () => Promise<boolean>, limitMs: number): Promise<number> {
   const started = Date.now()

@@ -24,7 +24,7 @@ const families = async (email: string) =>
   Number((await adminQuery<{ n: string }>('SELECT count(*) AS n FROM token_families f JOIN users u ON u.id = f.user_id WHERE u.email = $1', [email], t.databaseUrl))[0]!.n)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-describe('per-account failure counter', () => {
+describe('failure counter per account and client IP', () => {
   it('after the free failures the account is locked: 429 with Retry-After, even for the right password, and nothing changes', async () => {
     const user = await register(t.app)
     expect((await login(user.email, 'wrong one!')).statusCode).toBe(401)

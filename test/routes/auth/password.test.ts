@@ -123,7 +123,7 @@ describe('POST /auth/password (cookies)', () => {
   })
 })
 
-describe('POST /auth/password and the per-account lock', () => {
+describe('POST /auth/password and the failed-login lock', () => {
   it('wrong current passwords count like failed logins: the account locks (429 + Retry-After)', async () => {
     const strict = await buildTestApp({ env: { LOGIN_LOCK_AFTER_FAILURES: '2', LOGIN_LOCK_BASE_SEC: '30' } })
     try {
