@@ -40,8 +40,13 @@ export interface PasswordChange {
 export class AccountService {
   constructor(private readonly d: AccountServiceDeps) {}
 
-  /** The user, or 401 invalid_credentials, or 429 while the address is locked for this client. */
-  async login(rawEmail: string, password: string, meta: SessionMeta): Promise<UserRecord> {
+  /**
+   * A new session, or 401 invalid_credentials, or 429 while the address is locked for this
+   * client. The session starts only if the password just verified is still the account's
+   * (createFamily's condition): a login racing a password change either finishes before the
+   * change, whose sweep then revokes it, or fails.
+   */
+  async login(rawEmail: string, password: string, meta: SessionMeta): Promise<IssuedSession> {
     const email = normaliseEmail(rawEmail)
     const key = attemptKey(rawEmail, meta.ip ?? '')
     const [attempt, user] = await Promise.all([
@@ -57,23 +62,48 @@ export class AccountService {
       this.d.events.record({ type: 'login_failure', userId: user?.id ?? null, reason: 'invalid_credentials', ...meta })
       throw new ApiError('invalid_credentials')
     }
+    const session = await this.d.sessions.start(user, meta)
+    if (!session) {
+      this.d.events.record({ type: 'login_failure', userId: user.id, reason: 'credentials_changed', ...meta })
+      throw new ApiError('invalid_credentials')
+    }
     await guard(() => this.d.attempts.reset(key))
     await this.rehashIfOutdated(user, password)
-    return user
+    return session
   }
 
   /**
-   * Checks the current password (counted like a login failure, under the same lock), revokes
-   * every other session, rotates this one's refresh token, and replaces the password last.
-   * Rotating is idempotent within the reuse window and revoking is idempotent, so a client
-   * that lost the answer can repeat the same request until the password itself has changed.
+   * Checks the current password (counted like a login failure, under the same lock), then in
+   * one transaction: replaces the hash if it is still the one checked, rotates this session's
+   * refresh token, and revokes every other session. A change that loses a race to another one
+   * answers 403 and has spent nothing. A client that lost the answer can replay its old refresh
+   * token within the reuse window to get the same new pair.
    */
   async changePassword(c: PasswordChange): Promise<IssuedSession> {
-    if ((await this.d.sessions.familyOf(c.refreshToken)) !== c.familyId) {
-      throw new ApiError('invalid_request', 'The refresh token does not belong to this session.')
+    let newHash: string | undefined
+    // Twice at most: a concurrent re-hash of the same password (a login after a cost change)
+    // replaces the hash without changing the password; checked again against it, the change
+    // goes through.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const user = await guard(() => this.d.users.findById(c.userId))
+      if (!user) throw new ApiError('unauthorized')
+      await this.checkCurrentPassword(user, c)
+      newHash ??= await this.d.passwords.hash(c.newPassword)
+      const hash = newHash
+      const session = await this.d.sessions.changeCredentials(c.familyId, c.refreshToken, 'password_changed', c.meta, (tx) =>
+        this.d.users.changePassword(tx, user.id, user.passwordHash, hash),
+      )
+      if (session) {
+        await this.d.events.recordNow({ type: 'password_changed', userId: user.id, familyId: c.familyId, ...c.meta })
+        return session
+      }
     }
-    const user = await guard(() => this.d.users.findById(c.userId))
-    if (!user) throw new ApiError('unauthorized')
+    // Changed by a concurrent request since we read it: that one won; this one must not
+    // overwrite it with a password checked against the old hash.
+    throw new ApiError('invalid_current_password')
+  }
+
+  private async checkCurrentPassword(user: UserRecord, c: PasswordChange): Promise<void> {
     const key = attemptKey(user.email, c.meta.ip ?? '')
     const attempt = await this.claimAttempt(key)
     if (!attempt.allowed) throw lockedError(attempt.retryAfterSec)
@@ -82,20 +112,6 @@ export class AccountService {
       throw new ApiError('invalid_current_password')
     }
     await guard(() => this.d.attempts.reset(key))
-    const newHash = await this.d.passwords.hash(c.newPassword)
-
-    const session = await this.d.sessions.refresh(c.refreshToken, c.meta)
-    await this.d.sessions.revokeAll(user.id, 'password_changed', c.familyId, c.meta)
-    if (!(await guard(() => this.d.users.replacePasswordHash(user.id, user.passwordHash, newHash)))) {
-      // Changed by a concurrent request since we read it: that one won; this one must not
-      // overwrite it with a password checked against the old hash.
-      throw new ApiError('invalid_current_password')
-    }
-    // A login that checked the old password just before the change may have started a
-    // session since the first sweep; this one catches it.
-    await this.d.sessions.revokeAll(user.id, 'password_changed', c.familyId, c.meta)
-    await this.d.events.recordNow({ type: 'password_changed', userId: user.id, familyId: c.familyId, ...c.meta })
-    return session
   }
 
   private claimAttempt(key: string) {
@@ -108,7 +124,7 @@ export class AccountService {
     if (!this.d.passwords.needsRehash(user.passwordHash)) return
     try {
       const hash = await this.d.passwords.hash(password)
-      await this.d.users.replacePasswordHash(user.id, user.passwordHash, hash)
+      await this.d.users.rehash(user.id, user.passwordHash, hash)
     } catch (err) {
       this.d.log.warn({ err, userId: user.id }, 'password rehash failed; will retry on next login')
     }

@@ -3,7 +3,10 @@
 // benchmarks can prove which paths touch the database at all.
 import pg from 'pg'
 import { PrismaPg } from '@prisma/adapter-pg'
-import { PrismaClient } from '../generated/prisma/client.js'
+import { PrismaClient, type Prisma } from '../generated/prisma/client.js'
+
+/** A Prisma interactive transaction: stores take one to act inside a caller's transaction. */
+export type Tx = Prisma.TransactionClient
 
 export interface DbOptions {
   url: string

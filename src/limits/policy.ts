@@ -10,8 +10,9 @@
 //   the owner logging in from elsewhere; guessing from many addresses is what the per-IP limit
 //   and the password rules are for. The key hashes the normalised email whether or not an
 //   account has it, so neither the answer nor the counter tells whether it is registered.
-// - Per session (refresh): a fixed window per token family, wide enough for a burst of tabs
-//   and a client's retries. A limited refresh changes nothing and is never a logout.
+// - Per session (refresh): a fixed window per token family, counting rotations only (a replay
+//   hands out nothing new), wide enough for a burst of tabs and a client's retries. A limited
+//   refresh changes nothing and is never a logout.
 import { createHash } from 'node:crypto'
 import { normalizeIP } from '@fastify/rate-limit'
 import { canonicalEmail } from '../users/email.js'
@@ -78,42 +79,24 @@ export function ipKey(ip: string): string {
   return normalizeIP(ip, 64)
 }
 
-export type WindowDecision = { allowed: true } | { allowed: false; retryAfterSec: number }
+/** A fixed window of counted events: when it started (null: never) and how many it holds. */
+export interface WindowState {
+  start: Date | null
+  count: number
+}
+
+export type WindowDecision = { allowed: true; next: WindowState } | { allowed: false; retryAfterSec: number }
 
 /**
- * A fixed-window counter per key, in memory. Entries live one window, so memory is bounded by
- * the keys active in the last window.
+ * One more event in a fixed window of `windowMs` holding at most `max`. The state lives with
+ * what it limits (the per-session refresh limit: in the token family's row), so every
+ * instance sees the same count. A refused event leaves the state as it was.
  */
-export class WindowCounter {
-  private readonly windows = new Map<string, { start: number; count: number }>()
-  private lastSweep = 0
-
-  constructor(
-    private readonly max: number,
-    private readonly windowMs: number,
-  ) {}
-
-  take(key: string, nowMs: number): WindowDecision {
-    this.sweep(nowMs)
-    let w = this.windows.get(key)
-    if (!w || nowMs - w.start >= this.windowMs) {
-      w = { start: nowMs, count: 0 }
-      this.windows.set(key, w)
-    }
-    if (w.count >= this.max) {
-      return { allowed: false, retryAfterSec: Math.max(1, Math.ceil((w.start + this.windowMs - nowMs) / 1000)) }
-    }
-    w.count++
-    return { allowed: true }
+export function takeFromWindow(state: WindowState, now: Date, max: number, windowMs: number): WindowDecision {
+  const open = state.start !== null && now.getTime() - state.start.getTime() < windowMs
+  const window = open ? state : { start: now, count: 0 }
+  if (window.count >= max) {
+    return { allowed: false, retryAfterSec: Math.max(1, Math.ceil((window.start!.getTime() + windowMs - now.getTime()) / 1000)) }
   }
-
-  get size(): number {
-    return this.windows.size
-  }
-
-  private sweep(nowMs: number): void {
-    if (nowMs - this.lastSweep < this.windowMs) return
-    this.lastSweep = nowMs
-    for (const [key, w] of this.windows) if (nowMs - w.start >= this.windowMs) this.windows.delete(key)
-  }
+  return { allowed: true, next: { start: window.start, count: window.count + 1 } }
 }

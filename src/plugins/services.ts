@@ -10,7 +10,6 @@ import { SessionService } from '../tokens/session-service.js'
 import { Denylist } from '../tokens/denylist.js'
 import { Transport } from '../http/transport.js'
 import { LoginAttemptStore } from '../limits/login-attempt-store.js'
-import { WindowCounter } from '../limits/policy.js'
 import { AuditStore } from '../audit/audit-store.js'
 import { AuditLog } from '../audit/audit-log.js'
 import { AccountService } from '../auth/account-service.js'
@@ -66,7 +65,7 @@ export default fp<ServicesOptions>(
     const passwords = new PasswordHasher(config.argon2)
     const sessions = new SessionService(tokenStore, config.refresh, denylist, {
       events: audit,
-      refreshLimit: new WindowCounter(config.rateLimit.refreshPerSession, config.rateLimit.windowSec * 1000),
+      refreshLimit: { max: config.rateLimit.refreshPerSession, windowSec: config.rateLimit.windowSec },
     })
     fastify.decorate('config', config)
     fastify.decorate('db', db)

@@ -5,10 +5,11 @@
 import { ApiError } from '../errors.js'
 import { guard } from '../db/transient.js'
 import type { AuditEvent } from '../audit/events.js'
-import type { WindowCounter } from '../limits/policy.js'
+import { takeFromWindow } from '../limits/policy.js'
+import type { Tx } from '../db/client.js'
 import { childExpiry, decideRotation, type RotationDecision } from './policy.js'
 import { deriveChildToken, hashRefreshToken, isWellFormedRefreshToken, newRefreshToken } from './refresh-token.js'
-import type { LiveFamily, RevokeReason, RevokedFamily, RotationAction, SessionMeta, TokenStore } from './token-store.js'
+import type { LiveFamily, RevokeReason, RevokedFamily, RotationAction, RotationState, SessionMeta, TokenStore } from './token-store.js'
 
 export interface SessionSettings {
   ttlSec: number
@@ -35,19 +36,26 @@ export interface SessionEvents {
 
 export interface SessionServiceOptions {
   events: SessionEvents
-  /** successful refreshes per family per window; null: unlimited */
-  refreshLimit: WindowCounter | null
+  /** rotations per family per window; null: unlimited (operator commands never refresh) */
+  refreshLimit: { max: number; windowSec: number } | null
 }
 
 const NO_META: SessionMeta = { ip: null, userAgent: null }
 
 interface RefreshOutcome {
-  kind: RotationDecision['kind'] | 'limited'
+  kind: RotationDecision['kind'] | 'limited' | 'foreign'
   /** for `limited`: when the session's window reopens */
   retryAfterSec: number
   familyId: string
   userId: string
   email: string
+}
+
+/** Thrown inside a transaction to undo it; carries why. */
+class Rollback extends Error {
+  constructor(readonly outcome: RefreshOutcome | null) {
+    super('rolled back')
+  }
 }
 
 export class SessionService {
@@ -58,59 +66,125 @@ export class SessionService {
     private readonly opts: SessionServiceOptions,
   ) {}
 
-  async start(user: { id: string; email: string }, meta: SessionMeta): Promise<IssuedSession> {
+  /**
+   * Starts a session for a user whose password was just checked, if the credentials are still
+   * the version that check saw; null (nothing created) when they changed meanwhile.
+   */
+  async start(user: { id: string; email: string; credentialsVersion: number }, meta: SessionMeta): Promise<IssuedSession | null> {
     const refreshToken = newRefreshToken()
-    const { familyId } = await guard(() =>
+    const created = await guard(() =>
       this.store.createFamily({
         userId: user.id,
+        credentialsVersion: user.credentialsVersion,
         tokenHash: hashRefreshToken(refreshToken),
         ttlSec: this.settings.ttlSec,
         sessionMaxSec: this.settings.sessionMaxSec,
         meta,
       }),
     )
-    this.opts.events.record({ type: 'login_success', userId: user.id, familyId, ...meta })
-    return { userId: user.id, email: user.email, familyId, refreshToken }
+    if (!created) return null
+    this.opts.events.record({ type: 'login_success', userId: user.id, familyId: created.familyId, ...meta })
+    return { userId: user.id, email: user.email, familyId: created.familyId, refreshToken }
   }
 
   async refresh(presentedToken: string, meta: SessionMeta = NO_META): Promise<IssuedSession> {
     const child = deriveChildToken(presentedToken, this.settings.secret)
     const outcome = isWellFormedRefreshToken(presentedToken)
-      ? await guard(() =>
-          this.store.rotate(hashRefreshToken(presentedToken), (state): { action: RotationAction; result: RefreshOutcome } => {
-            const decision = decideRotation({
-              presented: state.presented,
-              live: state.live,
-              family: state.family,
-              now: state.now,
-              windowMs: this.settings.reuseWindowSec * 1000,
-            })
-            const { id: familyId, userId, email } = state.family
-            // Only answers that hand out tokens are limited; reuse, revoked and expired are
-            // final and must always take effect.
-            if (decision.kind === 'rotate' || decision.kind === 'replay') {
-              const allowance = this.opts.refreshLimit?.take(familyId, state.now.getTime())
-              if (allowance && !allowance.allowed) {
-                return { action: { type: 'none' }, result: { kind: 'limited', retryAfterSec: allowance.retryAfterSec, familyId, userId, email } }
-              }
-            }
-            const action: RotationAction =
-              decision.kind === 'rotate'
-                ? {
-                    type: 'mint-child',
-                    childHash: hashRefreshToken(child),
-                    childExpiresAt: childExpiry(state.now, this.settings.ttlSec * 1000, state.family.expiresAt),
-                  }
-                : decision.kind === 'reuse'
-                  ? { type: 'revoke', reason: 'reuse_detected' }
-                  : { type: 'none' }
-            return { action, result: { kind: decision.kind, retryAfterSec: 0, familyId, userId, email } }
-          }),
-        )
+      ? await guard(() => this.store.rotate(hashRefreshToken(presentedToken), (state) => this.decide(state, child, { revokeOnReuse: true })))
       : null
+    return this.settle(outcome, child, meta)
+  }
+
+  /**
+   * A change of credentials made by a logged-in session, in one transaction: `change` swaps the
+   * credentials first (false: they were not what the caller checked, and nothing happens:
+   * null); then the session's refresh token rotates and every other session of the account is
+   * revoked. A token that cannot rotate (reused, revoked, expired, limited, another session's)
+   * undoes the change, and the answer is what a refresh would have answered: the caller never
+   * loses a token whose child it was not given.
+   */
+  async changeCredentials(
+    sessionId: string,
+    presentedToken: string,
+    reason: RevokeReason,
+    meta: SessionMeta,
+    change: (tx: Tx) => Promise<boolean>,
+  ): Promise<IssuedSession | null> {
+    if (!isWellFormedRefreshToken(presentedToken)) throw notThisSession()
+    const child = deriveChildToken(presentedToken, this.settings.secret)
+    let done: { outcome: RefreshOutcome; revoked: RevokedFamily[] } | null
+    try {
+      done = await guard(() =>
+        this.store.transaction(async (tx) => {
+          if (!(await change(tx))) return null
+          const outcome = await this.store.rotateIn(tx, hashRefreshToken(presentedToken), (state) =>
+            state.family.id === sessionId
+              ? this.decide(state, child, { revokeOnReuse: false })
+              : { action: { type: 'none' }, result: { ...outcomeBase(state), kind: 'foreign' as const } },
+          )
+          if (outcome?.kind !== 'rotate' && outcome?.kind !== 'replay') throw new Rollback(outcome)
+          const revoked = await this.store.revokeUserFamilies(outcome.userId, reason, outcome.familyId, tx)
+          return { outcome, revoked }
+        }),
+      )
+    } catch (err) {
+      if (!(err instanceof Rollback)) throw err
+      // A token that is not this session's live one (or not ours at all) is a bad request, not
+      // a failed authentication: the caller's access token was good.
+      if (!err.outcome || err.outcome.kind === 'foreign') throw notThisSession()
+      // Reuse is evidence of theft whatever the request was: the family is revoked now that
+      // the change is undone.
+      if (err.outcome?.kind === 'reuse') await guard(() => this.store.revokeFamily(err.outcome!.familyId, 'reuse_detected'))
+      return this.settle(err.outcome, child, meta)
+    }
+    if (!done) return null
+    for (const f of done.revoked) this.denylist.add(f.id)
+    await this.revoked(done.revoked, reason, meta)
+    return this.settle(done.outcome, child, meta)
+  }
+
+  // The pure rule decides; this turns its decision into what the store does. Only a rotation
+  // counts against the per-session limit: a replay hands out nothing new, and limiting it could
+  // push its retry past the reuse window and turn a rate limit into a theft alarm. Reuse,
+  // revoked and expired are final and always take effect.
+  private decide(state: RotationState, child: string, opts: { revokeOnReuse: boolean }): { action: RotationAction; result: RefreshOutcome } {
+    const decision = decideRotation({
+      presented: state.presented,
+      live: state.live,
+      family: state.family,
+      now: state.now,
+      windowMs: this.settings.reuseWindowSec * 1000,
+    })
+    const base = outcomeBase(state)
+    const none: RotationAction = { type: 'none' }
+    switch (decision.kind) {
+      case 'rotate': {
+        const limit = this.opts.refreshLimit
+        const window = limit
+          ? takeFromWindow(state.family.refreshWindow, state.now, limit.max, limit.windowSec * 1000)
+          : { allowed: true as const, next: state.family.refreshWindow }
+        if (!window.allowed) return { action: none, result: { ...base, kind: 'limited', retryAfterSec: window.retryAfterSec } }
+        return {
+          action: {
+            type: 'mint-child',
+            childHash: hashRefreshToken(child),
+            childExpiresAt: childExpiry(state.now, this.settings.ttlSec * 1000, state.family.expiresAt),
+            refreshWindow: window.next,
+          },
+          result: { ...base, kind: 'rotate' },
+        }
+      }
+      case 'reuse':
+        return { action: opts.revokeOnReuse ? { type: 'revoke', reason: 'reuse_detected' } : none, result: { ...base, kind: 'reuse' } }
+      default:
+        return { action: none, result: { ...base, kind: decision.kind } }
+    }
+  }
+
+  // What the caller sees of an outcome whose database effects have been made.
+  private async settle(outcome: RefreshOutcome | null, child: string, meta: SessionMeta): Promise<IssuedSession> {
     // Never issued by us (random, truncated, forged): no family was touched.
     if (!outcome) throw new ApiError('invalid_refresh_token')
-
     const { familyId, userId } = outcome
     switch (outcome.kind) {
       case 'rotate':
@@ -131,6 +205,8 @@ export class SessionService {
         throw new ApiError('session_revoked')
       case 'expired':
         throw new ApiError('session_expired')
+      case 'foreign':
+        throw notThisSession()
     }
   }
 
@@ -186,3 +262,9 @@ export class SessionService {
     )
   }
 }
+
+function outcomeBase(state: RotationState) {
+  return { familyId: state.family.id, userId: state.family.userId, email: state.family.email, retryAfterSec: 0 }
+}
+
+const notThisSession = () => new ApiError('invalid_request', 'The refresh token does not belong to this session.')

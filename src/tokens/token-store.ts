@@ -2,6 +2,8 @@
 // the database (now()), so every instance agrees on windows and expiries.
 import { randomUUID } from 'node:crypto'
 import type { PrismaClient } from '../generated/prisma/client.js'
+import type { Tx } from '../db/client.js'
+import type { WindowState } from '../limits/policy.js'
 import type { FamilyState, TokenState } from './policy.js'
 
 export const REVOCATION_CHANNEL = 'token_family_revoked'
@@ -32,6 +34,8 @@ export interface LockedFamily extends FamilyState {
   id: string
   userId: string
   email: string
+  /** the per-session refresh limit's window */
+  refreshWindow: WindowState
 }
 
 export interface RotationState {
@@ -42,7 +46,7 @@ export interface RotationState {
 }
 
 export type RotationAction =
-  | { type: 'mint-child'; childHash: string; childExpiresAt: Date }
+  | { type: 'mint-child'; childHash: string; childExpiresAt: Date; refreshWindow: WindowState }
   | { type: 'revoke'; reason: RevokeReason }
   | { type: 'none' }
 
@@ -73,21 +77,33 @@ export class TokenStore {
     private readonly timeouts: TimeoutOptions,
   ) {}
 
-  /** Starts a family with its first token; expiries are computed on the database clock. */
+  /**
+   * Starts a family with its first token, only if the user's credentials are still at
+   * `credentialsVersion` (the version the caller's password check saw); null, having created
+   * nothing, otherwise. FOR SHARE makes a password change in flight (which holds the user's
+   * row) finish first, and the condition is then checked against what it committed: no
+   * session can start on a password that has been replaced. Expiries are on the database clock.
+   */
   async createFamily(args: {
     userId: string
+    credentialsVersion: number
     tokenHash: string
     ttlSec: number
     sessionMaxSec: number
     meta: SessionMeta
-  }): Promise<{ familyId: string; expiresAt: Date }> {
+  }): Promise<{ familyId: string; expiresAt: Date } | null> {
     const familyId = randomUUID()
     const tokenId = randomUUID()
     const rows = await this.prisma.$queryRaw<{ expires_at: Date }[]>`
-      WITH fam AS (
+      WITH owner AS (
+        SELECT id FROM users
+        WHERE id = ${args.userId}::uuid AND credentials_version = ${args.credentialsVersion}
+        FOR SHARE
+      ), fam AS (
         INSERT INTO token_families (id, user_id, expires_at, user_agent, ip)
-        VALUES (${familyId}::uuid, ${args.userId}::uuid,
-                now() + make_interval(secs => ${args.sessionMaxSec}), ${args.meta.userAgent}, ${args.meta.ip})
+        SELECT ${familyId}::uuid, owner.id,
+               now() + make_interval(secs => ${args.sessionMaxSec}), ${args.meta.userAgent}, ${args.meta.ip}
+        FROM owner
         RETURNING id, expires_at
       )
       INSERT INTO refresh_tokens (id, token_hash, family_id, expires_at)
@@ -95,7 +111,7 @@ export class TokenStore {
              LEAST(now() + make_interval(secs => ${args.ttlSec}), fam.expires_at)
       FROM fam
       RETURNING expires_at`
-    return { familyId, expiresAt: rows[0]!.expires_at }
+    return rows[0] ? { familyId, expiresAt: rows[0].expires_at } : null
   }
 
   async findFamilyIdByHash(tokenHash: string): Promise<{ tokenId: string; familyId: string } | null> {
@@ -116,64 +132,92 @@ export class TokenStore {
     tokenHash: string,
     decide: (state: RotationState) => { action: RotationAction; result: T },
   ): Promise<T | null> {
-    const { lockTimeoutMs, statementTimeoutMs } = this.timeouts
-    return this.prisma.$transaction(
-      async (tx) => {
-        // The token -> family link never changes, so it is safe to follow it in the statement
-        // that takes the lock.
-        const fams = await tx.$queryRaw<
-          { id: string; user_id: string; email: string; revoked_at: Date | null; expires_at: Date; token_id: string }[]
-        >`
-          SELECT f.id, f.user_id, u.email, f.revoked_at, f.expires_at, t.id AS token_id
-          FROM refresh_tokens t
-          JOIN token_families f ON f.id = t.family_id
-          JOIN users u ON u.id = f.user_id
-          WHERE t.token_hash = ${tokenHash}
-          FOR UPDATE OF f`
-        const fam = fams[0]
-        if (!fam) return null
-        // A new statement, so a new snapshot: it sees what the transaction we may have waited
-        // for committed. clock_timestamp(), not now(): the decision is about this instant, not
-        // about when our transaction began queueing.
-        const tokens = await tx.$queryRaw<(TokenRow & { now: Date })[]>`
-          SELECT id, parent_id, created_at, spent_at, expires_at, clock_timestamp() AS now
-          FROM refresh_tokens
-          WHERE family_id = ${fam.id}::uuid AND (id = ${fam.token_id}::uuid OR spent_at IS NULL)`
-        const presentedRow = tokens.find((t) => t.id === fam.token_id)
-        if (!presentedRow) throw new Error('presented token vanished under the family lock')
-        const liveRow = tokens.find((t) => t.spent_at === null) ?? null
-        const now = presentedRow.now
+    return this.transaction((tx) => this.rotateIn(tx, tokenHash, decide))
+  }
 
-        const { action, result } = decide({
-          family: { id: fam.id, userId: fam.user_id, email: fam.email, revokedAt: fam.revoked_at, expiresAt: fam.expires_at },
-          presented: toTokenState(presentedRow),
-          live: liveRow ? toTokenState(liveRow) : null,
-          now,
-        })
+  /** rotate() inside the caller's transaction (a password change swaps the hash first). */
+  async rotateIn<T>(
+    tx: Tx,
+    tokenHash: string,
+    decide: (state: RotationState) => { action: RotationAction; result: T },
+  ): Promise<T | null> {
+    // The token -> family link never changes, so it is safe to follow it in the statement
+    // that takes the lock.
+    const fams = await tx.$queryRaw<
+      {
+        id: string
+        user_id: string
+        email: string
+        revoked_at: Date | null
+        expires_at: Date
+        refresh_window_start: Date | null
+        refresh_count: number
+        token_id: string
+      }[]
+    >`
+      SELECT f.id, f.user_id, u.email, f.revoked_at, f.expires_at, f.refresh_window_start, f.refresh_count,
+             t.id AS token_id
+      FROM refresh_tokens t
+      JOIN token_families f ON f.id = t.family_id
+      JOIN users u ON u.id = f.user_id
+      WHERE t.token_hash = ${tokenHash}
+      FOR UPDATE OF f`
+    const fam = fams[0]
+    if (!fam) return null
+    // A new statement, so a new snapshot: it sees what the transaction we may have waited
+    // for committed. clock_timestamp(), not now(): the decision is about this instant, not
+    // about when our transaction began queueing.
+    const tokens = await tx.$queryRaw<(TokenRow & { now: Date })[]>`
+      SELECT id, parent_id, created_at, spent_at, expires_at, clock_timestamp() AS now
+      FROM refresh_tokens
+      WHERE family_id = ${fam.id}::uuid AND (id = ${fam.token_id}::uuid OR spent_at IS NULL)`
+    const presentedRow = tokens.find((t) => t.id === fam.token_id)
+    if (!presentedRow) throw new Error('presented token vanished under the family lock')
+    const liveRow = tokens.find((t) => t.spent_at === null) ?? null
+    const now = presentedRow.now
 
-        if (action.type === 'mint-child') {
-          // Spend, mint and touch in one round trip; the child exists only if the spend did.
-          const touched = await tx.$executeRaw`
-            WITH spent AS (
-              UPDATE refresh_tokens SET spent_at = ${now}
-              WHERE id = ${fam.token_id}::uuid AND spent_at IS NULL
-              RETURNING id
-            ), child AS (
-              INSERT INTO refresh_tokens (id, token_hash, family_id, parent_id, created_at, expires_at)
-              SELECT ${randomUUID()}::uuid, ${action.childHash}, ${fam.id}::uuid, spent.id, ${now}, ${action.childExpiresAt}
-              FROM spent
-              RETURNING id
-            )
-            UPDATE token_families SET last_used_at = ${now}
-            WHERE id = ${fam.id}::uuid AND EXISTS (SELECT 1 FROM child)`
-          if (touched !== 1) throw new Error('presented token was spent concurrently despite the family lock')
-        } else if (action.type === 'revoke') {
-          await revokeIn(tx, fam.id, action.reason)
-        }
-        return result
+    const { action, result } = decide({
+      family: {
+        id: fam.id,
+        userId: fam.user_id,
+        email: fam.email,
+        revokedAt: fam.revoked_at,
+        expiresAt: fam.expires_at,
+        refreshWindow: { start: fam.refresh_window_start, count: fam.refresh_count },
       },
-      { maxWait: lockTimeoutMs, timeout: lockTimeoutMs + statementTimeoutMs },
-    )
+      presented: toTokenState(presentedRow),
+      live: liveRow ? toTokenState(liveRow) : null,
+      now,
+    })
+
+    if (action.type === 'mint-child') {
+      // Spend, mint and touch in one round trip; the child exists only if the spend did.
+      const touched = await tx.$executeRaw`
+        WITH spent AS (
+          UPDATE refresh_tokens SET spent_at = ${now}
+          WHERE id = ${fam.token_id}::uuid AND spent_at IS NULL
+          RETURNING id
+        ), child AS (
+          INSERT INTO refresh_tokens (id, token_hash, family_id, parent_id, created_at, expires_at)
+          SELECT ${randomUUID()}::uuid, ${action.childHash}, ${fam.id}::uuid, spent.id, ${now}, ${action.childExpiresAt}
+          FROM spent
+          RETURNING id
+        )
+        UPDATE token_families
+        SET last_used_at = ${now},
+            refresh_window_start = ${action.refreshWindow.start}, refresh_count = ${action.refreshWindow.count}
+        WHERE id = ${fam.id}::uuid AND EXISTS (SELECT 1 FROM child)`
+      if (touched !== 1) throw new Error('presented token was spent concurrently despite the family lock')
+    } else if (action.type === 'revoke') {
+      await revokeIn(tx, fam.id, action.reason)
+    }
+    return result
+  }
+
+  /** An interactive transaction bounded like every statement: waits and runs past these answer 503. */
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const { lockTimeoutMs, statementTimeoutMs } = this.timeouts
+    return this.prisma.$transaction(fn, { maxWait: lockTimeoutMs, timeout: lockTimeoutMs + statementTimeoutMs })
   }
 
   /** Revokes a family unless already revoked; the family and its owner when this call revoked it. */
@@ -204,10 +248,17 @@ export class TokenStore {
    * Revokes every unrevoked family of a user, except `keepFamilyId` when given. One
    * statement; each revoked family is notified at commit like any other revocation.
    */
-  async revokeUserFamilies(userId: string, reason: RevokeReason, keepFamilyId: string | null): Promise<RevokedFamily[]> {
-    const rows = await this.prisma.$queryRaw<{ id: string; user_id: string }[]>`
+  async revokeUserFamilies(
+    userId: string,
+    reason: RevokeReason,
+    keepFamilyId: string | null,
+    tx: Tx | PrismaClient = this.prisma,
+  ): Promise<RevokedFamily[]> {
+    // clock_timestamp(): the time of the update, after any wait for a family's lock, not when
+    // the statement began (see revokeIn).
+    const rows = await tx.$queryRaw<{ id: string; user_id: string }[]>`
       WITH r AS (
-        UPDATE token_families SET revoked_at = now(), revoked_reason = ${reason}
+        UPDATE token_families SET revoked_at = clock_timestamp(), revoked_reason = ${reason}
         WHERE user_id = ${userId}::uuid AND revoked_at IS NULL
           AND (${keepFamilyId}::uuid IS NULL OR id <> ${keepFamilyId}::uuid)
         RETURNING id, user_id
@@ -274,6 +325,16 @@ export class TokenStore {
   }
 
   /**
+   * Which of `ids` are revoked, with when: a notification names a family, and only the row
+   * says whether it really was revoked (any role that can connect can send a notification).
+   */
+  async revokedAmong(ids: string[]): Promise<{ id: string; revokedAt: Date }[]> {
+    const rows = await this.prisma.$queryRaw<{ id: string; revoked_at: Date }[]>`
+      SELECT id, revoked_at FROM token_families WHERE id = ANY(${ids}::uuid[]) AND revoked_at IS NOT NULL`
+    return rows.map((r) => ({ id: r.id, revokedAt: r.revoked_at }))
+  }
+
+  /**
    * Families revoked after `since` (or, when null, within the last `lookbackMs` of the
    * database's clock), and that clock, in one round trip.
    */
@@ -293,14 +354,15 @@ export class TokenStore {
   }
 }
 
-type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0]
-
 async function revokeIn(tx: Tx, familyId: string, reason: RevokeReason, userId?: string): Promise<RevokedFamily[]> {
   const owner = userId ?? null
-  // pg_notify is delivered at commit, to every instance's denylist listener.
+  // pg_notify is delivered at commit, to every instance's denylist listener. revoked_at is
+  // clock_timestamp(), taken once the row lock is ours: a revocation that queued behind a
+  // rotation is dated after it, so the denylist keeps the sid until that rotation's access
+  // token has expired too (now() would be the statement's start, before the wait).
   const revoked = await tx.$queryRaw<{ id: string; user_id: string }[]>`
     WITH r AS (
-      UPDATE token_families SET revoked_at = now(), revoked_reason = ${reason}
+      UPDATE token_families SET revoked_at = clock_timestamp(), revoked_reason = ${reason}
       WHERE id = ${familyId}::uuid AND revoked_at IS NULL
         AND (${owner}::uuid IS NULL OR user_id = ${owner}::uuid)
       RETURNING id, user_id

@@ -1,23 +1,25 @@
 // The only module that reads or writes the users table.
 import type { PrismaClient } from '../generated/prisma/client.js'
+import type { Tx } from '../db/client.js'
 
 export interface UserRecord {
   id: string
   email: string
   passwordHash: string
+  /** bumped by every password change; a session starts only if it is still what was checked */
+  credentialsVersion: number
 }
 
 export class EmailTakenError extends Error {}
+
+const RECORD = { id: true, email: true, passwordHash: true, credentialsVersion: true } as const
 
 export class UserStore {
   constructor(private readonly prisma: PrismaClient) {}
 
   async create(email: string, passwordHash: string): Promise<UserRecord> {
     try {
-      return await this.prisma.user.create({
-        data: { email, passwordHash },
-        select: { id: true, email: true, passwordHash: true },
-      })
+      return await this.prisma.user.create({ data: { email, passwordHash }, select: RECORD })
     } catch (err) {
       if ((err as { code?: string }).code === 'P2002') throw new EmailTakenError(email)
       throw err
@@ -25,19 +27,34 @@ export class UserStore {
   }
 
   findByEmail(email: string): Promise<UserRecord | null> {
-    return this.prisma.user.findUnique({ where: { email }, select: { id: true, email: true, passwordHash: true } })
+    return this.prisma.user.findUnique({ where: { email }, select: RECORD })
   }
 
   findById(id: string): Promise<UserRecord | null> {
-    return this.prisma.user.findUnique({ where: { id }, select: { id: true, email: true, passwordHash: true } })
+    return this.prisma.user.findUnique({ where: { id }, select: RECORD })
   }
 
   /**
-   * Replaces the hash only if it is still `expected`; false otherwise. A rehash after login
-   * must never overwrite a password changed in the meantime.
+   * The same password stored again at another cost: only if the hash is still `expected`, so a
+   * re-hash never overwrites a password changed meanwhile. The credentials version stays: a
+   * login that checked the password against the old hash checked the same password.
    */
-  async replacePasswordHash(id: string, expected: string, passwordHash: string): Promise<boolean> {
+  async rehash(id: string, expected: string, passwordHash: string): Promise<boolean> {
     const { count } = await this.prisma.user.updateMany({ where: { id, passwordHash: expected }, data: { passwordHash } })
+    return count === 1
+  }
+
+  /**
+   * A new password, only if the hash is still the one the current password was checked
+   * against. Bumps the credentials version, so a login that checked the old password and has
+   * not started its session yet cannot start it (TokenStore.createFamily's condition). The
+   * row lock it takes is held until `tx` commits.
+   */
+  async changePassword(tx: Tx, id: string, expected: string, passwordHash: string): Promise<boolean> {
+    const { count } = await tx.user.updateMany({
+      where: { id, passwordHash: expected },
+      data: { passwordHash, credentialsVersion: { increment: 1 } },
+    })
     return count === 1
   }
 }

@@ -1,6 +1,6 @@
 // The brute-force and rate-limit decisions, as pure functions: no server, no database.
 import { describe, expect, it } from 'vitest'
-import { WindowCounter, attemptKey, decideAttempt, ipKey, lockSecondsAfter, type AttemptState, type LockoutPolicy } from '../../src/limits/policy.js'
+import { takeFromWindow, attemptKey, decideAttempt, ipKey, lockSecondsAfter, type AttemptState, type LockoutPolicy, type WindowState } from '../../src/limits/policy.js'
 
 const P: LockoutPolicy = { freeFailures: 5, baseSec: 1, maxSec: 900, resetSec: 3600 }
 const t0 = new Date('2026-01-01T00:00:00.000Z')
@@ -85,27 +85,28 @@ describe('keys', () => {
   })
 })
 
-describe('per-session window counter', () => {
-  it('allows max per window, then refuses with the time to the window end', () => {
-    const c = new WindowCounter(3, 60_000)
-    expect([0, 1, 2].map((i) => c.take('f', i * 1000).allowed)).toEqual([true, true, true])
-    expect(c.take('f', 10_000)).toEqual({ allowed: false, retryAfterSec: 50 })
-    expect(c.take('f', 59_500)).toEqual({ allowed: false, retryAfterSec: 1 })
-    expect(c.take('f', 60_000)).toEqual({ allowed: true })
+describe('per-session refresh window (takeFromWindow)', () => {
+  const at = (ms: number) => new Date(ms)
+  const run = (times: number[], max: number, windowMs: number) => {
+    let state: WindowState = { start: null, count: 0 }
+    return times.map((t) => {
+      const d = takeFromWindow(state, at(t), max, windowMs)
+      if (d.allowed) state = d.next
+      return d.allowed ? 'ok' : d.retryAfterSec
+    })
+  }
+
+  it('allows max per window, then refuses with the seconds to the window end', () => {
+    expect(run([0, 1000, 2000, 10_000, 59_500, 60_000], 3, 60_000)).toEqual(['ok', 'ok', 'ok', 50, 1, 'ok'])
   })
 
-  it('counts each session on its own', () => {
-    const c = new WindowCounter(1, 1000)
-    expect(c.take('a', 0).allowed).toBe(true)
-    expect(c.take('b', 0).allowed).toBe(true)
-    expect(c.take('a', 1).allowed).toBe(false)
+  it('a refused event leaves the window as it was: the window still ends on time', () => {
+    const full: WindowState = { start: at(0), count: 1 }
+    expect(takeFromWindow(full, at(500), 1, 1000)).toEqual({ allowed: false, retryAfterSec: 1 })
+    expect(takeFromWindow(full, at(1000), 1, 1000)).toEqual({ allowed: true, next: { start: at(1000), count: 1 } })
   })
 
-  it('forgets sessions whose window has passed, so memory follows recent activity only', () => {
-    const c = new WindowCounter(5, 1000)
-    for (let i = 0; i < 100; i++) c.take(`f${i}`, 0)
-    expect(c.size).toBe(100)
-    c.take('later', 5000)
-    expect(c.size).toBe(1)
+  it('a first event opens a window at its own time', () => {
+    expect(takeFromWindow({ start: null, count: 0 }, at(42), 5, 1000)).toEqual({ allowed: true, next: { start: at(42), count: 1 } })
   })
 })

@@ -18,11 +18,9 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
       },
     },
     async (request, reply) => {
-      const meta = requestMeta(request)
-      const user = await fastify.accounts.login(request.body.email, request.body.password, meta)
-      const session = await fastify.sessions.start(user, meta)
+      const session = await fastify.accounts.login(request.body.email, request.body.password, requestMeta(request))
       return fastify.transport.sendTokens(request, reply, {
-        userId: user.id,
+        userId: session.userId,
         accessToken: fastify.accessTokens.sign(session),
         refreshToken: session.refreshToken,
       })
