@@ -4,9 +4,9 @@
 // rows) and once by `npm run cleanup`.
 //
 // What is kept, and why:
-// - a revoked or absolutely expired family: until the access-token lifetime plus the retention
-//   has passed. The denylist loads the revocations of the last access-token lifetime at start,
-//   so a revoked family must outlive every access token that carries its sid;
+// - a revoked or absolutely expired family: until the denylist's retention (the access-token
+//   lifetime and a margin) plus the retention has passed. The denylist loads the revocations of
+//   that period at start, so a revoked family must outlive every access token carrying its sid;
 // - a family whose live token idled out: counted from its last use, plus the refresh idle
 //   lifetime, the reuse window (a replay can still issue an access token) and the above;
 // - a spent token: until the retention has passed since it would have expired unspent. Until
@@ -14,6 +14,7 @@
 // - a failed-login counter: until nobody has failed on it for LOGIN_FAILURE_RESET_SEC;
 // - an audit event: AUDIT_RETENTION_DAYS.
 import type { Config } from '../config.js'
+import { denylistRetentionMs } from '../tokens/denylist.js'
 
 export interface CleanupStores {
   tokens: {
@@ -43,7 +44,7 @@ export interface CleanupResult {
 }
 
 export function cleanupPlan(config: Config): CleanupPlan {
-  const accessSec = config.jwt.accessTtlSec
+  const accessSec = Math.ceil(denylistRetentionMs(config.jwt.accessTtlSec, config.db) / 1000)
   const { retentionSec, batchSize } = config.cleanup
   return {
     endedFamilyKeepSec: accessSec + retentionSec,

@@ -7,7 +7,7 @@ import { PasswordHasher } from '../auth/password.js'
 import { UserStore } from '../users/user-store.js'
 import { TokenStore } from '../tokens/token-store.js'
 import { SessionService } from '../tokens/session-service.js'
-import { Denylist } from '../tokens/denylist.js'
+import { Denylist, denylistRetentionMs } from '../tokens/denylist.js'
 import { Transport } from '../http/transport.js'
 import { LoginAttemptStore } from '../limits/login-attempt-store.js'
 import { AuditStore } from '../audit/audit-store.js'
@@ -47,7 +47,7 @@ export default fp<ServicesOptions>(
     const tokenStore = new TokenStore(db.prisma, config.db)
     const denylist = new Denylist(tokenStore, {
       databaseUrl,
-      retainMs: config.jwt.accessTtlSec * 1000,
+      retainMs: denylistRetentionMs(config.jwt.accessTtlSec, config.db),
       syncIntervalMs: config.denylist.syncIntervalMs,
       log: fastify.log.child({ component: 'denylist' }),
     })

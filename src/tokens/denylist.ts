@@ -3,18 +3,27 @@
 //
 // Kept current three ways: a full load at start, Postgres LISTEN/NOTIFY (each revocation
 // notifies at commit), and a periodic catch-up query that covers a lost notification or a
-// dropped listener connection. An entry is dropped once every access token that could carry
-// its sid has expired: memory is bounded by revocations per access-token lifetime.
+// dropped listener connection. A notification is only a hint: any role that can connect can
+// send one, so its payload must be a session id and the row must say the family is revoked
+// (one query per batch of notifications, never per request). An entry is dropped once every
+// access token that could carry its sid has expired: memory is bounded by revocations per
+// access-token lifetime.
 import pg from 'pg'
 import { REVOCATION_CHANNEL } from './token-store.js'
 
 export interface DenylistSource {
   revokedSince(since: Date | null, lookbackMs: number): Promise<{ now: Date; families: { id: string; revokedAt: Date }[] }>
+  /** which of `ids` are revoked, and when */
+  revokedAmong(ids: string[]): Promise<{ id: string; revokedAt: Date }[]>
 }
 
 export interface DenylistOptions {
   databaseUrl: string
-  /** access-token lifetime: how long a revoked sid must be remembered */
+  /**
+   * how long a revoked sid must be remembered after revoked_at: the access-token lifetime, plus
+   * the longest a request that held the family's lock before the revocation can take to sign
+   * its token (the lock and statement timeouts)
+   */
   retainMs: number
   syncIntervalMs: number
   log: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void }
@@ -23,6 +32,19 @@ export interface DenylistOptions {
 // A transaction's now() is its start time, but it becomes visible at commit; looking back this
 // far on every catch-up covers revocations that committed after a previous scan.
 const COMMIT_LAG_MARGIN_MS = 30_000
+const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+// Notifications awaiting confirmation; past this a flood is left to the catch-up query.
+const MAX_PENDING = 10_000
+const CONFIRM_BATCH = 1_000
+
+/**
+ * How long after revoked_at a revoked sid stays on the denylist: the access-token lifetime,
+ * plus the lock and statement timeouts, the longest a request that read the family unrevoked
+ * (a rotation or replay the revocation queued behind) can take to sign its access token.
+ */
+export function denylistRetentionMs(accessTtlSec: number, db: { lockTimeoutMs: number; statementTimeoutMs: number }): number {
+  return accessTtlSec * 1000 + db.lockTimeoutMs + db.statementTimeoutMs
+}
 
 export class Denylist {
   /** sid -> time (ms, database clock) after which no live access token can carry it */
@@ -33,6 +55,8 @@ export class Denylist {
   private timer: NodeJS.Timeout | null = null
   private closed = false
   private reconnectDelayMs = 100
+  private readonly pending = new Set<string>()
+  private confirming: Promise<void> | null = null
 
   constructor(
     private readonly source: DenylistSource,
@@ -100,7 +124,7 @@ export class Denylist {
   private async listen(): Promise<void> {
     const client = new pg.Client({ connectionString: this.opts.databaseUrl })
     client.on('notification', (msg) => {
-      if (msg.channel === REVOCATION_CHANNEL && msg.payload) this.add(msg.payload)
+      if (msg.channel === REVOCATION_CHANNEL && msg.payload) this.heard(msg.payload)
     })
     const onLost = (err?: Error) => {
       if (this.listener !== client) return
@@ -117,6 +141,28 @@ export class Denylist {
     await client.query(`LISTEN ${REVOCATION_CHANNEL}`)
     this.listener = client
     this.reconnectDelayMs = 100
+  }
+
+  private heard(payload: string): void {
+    if (!SESSION_ID.test(payload) || this.entries.has(payload) || this.pending.size >= MAX_PENDING) return
+    this.pending.add(payload)
+    this.confirming ??= this.confirm().finally(() => {
+      this.confirming = null
+    })
+  }
+
+  // One query for every notification heard meanwhile; a failure leaves them to the catch-up.
+  private async confirm(): Promise<void> {
+    await new Promise((r) => setImmediate(r))
+    while (this.pending.size > 0 && !this.closed) {
+      const ids = [...this.pending].slice(0, CONFIRM_BATCH)
+      for (const id of ids) this.pending.delete(id)
+      try {
+        for (const f of await this.source.revokedAmong(ids)) this.entries.set(f.id, f.revokedAt.getTime() + this.opts.retainMs)
+      } catch (err) {
+        this.opts.log.warn({ err }, 'denylist could not confirm notified revocations; the catch-up will')
+      }
+    }
   }
 
   private reconnectLater(): void {

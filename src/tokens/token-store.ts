@@ -254,14 +254,17 @@ export class TokenStore {
     keepFamilyId: string | null,
     tx: Tx | PrismaClient = this.prisma,
   ): Promise<RevokedFamily[]> {
-    // clock_timestamp(): the time of the update, after any wait for a family's lock, not when
-    // the statement began (see revokeIn).
+    // Dated once each family's lock is held, like revokeIn.
     const rows = await tx.$queryRaw<{ id: string; user_id: string }[]>`
-      WITH r AS (
-        UPDATE token_families SET revoked_at = clock_timestamp(), revoked_reason = ${reason}
+      WITH locked AS (
+        SELECT id FROM token_families
         WHERE user_id = ${userId}::uuid AND revoked_at IS NULL
           AND (${keepFamilyId}::uuid IS NULL OR id <> ${keepFamilyId}::uuid)
-        RETURNING id, user_id
+        FOR UPDATE
+      ), r AS (
+        UPDATE token_families f SET revoked_at = clock_timestamp(), revoked_reason = ${reason}
+        FROM locked WHERE f.id = locked.id AND f.revoked_at IS NULL
+        RETURNING f.id, f.user_id
       )
       SELECT r.id, r.user_id FROM r, LATERAL (SELECT pg_notify(${REVOCATION_CHANNEL}, r.id::text)) AS notified`
     return rows.map((r) => ({ id: r.id, userId: r.user_id }))
@@ -357,15 +360,21 @@ export class TokenStore {
 async function revokeIn(tx: Tx, familyId: string, reason: RevokeReason, userId?: string): Promise<RevokedFamily[]> {
   const owner = userId ?? null
   // pg_notify is delivered at commit, to every instance's denylist listener. revoked_at is
-  // clock_timestamp(), taken once the row lock is ours: a revocation that queued behind a
-  // rotation is dated after it, so the denylist keeps the sid until that rotation's access
-  // token has expired too (now() would be the statement's start, before the wait).
+  // clock_timestamp() once the row lock is ours (the CTE takes it before the UPDATE computes
+  // its values): a revocation that queued behind a rotation or a replay is dated after it, so
+  // the denylist keeps the sid until that request's access token has expired too. now(), or
+  // clock_timestamp() in a plain UPDATE of a row that was only locked, would be the time the
+  // statement began, before the wait.
   const revoked = await tx.$queryRaw<{ id: string; user_id: string }[]>`
-    WITH r AS (
-      UPDATE token_families SET revoked_at = clock_timestamp(), revoked_reason = ${reason}
+    WITH locked AS (
+      SELECT id FROM token_families
       WHERE id = ${familyId}::uuid AND revoked_at IS NULL
         AND (${owner}::uuid IS NULL OR user_id = ${owner}::uuid)
-      RETURNING id, user_id
+      FOR UPDATE
+    ), r AS (
+      UPDATE token_families f SET revoked_at = clock_timestamp(), revoked_reason = ${reason}
+      FROM locked WHERE f.id = locked.id AND f.revoked_at IS NULL
+      RETURNING f.id, f.user_id
     )
     SELECT r.id, r.user_id FROM r, LATERAL (SELECT pg_notify(${REVOCATION_CHANNEL}, r.id::text)) AS notified`
   return revoked.map((r) => ({ id: r.id, userId: r.user_id }))

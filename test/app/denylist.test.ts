@@ -68,3 +68,77 @@ describe('a lost listener connection leaves no hole', () => {
     }, 5000)
   })
 })
+
+describe('a notification is a hint, never a revocation by itself', () => {
+  let cluster: Cluster
+  beforeAll(async () => {
+    // Only notifications could deliver within the test: the catch-up is a minute away.
+    cluster = await startCluster(1, { DENYLIST_SYNC_INTERVAL_MS: '60000' })
+  })
+  afterAll(() => cluster.close())
+
+  it("a forged notification naming a live session does not log it out; a real logout after it still does", async () => {
+    const a = cluster.instances[0]!
+    const s = await signup(a.base)
+    // Any role that can connect can notify: this one is not the app's revocation.
+    await adminQuery('SELECT pg_notify($1, $2)', ['token_family_revoked', s.sid], cluster.databaseUrl)
+    await new Promise((r) => setTimeout(r, 300))
+    expect((await me(a.base, s.accessToken)).status).toBe(200)
+    expect(a.app.denylist.has(s.sid)).toBe(false)
+
+    // A revocation made elsewhere (an operator's statement, another instance) is confirmed and
+    // felt within a second.
+    await adminQuery(`UPDATE token_families SET revoked_at = clock_timestamp(), revoked_reason = 'admin' WHERE id = $1`, [s.sid], cluster.databaseUrl)
+    await adminQuery('SELECT pg_notify($1, $2)', ['token_family_revoked', s.sid], cluster.databaseUrl)
+    await timeUntil(async () => (await me(a.base, s.accessToken)).json?.error === 'session_revoked', 1000)
+  })
+
+  it('junk payloads are not stored', async () => {
+    const a = cluster.instances[0]!
+    const before = a.app.denylist.size
+    await adminQuery('SELECT pg_notify($1, $2)', ['token_family_revoked', 'x'.repeat(7000)], cluster.databaseUrl)
+    await adminQuery('SELECT pg_notify($1, $2)', ['token_family_revoked', '<script>alert(1)</script>'], cluster.databaseUrl)
+    await adminQuery('SELECT pg_notify($1, $2)', ['token_family_revoked', '00000000-0000-0000-0000-000000000000'], cluster.databaseUrl)
+    await new Promise((r) => setTimeout(r, 300))
+    expect(a.app.denylist.size).toBe(before)
+  })
+})
+
+describe('a revocation queued behind a rotation is dated after it', () => {
+  let cluster: Cluster
+  beforeAll(async () => {
+    cluster = await startCluster(1, { DB_LOCK_TIMEOUT_MS: '5000' })
+  })
+  afterAll(() => cluster.close())
+
+  const logouts = {
+    'one session (logout by refresh token)': (base: string, s: Awaited<ReturnType<typeof signup>>) => post(base, '/auth/logout', { refresh_token: s.refreshToken }),
+    "every session (logout?scope=all)": (base: string, s: Awaited<ReturnType<typeof signup>>) =>
+      post(base, '/auth/logout?scope=all', undefined, { authorization: `Bearer ${s.accessToken}` }),
+  }
+  for (const [what, logout] of Object.entries(logouts)) {
+    it(`${what}: revoked_at is taken once the family lock is held, not when the statement began`, async () => {
+      const a = cluster.instances[0]!
+      const s = await signup(a.base)
+      // Hold the family's row as a rotation or a replay would, then let a logout queue behind it.
+      const pg = (await import('pg')).default
+      const holder = new pg.Client({ connectionString: cluster.databaseUrl })
+      await holder.connect()
+      try {
+        await holder.query('BEGIN')
+        await holder.query('SELECT 1 FROM token_families WHERE id = $1 FOR UPDATE', [s.sid])
+        const answer = logout(a.base, s)
+        await new Promise((r) => setTimeout(r, 700))
+        const { rows } = await holder.query<{ released: Date }>('SELECT clock_timestamp() AS released')
+        await holder.query('COMMIT')
+        expect((await answer).status).toBe(204)
+        const [family] = await adminQuery<{ revoked_at: Date }>('SELECT revoked_at FROM token_families WHERE id = $1', [s.sid], cluster.databaseUrl)
+        // An access token minted by the request that held the lock expires after the denylist
+        // entry unless the entry counts from the release of that lock.
+        expect(family!.revoked_at.getTime()).toBeGreaterThanOrEqual(rows[0]!.released.getTime())
+      } finally {
+        await holder.end()
+      }
+    })
+  }
+})

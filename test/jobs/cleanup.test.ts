@@ -106,11 +106,12 @@ describe('what is kept and what goes', () => {
 
 describe('the plan', () => {
   it('keeps revoked families longer than the denylist looks back, whatever the retention', () => {
-    const config = testConfig({ CLEANUP_RETENTION_SEC: '60', ACCESS_TOKEN_TTL: '900' })
+    const config = testConfig({ CLEANUP_RETENTION_SEC: '60', ACCESS_TOKEN_TTL: '900', DB_LOCK_TIMEOUT_MS: '2000', DB_STATEMENT_TIMEOUT_MS: '5000' })
     const plan = cleanupPlan(config)
-    // The denylist loads revocations of the last access-token lifetime plus 30 s.
-    expect(plan.endedFamilyKeepSec).toBeGreaterThan(900 + 30)
-    expect(plan.idleFamilyKeepSec).toBe(config.refresh.ttlSec + config.refresh.reuseWindowSec + 900 + 60)
+    // The denylist keeps a revocation for the access-token lifetime plus the lock and statement
+    // timeouts (907 s), and loads at start what was revoked in that time plus 30 s.
+    expect(plan.endedFamilyKeepSec).toBeGreaterThan(907 + 30)
+    expect(plan.idleFamilyKeepSec).toBe(config.refresh.ttlSec + config.refresh.reuseWindowSec + 907 + 60)
   })
 })
 

@@ -1,6 +1,6 @@
 // The denylist's memory bound and catch-up logic, without a database.
 import { describe, expect, it } from 'vitest'
-import { Denylist, type DenylistSource } from '../../src/tokens/denylist.js'
+import { Denylist, denylistRetentionMs, type DenylistSource } from '../../src/tokens/denylist.js'
 
 function fakeSource() {
   const revoked: { id: string; revokedAt: Date }[] = []
@@ -11,6 +11,9 @@ function fakeSource() {
       const from = since ?? new Date(now.getTime() - lookbackMs)
       queries.push(from)
       return { now, families: revoked.filter((r) => r.revokedAt > from) }
+    },
+    async revokedAmong(ids) {
+      return revoked.filter((r) => ids.includes(r.id))
     },
   }
   return {
@@ -58,5 +61,9 @@ describe('Denylist', () => {
     list.add('mine')
     expect(list.has('mine')).toBe(true)
     expect(list.has('other')).toBe(false)
+  })
+
+  it('the retention covers the access-token lifetime plus the lock and statement timeouts', () => {
+    expect(denylistRetentionMs(900, { lockTimeoutMs: 2000, statementTimeoutMs: 5000 })).toBe(907_000)
   })
 })
