@@ -176,6 +176,7 @@ const FASTIFY_CLIENT_ERRORS: Record<string, ErrorCode> = {
 function errorHandler(this: FastifyInstance, error: FastifyError, request: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) {
   if (error instanceof ApiError) {
     if (error.retryAfterSec !== undefined) reply.header('retry-after', String(error.retryAfterSec))
+    if (error.wwwAuthenticate !== undefined) reply.header('www-authenticate', error.wwwAuthenticate)
     if (error.statusCode >= 500) request.log.warn({ code: error.code }, error.message)
     return reply.code(error.statusCode).send(error.toBody())
   }

@@ -44,9 +44,13 @@ export interface ApiErrorBody {
   error_description: string
 }
 
-/** An error with a catalogued code; `retryAfterSec` becomes a Retry-After header. */
+/**
+ * An error with a catalogued code; `retryAfterSec` becomes a Retry-After header and
+ * `wwwAuthenticate` a WWW-Authenticate header.
+ */
 export class ApiError extends Error {
   readonly statusCode: number
+  wwwAuthenticate?: string
   constructor(
     readonly code: ErrorCode,
     description?: string,
@@ -59,6 +63,18 @@ export class ApiError extends Error {
   toBody(): ApiErrorBody {
     return { error: this.code, error_description: this.message }
   }
+}
+
+/**
+ * RFC 6750 §3: a 401 from a route protected by an access token challenges for a Bearer token,
+ * naming `invalid_token` (whatever was wrong with the one sent: malformed, expired, revoked)
+ * unless no token was sent at all. Our descriptions are plain ASCII without quotes, as the
+ * header's grammar requires.
+ */
+export function withBearerChallenge(err: unknown): unknown {
+  if (!(err instanceof ApiError) || err.statusCode !== 401) return err
+  err.wwwAuthenticate = err.code === 'unauthorized' ? 'Bearer' : `Bearer error="invalid_token", error_description="${err.message}"`
+  return err
 }
 
 export const apiError = (code: ErrorCode, description?: string) => new ApiError(code, description)

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'
 import jwt from '@fastify/jwt'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { ApiError } from '../errors.js'
+import { ApiError, withBearerChallenge } from '../errors.js'
 import type { Config, JwtAlgorithm } from '../config.js'
 import { ACCESS_TOKEN_TYP, parseAccessClaims, type AccessClaims } from '../auth/access-claims.js'
 
@@ -114,11 +114,15 @@ export default fp<AccessTokenOptions>(
 
     fastify.decorateRequest('auth', null)
     fastify.decorate('authenticate', async (request: FastifyRequest) => {
-      const token = fastify.transport.readAccessToken(request)
-      if (token === null) throw new ApiError('unauthorized')
-      const claims = fastify.accessTokens.verify(token)
-      if (fastify.denylist.has(claims.sid)) throw new ApiError('session_revoked')
-      request.auth = claims
+      try {
+        const token = fastify.transport.readAccessToken(request)
+        if (token === null) throw new ApiError('unauthorized')
+        const claims = fastify.accessTokens.verify(token)
+        if (fastify.denylist.has(claims.sid)) throw new ApiError('session_revoked')
+        request.auth = claims
+      } catch (err) {
+        throw withBearerChallenge(err)
+      }
     })
   },
   { name: 'access-tokens', dependencies: ['services'] },

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ACCESS_TOKEN_SECURITY, NoContent, RefreshTokenField, TRANSPORT_NOTE, Type, errorResponses } from '../../schemas/common.js'
-import { ApiError } from '../../errors.js'
+import { ApiError, withBearerChallenge } from '../../errors.js'
 import { wantsCookies } from '../../http/transport.js'
 import { requestMeta } from '../../http/meta.js'
 
@@ -43,7 +43,12 @@ const logout: FastifyPluginAsyncTypebox = async (fastify) => {
       }
       const accessToken = fastify.transport.readAccessToken(request)
       if (!revoked && accessToken !== null) {
-        const claims = fastify.accessTokens.verify(accessToken)
+        let claims
+        try {
+          claims = fastify.accessTokens.verify(accessToken)
+        } catch (err) {
+          throw withBearerChallenge(err)
+        }
         await fastify.sessions.revoke(claims.sid, 'logout', claims.sub, meta)
         revoked = true
       }
