@@ -8,6 +8,7 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
 import { ApiError, type ErrorCode } from './errors.js'
+import { trustProxyOption } from './http/meta.js'
 import { ErrorBody } from './schemas/common.js'
 import services from './plugins/services.js'
 import accessTokens from './plugins/access-tokens.js'
@@ -78,7 +79,7 @@ export function loggerOptions(config: Config, stream?: AppOptions['logStream']):
 export function fastifyOptions(config: Config, logStream?: AppOptions['logStream']): FastifyServerOptions {
   return {
     logger: loggerOptions(config, logStream),
-    trustProxy: config.trustProxy,
+    trustProxy: trustProxyOption(config.trustProxy),
     bodyLimit: 64 * 1024,
     clientErrorHandler,
     // Client-chosen ids would let one request's log lines pose as another's.
