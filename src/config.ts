@@ -202,7 +202,7 @@ function trustProxy(raw: string | null, problems: string[]): TrustProxy {
     problems.push(
       'TRUST_PROXY=true would trust every X-Forwarded-For entry, including the ones the client writes itself; ' +
         'set the number of proxies in front of the service, each appending the address it saw (TRUST_PROXY=1 for one load balancer), ' +
-        'or their addresses or CIDRs (TRUST_PROXY=10.0.0.0/8 or TRUST_PROXY=10.0.0.7,2001:db8::/48). README: Limits',
+        'or their addresses or CIDRs (TRUST_PROXY=10.0.0.0/8 or TRUST_PROXY=10.0.0.7,2001:db8::/48). README: Client address behind proxies',
     )
     return false
   }

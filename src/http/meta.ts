@@ -36,6 +36,6 @@ export function trustProxyOption(setting: TrustProxy): NonNullable<FastifyServer
   // Fastify 5.12.1 and later ignore a numeric trustProxy (they trust nothing), so the hop count
   // is this function: the peer (hop 0) and the next setting-1 entries from the right are the
   // proxies, and the entry after them is the client. Safe only when nothing reaches the service
-  // except through those proxies (README: Limits).
+  // except through those proxies (README: Client address behind proxies).
   return (_address: string, hop: number) => hop < setting
 }
