@@ -8,6 +8,7 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
 import { ApiError, type ErrorCode } from './errors.js'
+import { clientIp, trustProxyOption } from './http/meta.js'
 import { ErrorBody } from './schemas/common.js'
 import services from './plugins/services.js'
 import accessTokens from './plugins/access-tokens.js'
@@ -67,6 +68,19 @@ export function loggerOptions(config: Config, stream?: AppOptions['logStream']):
   return {
     level: config.logLevel,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    // Fastify's own serializer logs request.ip, which can be X-Forwarded-For text; log
+    // viewers render it. Same fields, with the address the rest of the service uses. Code
+    // may log any object as `req`, hence the check for a real request.
+    serializers: {
+      req: (request) => ({
+        method: request.method,
+        url: request.url,
+        version: request.headers?.['accept-version'] as string | undefined,
+        host: request.host,
+        remoteAddress: request.raw ? (clientIp(request) ?? undefined) : undefined,
+        remotePort: request.socket?.remotePort,
+      }),
+    },
     ...(stream ? { stream } : {}),
     ...(!stream && config.env === 'development' && process.stdout.isTTY
       ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss', ignore: 'pid,hostname' } } }
@@ -78,7 +92,7 @@ export function loggerOptions(config: Config, stream?: AppOptions['logStream']):
 export function fastifyOptions(config: Config, logStream?: AppOptions['logStream']): FastifyServerOptions {
   return {
     logger: loggerOptions(config, logStream),
-    trustProxy: config.trustProxy,
+    trustProxy: trustProxyOption(config.trustProxy),
     bodyLimit: 64 * 1024,
     clientErrorHandler,
     // Client-chosen ids would let one request's log lines pose as another's.

@@ -2,6 +2,7 @@
 // the process with a message naming the variable; nothing is read from process.env later.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { join, resolve } from 'node:path'
 import { looksLikePublicKey, weakSecretReason } from './secrets.js'
 
@@ -27,6 +28,14 @@ export interface PreviousKey {
   /** as published in /.well-known/jwks.json */
   jwk: Record<string, unknown>
 }
+
+/**
+ * Who may tell us the client's address in X-Forwarded-For. false: nobody, the peer is the client.
+ * A number: that many proxies in front, each appending the address it saw (the peer is the
+ * nearest). A list: the proxies' addresses or CIDRs; entries are skipped from the right while
+ * they are listed. Never "everyone": the leftmost entries are whatever the client wrote.
+ */
+export type TrustProxy = false | number | string[]
 
 export interface Config {
   env: 'development' | 'production' | 'test'
@@ -56,7 +65,7 @@ export interface Config {
   /** serve the demo page at / and the browser SDK at /sdk.js */
   demoPage: boolean
   denylist: { syncIntervalMs: number }
-  trustProxy: boolean
+  trustProxy: TrustProxy
   rateLimit: {
     /** requests per window per client IP (IPv6 by /64); generous: offices and carriers share IPs */
     loginPerIp: number
@@ -143,7 +152,7 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins: r.origins('CORS_ORIGINS'),
     demoPage: r.bool('DEMO_PAGE', !production),
     denylist: { syncIntervalMs: r.int('DENYLIST_SYNC_INTERVAL_MS', 500, 50, 60_000) },
-    trustProxy: r.bool('TRUST_PROXY', false),
+    trustProxy: trustProxy(r.optional('TRUST_PROXY'), problems),
     rateLimit: {
       loginPerIp: r.int('RATE_LIMIT_LOGIN_PER_IP', 100, 1, 1_000_000),
       registerPerIp: r.int('RATE_LIMIT_REGISTER_PER_IP', 30, 1, 1_000_000),
@@ -177,6 +186,56 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config
+}
+
+// More hops than any real chain has trusts entries the client wrote, as true would.
+const MAX_PROXY_HOPS = 10
+
+function trustProxy(raw: string | null, problems: string[]): TrustProxy {
+  if (raw === null) return false
+  const value = raw.trim()
+  const word = value.toLowerCase()
+  if (word === 'false' || word === 'no') return false
+  // Fastify's true takes the leftmost X-Forwarded-For entry, which the client writes: any
+  // address per request (no per-IP limit, anyone's lock) or any text (stored as a session's ip).
+  if (word === 'true' || word === 'yes') {
+    problems.push(
+      'TRUST_PROXY=true would trust every X-Forwarded-For entry, including the ones the client writes itself; ' +
+        'set the number of proxies in front of the service, each appending the address it saw (TRUST_PROXY=1 for one load balancer), ' +
+        'or their addresses or CIDRs (TRUST_PROXY=10.0.0.0/8 or TRUST_PROXY=10.0.0.7,2001:db8::/48). README: Client address behind proxies',
+    )
+    return false
+  }
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value)
+    if (hops > MAX_PROXY_HOPS) {
+      problems.push(`TRUST_PROXY as a hop count must be 1 to ${MAX_PROXY_HOPS}, the proxies in front of the service (got "${value}")`)
+      return false
+    }
+    return hops === 0 ? false : hops
+  }
+  const entries = value.split(',').map((s) => s.trim()).filter(Boolean)
+  let ok = true
+  for (const entry of entries) {
+    const why = proxyEntryProblem(entry)
+    if (why) {
+      problems.push(`TRUST_PROXY: "${entry}" ${why}`)
+      ok = false
+    }
+  }
+  return ok ? entries : false
+}
+
+function proxyEntryProblem(entry: string): string | null {
+  const slash = entry.indexOf('/')
+  const version = isIP(slash === -1 ? entry : entry.slice(0, slash))
+  if (version === 0) return 'is not an IP address or CIDR (like 10.0.0.7 or 10.0.0.0/8); give a hop count or the proxies\' addresses'
+  if (slash === -1) return null
+  const max = version === 4 ? 32 : 128
+  const prefix = entry.slice(slash + 1)
+  if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > max) return `has no prefix length from 1 to ${max}`
+  if (Number(prefix) === 0) return 'covers every address, which trusts what any client writes, as true would'
+  return null
 }
 
 function signingKey(

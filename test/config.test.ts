@@ -211,6 +211,79 @@ describe('invalid values', () => {
   })
 })
 
+describe('TRUST_PROXY', () => {
+  const load = (value?: string) => loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, ...(value === undefined ? {} : { TRUST_PROXY: value }) })
+  const refusal = (value: string) => problemsOf({ NODE_ENV: 'test', DATA_DIR: dataDir, TRUST_PROXY: value }).filter((p) => p.includes('TRUST_PROXY'))
+
+  it.each([[undefined], [''], ['false'], ['FALSE'], ['0'], ['no']])('%s trusts no proxy', (value) => {
+    expect(load(value).trustProxy).toBe(false)
+  })
+
+  it.each([['true'], ['TRUE'], ['True'], [' true '], ['yes']])('%s (trust every hop) is refused, saying what to set instead', (value) => {
+    const [problem, ...rest] = refusal(value)
+    expect(rest).toEqual([])
+    expect(problem).toMatch(/X-Forwarded-For/)
+    // Both alternatives, each with an example.
+    expect(problem).toMatch(/number of proxies.*TRUST_PROXY=1\b/)
+    expect(problem).toMatch(/addresses or CIDRs.*TRUST_PROXY=10\.0\.0\.0\/8/)
+  })
+
+  it.each([
+    ['1', 1],
+    ['2', 2],
+    [' 3 ', 3],
+    ['10', 10],
+  ])('%s is a hop count', (value, hops) => {
+    expect(load(value).trustProxy).toBe(hops)
+  })
+
+  it.each([
+    ['10.0.0.1', ['10.0.0.1']],
+    ['10.0.0.0/8', ['10.0.0.0/8']],
+    ['10.0.0.0/8, 192.168.1.1 ,2001:db8::/32,::1', ['10.0.0.0/8', '192.168.1.1', '2001:db8::/32', '::1']],
+    ['173.245.48.0/20,103.21.244.0/22,2400:cb00::/32,10.0.0.0/8,', ['173.245.48.0/20', '103.21.244.0/22', '2400:cb00::/32', '10.0.0.0/8']],
+    ['::ffff:10.0.0.0/104', ['::ffff:10.0.0.0/104']],
+  ])('%s is a list of proxies', (value, list) => {
+    expect(load(value).trustProxy).toEqual(list)
+  })
+
+  it.each([
+    ['10.0.0.0/33', '10.0.0.0/33'],
+    ['2001:db8::/129', '2001:db8::/129'],
+    ['10.0.0', '10.0.0'],
+    ['10.0.0.0/', '10.0.0.0/'],
+    ['10.0.0.0/8/8', '10.0.0.0/8/8'],
+    ['10.0.0.0/255.0.0.0', '10.0.0.0/255.0.0.0'],
+    ['lb.internal', 'lb.internal'],
+    ['10.0.0.0/8, load-balancer', 'load-balancer'],
+    ['1.5', '1.5'],
+    ['-1', '-1'],
+    ['10.0.0.1:8080', '10.0.0.1:8080'],
+  ])('%s is refused, naming the bad entry', (value, entry) => {
+    const problems = refusal(value)
+    expect(problems).toHaveLength(1)
+    expect(problems[0]).toContain(`"${entry}"`)
+  })
+
+  it.each([['0.0.0.0/0'], ['::/0'], ['10.0.0.0/8,0.0.0.0/0']])('%s is refused: a range of every address is true by another name', (value) => {
+    expect(refusal(value).join('\n')).toMatch(/every address/)
+  })
+
+  it('a hop count above 10 is refused: past the real chain it trusts what the client wrote, like true', () => {
+    expect(refusal('11').join('\n')).toMatch(/1 to 10/)
+  })
+
+  it('every accepted setting is one Fastify accepts, and none of them is true', async () => {
+    const { default: Fastify } = await import('fastify')
+    const { trustProxyOption } = await import('../src/http/meta.js')
+    for (const value of ['', '1', '2', '10.0.0.1', '10.0.0.0/8, 192.168.1.1 ,2001:db8::/32,::1', '::ffff:10.0.0.0/104']) {
+      const option = trustProxyOption(load(value).trustProxy)
+      expect(option).not.toBe(true)
+      await Fastify({ trustProxy: option }).close()
+    }
+  })
+})
+
 describe('limits, cleanup and audit', () => {
   it('defaults: generous per-IP limits, per-session refresh limit, a temporary failed-login lock', () => {
     const c = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir })

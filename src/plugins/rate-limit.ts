@@ -7,6 +7,7 @@ import rateLimit from '@fastify/rate-limit'
 import type { FastifyRequest } from 'fastify'
 import { ApiError } from '../errors.js'
 import { ipKey } from '../limits/policy.js'
+import { clientIp } from '../http/meta.js'
 
 export default fp(
   async (fastify) => {
@@ -28,5 +29,5 @@ export default fp(
 
 /** Route config: at most `max` requests per `windowSec` per client IP (IPv6 per /64). */
 export function perIp(max: number, windowSec: number) {
-  return { max, timeWindow: windowSec * 1000, keyGenerator: (request: FastifyRequest) => ipKey(request.ip) }
+  return { max, timeWindow: windowSec * 1000, keyGenerator: (request: FastifyRequest) => ipKey(clientIp(request) ?? '') }
 }
