@@ -8,7 +8,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { freePort, loadEmbeddedPostgres, startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/db/embedded.js'
 import { migrate } from '../../src/db/migrate.js'
 
@@ -146,6 +146,25 @@ describe('a data folder initialised now', () => {
     expect(await readFile(join(dataDir, CREDENTIALS_FILE), 'utf8')).toBe(file)
     await expectUnprivilegedAppRole(db.url)
     expect((await query(db.url, 'SELECT count(*) FROM _prisma_migrations'))[0]).toBeTruthy()
+  })
+
+  it('prisma.config.ts (no DATABASE_URL) points the Prisma CLI at the app role of this folder', async () => {
+    const saved = { DATABASE_URL: process.env.DATABASE_URL, DATA_DIR: process.env.DATA_DIR, EMBEDDED_PG_PORT: process.env.EMBEDDED_PG_PORT }
+    try {
+      delete process.env.DATABASE_URL
+      process.env.DATA_DIR = dataRoot
+      process.env.EMBEDDED_PG_PORT = String(port)
+      vi.resetModules()
+      const { default: prismaConfig } = await import('../../prisma.config.js')
+      const url = (prismaConfig.datasource as { url: string }).url
+      expect(url).toBe(db.url)
+      await expectUnprivilegedAppRole(url)
+    } finally {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name]
+        else process.env[name] = value
+      }
+    }
   })
 })
 
