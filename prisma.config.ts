@@ -1,13 +1,24 @@
 // Used by the Prisma CLI only (generate, and migrate status/deploy for users who have the
 // schema engine). The app itself builds its connection string in src/config.ts.
+import { join, resolve } from 'node:path'
 import { defineConfig } from 'prisma/config'
+import { embeddedUrls, readEmbeddedCredentials } from './src/db/embedded.js'
 
-// Without DATABASE_URL: the embedded PostgreSQL that `npm start` runs (src/db/embedded.ts),
-// so `npx prisma migrate status` looks at the same database the server migrated.
-const embedded = `postgresql://postgres:postgres@127.0.0.1:${process.env.EMBEDDED_PG_PORT ?? 54329}/postgres`
+// Without DATABASE_URL: the embedded PostgreSQL that `npm start` runs in DATA_DIR
+// (src/db/embedded.ts), as the app's own role, so `npx prisma migrate status` looks at the same
+// database the server migrated.
+function embeddedUrl(): string {
+  const dataDir = join(resolve(process.env.DATA_DIR?.trim() || '.data'), 'postgres')
+  const port = Number(process.env.EMBEDDED_PG_PORT?.trim() || 54329)
+  const credentials = readEmbeddedCredentials(dataDir)
+  // Never started yet: `prisma generate` (run by npm install) needs no database, and anything
+  // that does gets a login failure rather than a guess at a password.
+  if (credentials === null) return `postgresql://auth@127.0.0.1:${port}/auth`
+  return embeddedUrls(credentials, port).url
+}
 
 export default defineConfig({
   schema: 'prisma/schema.prisma',
   migrations: { path: 'prisma/migrations' },
-  datasource: { url: process.env.DATABASE_URL ?? embedded },
+  datasource: { url: process.env.DATABASE_URL?.trim() || embeddedUrl() },
 })

@@ -42,7 +42,7 @@ export interface Config {
   host: string
   port: number
   logLevel: string
-  /** null: start the embedded Postgres in dataDir */
+  /** null: start the embedded Postgres in dataDir (in production only with EMBEDDED_POSTGRES_IN_PRODUCTION=true) */
   databaseUrl: string | null
   dataDir: string
   embeddedPgPort: number
@@ -172,6 +172,15 @@ export function loadConfig(env: Env = process.env): Config {
       batchSize: r.int('CLEANUP_BATCH_SIZE', 1000, 1, 100_000),
     },
     audit: { retentionDays: r.int('AUDIT_RETENTION_DAYS', 90, 1, 10 * 365) },
+  }
+  // The embedded server is a development convenience: one machine, its data in a local folder,
+  // no backups or failover. Production gets it only when the operator says so in as many words.
+  const embeddedInProduction = r.bool('EMBEDDED_POSTGRES_IN_PRODUCTION', false)
+  if (production && config.databaseUrl === null && !embeddedInProduction) {
+    problems.push(
+      'DATABASE_URL is required in production (postgresql://user:password@host:5432/database); ' +
+        'to run the embedded PostgreSQL in DATA_DIR anyway, set EMBEDDED_POSTGRES_IN_PRODUCTION=true',
+    )
   }
   if (config.refresh.ttlSec > config.refresh.sessionMaxSec) {
     problems.push('REFRESH_TOKEN_TTL must not exceed SESSION_MAX_AGE')

@@ -38,6 +38,7 @@ function productionEnv(overrides: Env = {}): Env {
   return {
     NODE_ENV: 'production',
     DATA_DIR: dataDir,
+    DATABASE_URL: 'postgresql://auth@db.internal:5432/auth',
     JWT_PRIVATE_KEY: ED25519_PRIVATE_PEM,
     REFRESH_TOKEN_SECRET: strongSecret(),
     ...overrides,
@@ -139,6 +140,7 @@ describe('defaults', () => {
     const dev = loadConfig({ DATA_DIR: dataDir })
     expect(dev.env).toBe('development')
     expect(dev.cookies.secure).toBe(false)
+    expect(dev.databaseUrl, 'zero-config: the embedded database, no opt-in needed').toBeNull()
   })
 
   it('an empty or blank variable counts as unset', () => {
@@ -353,6 +355,26 @@ describe('production', () => {
   it('loads with argon2 above the minimums', () => {
     const c = loadConfig(productionEnv({ ARGON2_MEMORY_KIB: '65536', ARGON2_TIME_COST: '3', ARGON2_PARALLELISM: '4' }))
     expect(c.argon2).toEqual({ memoryKiB: 65_536, timeCost: 3, parallelism: 4 })
+  })
+
+  it('refuses to start without DATABASE_URL, and says how to opt in to the embedded database', () => {
+    const problems = problemsOf(without(productionEnv(), 'DATABASE_URL'))
+    expect(problems).toHaveLength(1)
+    expect(problems[0]).toMatch(/DATABASE_URL/)
+    expect(problems[0]).toMatch(/EMBEDDED_POSTGRES_IN_PRODUCTION=true/)
+    expectRefused(productionEnv({ DATABASE_URL: '   ' }), 'DATABASE_URL')
+  })
+
+  it('starts on the embedded database only when the operator opts in explicitly', () => {
+    const c = loadConfig(without(productionEnv({ EMBEDDED_POSTGRES_IN_PRODUCTION: 'true' }), 'DATABASE_URL'))
+    expect(c.databaseUrl).toBeNull()
+    expectRefused(without(productionEnv({ EMBEDDED_POSTGRES_IN_PRODUCTION: 'false' }), 'DATABASE_URL'), 'DATABASE_URL')
+    expectRefused(without(productionEnv({ EMBEDDED_POSTGRES_IN_PRODUCTION: 'sure' }), 'DATABASE_URL'), 'EMBEDDED_POSTGRES_IN_PRODUCTION', /true or false/)
+  })
+
+  it('with DATABASE_URL set, uses it whatever the opt-in says', () => {
+    expect(loadConfig(productionEnv()).databaseUrl).toBe('postgresql://auth@db.internal:5432/auth')
+    expect(loadConfig(productionEnv({ EMBEDDED_POSTGRES_IN_PRODUCTION: 'true' })).databaseUrl).toBe('postgresql://auth@db.internal:5432/auth')
   })
 
   it('refuses to start without JWT_PRIVATE_KEY, and generates nothing', () => {

@@ -25,7 +25,8 @@ export default async function setup(project: TestProject) {
   const started = Date.now()
   const db = await startEmbeddedPostgres({ dataDir, port: await freePort(), persistent: false })
   console.log(`[global-setup] embedded Postgres ready in ${Date.now() - started} ms`)
-  project.provide('adminDatabaseUrl', db.url)
+  // The superuser: each test file creates its own database, which the app role may not.
+  project.provide('adminDatabaseUrl', db.adminUrl)
   project.provide('embedded', true)
   return async () => {
     await db.stop()

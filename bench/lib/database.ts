@@ -16,7 +16,8 @@ export async function benchDatabase(name = `bench_${Date.now()}`): Promise<Bench
   let stopServer = async () => {}
   if (!serverUrl) {
     const db = await startEmbeddedPostgres({ dataDir: join(process.cwd(), '.data', 'bench-pg'), port: await freePort() })
-    serverUrl = db.url
+    // The superuser: each run creates (and drops) a database of its own.
+    serverUrl = db.adminUrl
     stopServer = db.stop
   }
   const root = new pg.Client({ connectionString: serverUrl })

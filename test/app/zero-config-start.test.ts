@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort } from '../../src/db/embedded.js'
-import { startServer, type ServerProcess } from '../../bench/lib/server.js'
+import { benchSecrets, startServer, type ServerProcess } from '../../bench/lib/server.js'
 import { get, post } from '../helpers/instances.js'
 
 let dataDir: string
@@ -74,4 +74,22 @@ describe('npm start with nothing configured', () => {
     expect((await get(third.base, '/me', { authorization: `Bearer ${rotated.json.access_token}` })).status).toBe(200)
     expect(await third.stop()).toBe(0)
   }, 120_000)
+})
+
+describe('NODE_ENV=production with no DATABASE_URL', () => {
+  // Strong secrets, so the database is the only thing missing.
+  it('refuses to start, naming DATABASE_URL and the opt-in, and starts no database', async () => {
+    const prodDir = join(dataDir, 'production')
+    const attempt = startServer({
+      DATA_DIR: prodDir,
+      EMBEDDED_PG_PORT: String(pgPort),
+      DATABASE_URL: undefined,
+      EMBEDDED_POSTGRES_IN_PRODUCTION: undefined,
+      ...benchSecrets(),
+    }, { capture: true })
+    // Should it start after all, it must still be stopped with the rest.
+    void attempt.then((server) => running.push(server), () => {})
+    await expect(attempt).rejects.toThrow(/server exited with 1 before listening[\s\S]*DATABASE_URL[\s\S]*EMBEDDED_POSTGRES_IN_PRODUCTION=true/)
+    expect(existsSync(join(prodDir, 'postgres'))).toBe(false)
+  }, 60_000)
 })
