@@ -568,9 +568,11 @@ describe('malformed Authorization headers', () => {
     expect(res.statusCode).toBe(401)
   })
 
-  it('a forged first access cookie is not skipped for a valid second one', async () => {
+  it('a forged first access cookie next to a valid second one: neither is used (400 ambiguous_credentials)', async () => {
     const res = await me(t.app, { cookie: `access_token=${withKey(attacker.ed25519)}; access_token=${session.accessToken}` })
-    expectRefused(res)
+    clientErrors++
+    expect(res.statusCode, res.body).toBe(400)
+    expect(res.json()).toEqual({ error: 'ambiguous_credentials', error_description: ERROR_CATALOGUE.ambiguous_credentials.description })
   })
 
   it('the refresh cookie alone does not authenticate /me', async () => {
