@@ -19,17 +19,23 @@ if (!Number.isSafeInteger(RUNS) || RUNS < 1 || !Number.isSafeInteger(SEED)) {
 // Printed before the run, so a crash or timeout still leaves the seed to replay.
 console.info(`[fuzz] ${RUNS} cases, seed ${SEED} (replay: FUZZ_SEED=${SEED} FUZZ_RUNS=${RUNS} npm run fuzz:long)`)
 
+// Routes the OpenAPI document must list at the least. Not a fallback: a document that cannot
+// be read, or that lost one of these, fails the run instead of fuzzing a shorter list.
 const KNOWN_ROUTES: [string, string][] = [
   ['POST', '/auth/register'],
   ['POST', '/auth/login'],
   ['POST', '/auth/refresh'],
   ['POST', '/auth/logout'],
+  ['POST', '/auth/password'],
   ['GET', '/me'],
+  ['GET', '/sessions'],
+  ['DELETE', '/sessions/:param'],
+  ['GET', '/sessions/events'],
   ['GET', '/.well-known/jwks.json'],
 ]
 
 let t: TestApp
-let routes: [string, string][] = KNOWN_ROUTES
+let routes: [string, string][]
 let attacker: { accessToken: string; refreshToken: string }
 let victim: { id: string; email: string; sid: string }
 let victimSnapshot: string
@@ -55,12 +61,13 @@ beforeAll(async () => {
   t = await buildTestApp({ env: { DENYLIST_SYNC_INTERVAL_MS: '60000' } })
   // Every documented route is fuzzed, including ones added after this file was written.
   const doc = await t.app.inject({ url: '/docs/json' })
-  if (doc.statusCode === 200) {
-    const paths = doc.json().paths as Record<string, Record<string, unknown>>
-    routes = Object.entries(paths).flatMap(([path, ops]) =>
-      Object.keys(ops).map((m) => [m.toUpperCase(), path.replace(/\{[^}]+\}/g, ':param')] as [string, string]),
-    )
-  }
+  if (doc.statusCode !== 200) throw new Error(`GET /docs/json answered ${doc.statusCode}: the routes to fuzz are unknown`)
+  const paths = (doc.json() as { paths?: Record<string, Record<string, unknown>> }).paths ?? {}
+  routes = Object.entries(paths).flatMap(([path, ops]) =>
+    Object.keys(ops).map((m) => [m.toUpperCase(), path.replace(/\{[^}]+\}/g, ':param')] as [string, string]),
+  )
+  const missing = KNOWN_ROUTES.filter(([m, p]) => !routes.some(([rm, rp]) => rm === m && rp === p))
+  if (missing.length > 0) throw new Error(`/docs/json does not list ${missing.map((r) => r.join(' ')).join(', ')}`)
   const v = await register(t.app)
   const session = await loginBearer(t.app, v.email, v.password)
   victim = { id: v.id, email: v.email, sid: sidOf(session.accessToken) }
