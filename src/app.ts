@@ -9,7 +9,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
 import { ApiError, type ErrorCode } from './errors.js'
 import { clientIp, trustProxyOption } from './http/meta.js'
-import { ErrorBody } from './schemas/common.js'
+import { ErrorBody, PATTERN_DESCRIPTIONS } from './schemas/common.js'
 import services from './plugins/services.js'
 import accessTokens from './plugins/access-tokens.js'
 import rateLimit from './plugins/rate-limit.js'
@@ -195,7 +195,7 @@ function errorHandler(this: FastifyInstance, error: FastifyError, request: impor
     return reply.code(error.statusCode).send(error.toBody())
   }
   if (error.validation) {
-    const e = new ApiError('invalid_request', `${error.validationContext ?? 'request'} ${error.validation[0]?.message ?? 'is invalid'}`.trim())
+    const e = new ApiError('invalid_request', validationDescription(error))
     return reply.code(e.statusCode).send(e.toBody())
   }
   const mapped = error.code ? FASTIFY_CLIENT_ERRORS[error.code] : undefined
@@ -205,6 +205,15 @@ function errorHandler(this: FastifyInstance, error: FastifyError, request: impor
   }
   request.log.error({ err: error }, 'unhandled error')
   return reply.code(500).send(new ApiError('server_error').toBody())
+}
+
+function validationDescription(error: FastifyError): string {
+  const context = error.validationContext ?? 'request'
+  const first = error.validation![0]
+  // A control-character pattern is stated in words and names the field, never as the regex.
+  const words = first?.keyword === 'pattern' ? PATTERN_DESCRIPTIONS[String(first.params.pattern)] : undefined
+  if (words) return `${context}${first!.instancePath} ${words}`
+  return `${context} ${first?.message ?? 'is invalid'}`.trim()
 }
 
 // Requests Node rejects before Fastify sees them (oversized headers, a broken request line)

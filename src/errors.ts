@@ -9,6 +9,11 @@ export const ERROR_CATALOGUE = {
   invalid_request: { status: 400, description: 'The request is missing a parameter or has an invalid one.' },
   invalid_email: { status: 400, description: 'The email address is not valid.' },
   unsupported_grant_type: { status: 400, description: 'Only grant_type=refresh_token is supported here.' },
+  // Never guessed: a copy planted by a sibling subdomain must not be the one that is used.
+  ambiguous_credentials: {
+    status: 400,
+    description: 'The request carries an authentication cookie more than once; clear this site\'s cookies and log in again.',
+  },
   // RFC 6749 §5.2: the one code OAuth clients expect for any unusable refresh token.
   invalid_grant: { status: 400, description: 'The refresh token is invalid, expired or revoked.' },
   unauthorized: { status: 401, description: 'Authentication is required.' },

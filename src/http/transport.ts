@@ -5,8 +5,16 @@
 //   then travel only in httpOnly cookies and never appear in a body. Requiring the header on
 //   every cookie-authenticated auth call also means a cross-site form cannot make one (a
 //   form cannot set custom headers).
+//
+// Every read of our cookies goes through this file. A request that carries one of them more
+// than once is refused (400 ambiguous_credentials) rather than read: @fastify/cookie keeps
+// the first, and a sibling subdomain can plant a cookie of our name (Domain=.example.com, a
+// longer Path) that browsers send before ours, which would log the victim into the
+// attacker's account at the next refresh. Nothing tells the two copies apart, so there is no
+// right one to pick.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { CookieSerializeOptions } from '@fastify/cookie'
+import { ApiError } from '../errors.js'
 
 export const TRANSPORT_HEADER = 'x-auth-transport'
 export const AUTH_PATH = '/auth'
@@ -32,6 +40,22 @@ export function cookieNames(secure: boolean): CookieNames {
 
 export function wantsCookies(request: FastifyRequest): boolean {
   return request.headers[TRANSPORT_HEADER] === 'cookie'
+}
+
+/**
+ * How many times a cookie named `name` occurs in a Cookie header. Names are read exactly as
+ * the `cookie` package (under @fastify/cookie) reads them: each `;`-separated pair with an
+ * `=`, its name trimmed of spaces and tabs, never decoded; so every copy the parser could
+ * have chosen is counted. Node joins repeated Cookie header lines with "; " before this.
+ */
+export function countCookie(header: string | undefined, name: string): number {
+  if (!header) return 0
+  let n = 0
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=')
+    if (eq !== -1 && pair.slice(0, eq).replace(/^[ \t]+|[ \t]+$/g, '') === name) n++
+  }
+  return n
 }
 
 export interface TokenResponse {
@@ -67,22 +91,46 @@ export class Transport {
       .clearCookie(this.names.refresh, this.refreshCookie(0))
   }
 
-  /** Refresh token from a JSON or form body, or (cookie transport only) from its cookie. */
+  /**
+   * Refresh token from a JSON or form body, or (cookie transport only) from its cookie.
+   * Throws 400 ambiguous_credentials when it would read a cookie sent more than once.
+   */
   readRefreshToken(request: FastifyRequest): string | null {
     const body = request.body as { refresh_token?: unknown } | undefined
     if (body && typeof body.refresh_token === 'string') return body.refresh_token
-    if (wantsCookies(request)) return request.cookies[this.names.refresh] ?? null
+    if (wantsCookies(request)) return this.readCookie(request, this.names.refresh)
     return null
   }
 
-  /** Access token from `Authorization: Bearer`, else from the access cookie. */
+  /**
+   * Access token from `Authorization: Bearer`, else from the access cookie.
+   * Throws 400 ambiguous_credentials when it would read a cookie sent more than once.
+   */
   readAccessToken(request: FastifyRequest): string | null {
     const header = request.headers.authorization
     if (header !== undefined) {
       const m = /^Bearer ([^\s]+)$/i.exec(header)
       return m ? m[1]! : ''
     }
-    return request.cookies[this.names.access] ?? null
+    return this.readCookie(request, this.names.access)
+  }
+
+  /**
+   * Whether any of our cookies came with the request (the CSRF check's question), counted in
+   * the raw header like the reads above, so the check and the reads never disagree about
+   * which cookies are there. Copies are not refused here: a request that then reads them is.
+   */
+  carriesAuthCookie(request: FastifyRequest): boolean {
+    const header = request.raw.headers.cookie
+    return countCookie(header, this.names.access) > 0 || countCookie(header, this.names.refresh) > 0
+  }
+
+  private readCookie(request: FastifyRequest, name: string): string | null {
+    const count = countCookie(request.raw.headers.cookie, name)
+    // Refused, not cleared: a Set-Cookie from us clears only our own copy, which would leave
+    // the planted one to be read alone on the next request.
+    if (count > 1) throw new ApiError('ambiguous_credentials')
+    return count === 1 ? (request.cookies[name] ?? null) : null
   }
 
   private accessCookie(maxAgeSec: number): CookieSerializeOptions {

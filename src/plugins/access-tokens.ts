@@ -42,6 +42,9 @@ export default fp<AccessTokenOptions>(
       allowedAud: audience,
       // allowedIss/allowedAud alone let a token without iss/aud/exp through.
       requiredClaims: ['sub', 'sid', 'iat', 'exp', 'iss', 'aud', 'jti'],
+      // fast-jwt lower-cases typ and drops one leading "application/" before comparing: exactly
+      // RFC 9068 §4 ("at+jwt" or "application/at+jwt", media types being case-insensitive).
+      // test/app/access-token-attacks.test.ts pins each variant's answer.
       checkTyp: ACCESS_TOKEN_TYP,
       complete: true,
       cache: 10_000,

@@ -39,13 +39,13 @@ export default fp<WebSecurityOptions>(
       maxAge: 600,
     })
 
-    const names = fastify.transport.names
+    const transport = fastify.transport
     fastify.addHook('onRequest', async (request: FastifyRequest) => {
       const verdict = checkCsrf({
         method: request.method,
         transportHeader: request.headers[TRANSPORT_HEADER] as string | undefined,
         authorization: request.headers.authorization,
-        hasAuthCookie: request.cookies[names.access] !== undefined || request.cookies[names.refresh] !== undefined,
+        hasAuthCookie: transport.carriesAuthCookie(request),
         origin: request.headers.origin,
         secFetchSite: request.headers['sec-fetch-site'] as string | undefined,
         selfOrigin: `${request.protocol}://${request.host}`,

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ACCESS_TOKEN_SECURITY, Type, errorRef } from '../schemas/common.js'
+import { ACCESS_TOKEN_SECURITY, Type, errorResponses } from '../schemas/common.js'
 
 // Answered from the access token alone: this path makes no database query.
 const me: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -14,7 +14,8 @@ const me: FastifyPluginAsyncTypebox = async (fastify) => {
         security: ACCESS_TOKEN_SECURITY,
         response: {
           200: Type.Object({ id: Type.String(), email: Type.String(), session_id: Type.String() }),
-          401: errorRef,
+          // 400: the access cookie sent more than once (ambiguous_credentials)
+          ...errorResponses(400, 401),
         },
       },
     },

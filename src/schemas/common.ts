@@ -10,10 +10,49 @@ export const ErrorBody = Type.Object(
 
 export const errorRef = Type.Ref('ErrorBody')
 
+// Client strings are checked for control characters by schema validation, so a bad one is a
+// 400 before any database work, any counter or any log line.
+//
+// - Text we store or look up in the database (emails): no C0 control character and no DEL.
+//   Postgres refuses NUL in text (22021: a 500, after the failed-login counter had already
+//   counted it), and the others have no place in an address: an escape or DEL was stored
+//   as typed, a newline or tab at either end trimmed away and accepted, and a stored control
+//   character is a log-injection and display-spoofing vector wherever the address is shown.
+// - Every other string (tokens, passwords, grant_type, cursors): no NUL. None of them is
+//   valid with one, and a NUL is where C-string code (native bindings, other verifiers, a
+//   future migration's tools) would silently cut the string short.
+//
+// Written with \u escapes so the OpenAPI document shows the pattern, not raw control bytes.
+export const NO_CONTROL_CHARACTERS = '^[^\\u0000-\\u001f\\u007f]*$'
+export const NO_NUL = '^[^\\u0000]*$'
+
+/** What a validation error on one of the patterns above says, instead of the pattern itself. */
+export const PATTERN_DESCRIPTIONS: Readonly<Record<string, string>> = {
+  [NO_CONTROL_CHARACTERS]: 'must not contain control characters',
+  [NO_NUL]: 'must not contain NUL characters',
+}
+
+type StringOptions = Parameters<typeof Type.String>[0]
+
+/** A string that may be stored or compared in the database: no control characters. */
+export const StoredString = (opts: StringOptions = {}) => Type.String({ ...opts, pattern: NO_CONTROL_CHARACTERS })
+
+/** Any other client string: anything but NUL. */
+export const ClientString = (opts: StringOptions = {}) => Type.String({ ...opts, pattern: NO_NUL })
+
+// Passwords take any Unicode but NUL, tabs and newlines included: a password is never stored,
+// logged or shown (only its argon2 hash is kept), so no character in it can corrupt anything,
+// and refusing what a password manager generated or a user pasted would lock people out of
+// accounts they made before such a rule. NUL alone is refused: no keyboard types it, and
+// C-string password hashing (many bcrypt implementations, for one) ends the password there,
+// so "secret\0x" and "secret" would be one password to them: hashes made here must never
+// depend on a character that another verifier of them would drop.
+export const PasswordString = (opts: StringOptions = {}) => ClientString(opts)
+
 export const Credentials = Type.Object(
   {
-    email: Type.String({ minLength: 3, maxLength: 320 }),
-    password: Type.String({ minLength: 8, maxLength: 1024 }),
+    email: StoredString({ minLength: 3, maxLength: 320 }),
+    password: PasswordString({ minLength: 8, maxLength: 1024 }),
   },
   { additionalProperties: false },
 )
@@ -26,7 +65,7 @@ export const TokenResponse = Type.Object({
   refresh_token: Type.Optional(Type.String()),
 })
 
-export const RefreshTokenField = Type.String({ minLength: 1, maxLength: 4096 })
+export const RefreshTokenField = ClientString({ minLength: 1, maxLength: 4096 })
 
 /** `{ 401: errorRef, 503: errorRef, … }`: the error responses a route can give. */
 export function errorResponses<S extends number>(...statuses: S[]): Record<S, typeof errorRef> {

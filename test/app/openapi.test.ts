@@ -108,6 +108,13 @@ describe('OpenAPI document', () => {
     }
   })
 
+  it('documents a 400 on every route that reads our cookies (a repeated one is ambiguous_credentials)', () => {
+    const responses = (route: string) => operations(doc).find((o) => o.route === route)!.op.responses
+    for (const route of ['GET /me', 'GET /sessions', 'DELETE /sessions/{id}', 'GET /sessions/events', 'POST /auth/password', 'POST /auth/refresh', 'POST /auth/logout']) {
+      expect(Object.keys(responses(route)), route).toContain('400')
+    }
+  })
+
   it('marks a body required only where a bodiless request is refused', () => {
     const body = (route: string) => operations(doc).find((o) => o.route === route)!.op.requestBody
     expect(body('POST /auth/login')?.required).toBe(true)

@@ -1,10 +1,16 @@
-// Graceful shutdown on a real socket: close() lets a request already in flight finish with
-// 200, refuses new connections, answers a request routed during the drain with a
-// catalogue-shaped 503, and closes the pool last.
+// Graceful shutdown on a real socket, in the two ways the app can be stopped:
+// - drain() then close(), what src/server.ts does on SIGTERM: while requests in flight finish,
+//   every new request, on a kept-alive connection or a new one, gets the catalogue's 503 with
+//   Connection: close; then close() stops listening and closes the pool;
+// - close() alone: idle kept-alive connections are closed unanswered at once, new connections
+//   are refused, and a request already begun is still answered.
+// Each request is placed deliberately (headers in but body not, headers half sent, a socket
+// left idle) rather than timed, so every answer below is the only possible one.
 import { once } from 'node:events'
 import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
 import { testConfig } from '../helpers/app.js'
 import { createTestDatabase } from '../helpers/database.js'
@@ -19,77 +25,155 @@ interface Answer {
   status: number | string
   body: string
   headers: http.IncomingHttpHeaders
+  /** the request went out on a connection the agent had kept alive */
+  reusedSocket: boolean
 }
 
 function request(port: number, method: string, path: string, body: unknown, agent?: http.Agent): Promise<Answer> {
   return new Promise((resolve) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path, agent, headers: { 'content-type': 'application/json' } }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, agent: agent ?? false, headers: { 'content-type': 'application/json' } }, (res) => {
       let text = ''
       res.on('data', (c) => (text += c))
-      res.on('end', () => resolve({ status: res.statusCode!, body: text, headers: res.headers }))
+      res.on('end', () => resolve({ status: res.statusCode!, body: text, headers: res.headers, reusedSocket: req.reusedSocket }))
     })
-    req.on('error', (err: NodeJS.ErrnoException) => resolve({ status: err.code ?? 'error', body: '', headers: {} }))
+    req.on('error', (err: NodeJS.ErrnoException) => resolve({ status: err.code ?? 'error', body: '', headers: {}, reusedSocket: req.reusedSocket }))
     req.end(body === undefined ? undefined : JSON.stringify(body))
   })
 }
 
-it('drains an in-flight login, refuses new work, then closes the pool', async () => {
-  // A costly argon2 keeps the login in flight long enough to close under it.
-  const config = testConfig({ ARGON2_MEMORY_KIB: '65536', ARGON2_TIME_COST: '4' })
-  const app = await buildApp({ config, databaseUrl: db.url })
+/** A raw connection: everything the server writes on it, once it closes. */
+async function rawConnection(port: number) {
+  const socket = net.connect(port, '127.0.0.1')
+  await once(socket, 'connect')
+  let text = ''
+  socket.on('data', (c) => (text += c))
+  const closed = once(socket, 'close').then(() => text)
+  return { socket, closed, received: () => text }
+}
+
+/**
+ * A login whose headers the server has received and routed (it is in flight) but whose last
+ * body byte is held back until `release()`.
+ */
+async function heldLogin(app: FastifyInstance, port: number, user: { email: string; password: string }) {
+  const body = JSON.stringify(user)
+  const conn = await rawConnection(port)
+  const routed = once(app.server, 'request')
+  conn.socket.write(
+    `POST /auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, -1)}`,
+  )
+  await routed
+  return { release: () => conn.socket.write(body.slice(-1)), answer: conn.closed }
+}
+
+/** A request whose headers are half sent: its connection is busy, not idle, and not yet routed. */
+async function partialRequest(port: number) {
+  const conn = await rawConnection(port)
+  conn.socket.write('GET /health/live HTTP/1.1\r\nHost: localhost\r\n')
+  return { finish: () => conn.socket.write('\r\n'), answer: conn.closed }
+}
+
+function expect503(status: number | string, headers: Record<string, unknown>, body: string) {
+  expect(status).toBe(503)
+  expect(headers.connection).toBe('close')
+  expect(headers['retry-after']).toBe('1')
+  expect(JSON.parse(body)).toEqual({ error: 'service_unavailable', error_description: expect.any(String) })
+}
+
+function parseRaw(raw: string) {
+  const [head, body = ''] = raw.split('\r\n\r\n')
+  const [statusLine, ...lines] = head!.split('\r\n')
+  const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]))
+  return { status: Number(statusLine!.split(' ')[1]), headers, body }
+}
+
+async function startApp() {
+  const app = await buildApp({ config: testConfig(), databaseUrl: db.url })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const { port } = app.server.address() as AddressInfo
-  const user = { email: `drain-${Date.now()}@example.com`, password: 'correct horse battery' }
+  const user = { email: `drain-${Date.now()}-${Math.random().toString(36).slice(2)}@example.com`, password: 'correct horse battery' }
   expect((await request(port, 'POST', '/auth/register', user)).status).toBe(201)
+  return { app, port, user }
+}
 
-  const keptAlive = new http.Agent({ keepAlive: true, maxSockets: 1 })
-  const inFlightAgent = new http.Agent({ keepAlive: true, maxSockets: 1 })
-  try {
-    // Both connections are open before close() begins.
-    expect((await request(port, 'GET', '/health/live', undefined, keptAlive)).status).toBe(200)
-    expect((await request(port, 'GET', '/health/live', undefined, inFlightAgent)).status).toBe(200)
-    const partial = net.connect(port, '127.0.0.1')
-    await once(partial, 'connect')
-    let partialText = ''
-    partial.on('data', (c) => (partialText += c))
-    const partialAnswer = once(partial, 'close').then(() => partialText)
-    partial.write('GET /health/live HTTP/1.1\r\nHost: localhost\r\n')
-    const started = Date.now()
-    const login = request(port, 'POST', '/auth/login', user, inFlightAgent)
-    await new Promise((r) => setTimeout(r, 40))
+function expectLoggedIn(raw: string) {
+  const answer = parseRaw(raw)
+  expect(answer.status, raw).toBe(200)
+  expect(JSON.parse(answer.body).refresh_token).toMatch(/^[A-Za-z0-9_-]{43}$/)
+}
+
+async function expectPoolClosed(app: FastifyInstance) {
+  expect(app.db.pool.totalCount).toBe(0)
+  expect((app.db.pool as unknown as { ending: boolean }).ending).toBe(true)
+}
+
+describe('drain() then close(), as on SIGTERM', () => {
+  it('finishes the login in flight, answers every new request 503, then stops listening and closes the pool', async () => {
+    const { app, port, user } = await startApp()
+    const keptAlive = new http.Agent({ keepAlive: true, maxSockets: 1 })
+    try {
+      expect((await request(port, 'GET', '/health/live', undefined, keptAlive)).status).toBe(200)
+      const partial = await partialRequest(port)
+      const login = await heldLogin(app, port, user)
+
+      const drained = app.drain()
+
+      // The kept-alive connection stays open during the drain, so a request on it is
+      // answered, and the answer is 503 with Connection: close.
+      const late = await request(port, 'GET', '/health/live', undefined, keptAlive)
+      expect(late.reusedSocket).toBe(true)
+      expect503(late.status, late.headers, late.body)
+      // The socket still listens: a new connection gets the same 503, and nothing is processed.
+      const fresh = await request(port, 'POST', '/auth/register', { email: `late-${Date.now()}@example.com`, password: 'correct horse battery' })
+      expect(fresh.reusedSocket).toBe(false)
+      expect503(fresh.status, fresh.headers, fresh.body)
+      // Headers that were still arriving when the drain began are routed during it: the same.
+      partial.finish()
+      const routed = parseRaw(await partial.answer)
+      expect503(routed.status, routed.headers, routed.body)
+
+      // The login begun before the drain completes normally, database work and all, and
+      // the drain ends with it.
+      login.release()
+      expectLoggedIn(await login.answer)
+      await drained
+
+      await app.close()
+      expect((await request(port, 'GET', '/health/live', undefined)).status).toBe('ECONNREFUSED')
+      await expectPoolClosed(app)
+    } finally {
+      keptAlive.destroy()
+    }
+  }, 30_000)
+})
+
+describe('close() alone', () => {
+  it('closes idle connections unanswered, refuses new ones, and still answers requests already begun', async () => {
+    const { app, port, user } = await startApp()
+    // An idle kept-alive connection: one request answered, nothing since.
+    const idle = await rawConnection(port)
+    idle.socket.write('GET /health/live HTTP/1.1\r\nHost: localhost\r\n\r\n')
+    while (!idle.received().includes('{"status":"ok"}')) await new Promise((r) => setTimeout(r, 5))
+    const answeredBefore = idle.received()
+    const partial = await partialRequest(port)
+    const login = await heldLogin(app, port, user)
+
     const closed = app.close()
 
-    // A new connection is refused; a request on a kept-alive one is turned away with 503.
-    const fresh = await request(port, 'GET', '/health/live', undefined)
-    expect(['ECONNREFUSED', 'ECONNRESET']).toContain(fresh.status)
-    const late = await request(port, 'GET', '/health/live', undefined, keptAlive)
-    if (late.status === 503) {
-      expect(JSON.parse(late.body)).toEqual({ error: 'service_unavailable', error_description: expect.any(String) })
-      expect(late.headers.connection).toBe('close')
-    } else {
-      expect(['ECONNRESET', 'EPIPE']).toContain(late.status) // the idle connection was reaped first
-    }
-
-    // A request whose headers were still arriving when close began (its connection was not
-    // idle, so it was kept) is routed during the drain: the catalogue's 503, not Fastify's body.
-    partial.write('\r\n')
-    const routed = await partialAnswer
-    expect(routed).toMatch(/^HTTP\/1\.1 503 /)
-    expect(routed).toMatch(/\r\nconnection: close\r\n/i)
-    expect(routed).toMatch(/\r\nretry-after: 1\r\n/i)
-    expect(JSON.parse(routed.slice(routed.indexOf('\r\n\r\n') + 4))).toEqual({ error: 'service_unavailable', error_description: expect.any(String) })
-
-    // The login that was in flight completes normally, database work and all.
-    const answer = await login
-    expect(answer.status, answer.body).toBe(200)
-    expect(JSON.parse(answer.body).refresh_token).toMatch(/^[A-Za-z0-9_-]{43}$/)
-    expect(Date.now() - started).toBeGreaterThan(40)
+    // The server closes the idle connection at once and writes nothing more on it.
+    expect(await idle.closed).toBe(answeredBefore)
+    // It did so as it stopped listening, so a new connection is now refused.
+    expect((await request(port, 'GET', '/health/live', undefined)).status).toBe('ECONNREFUSED')
+    // A request whose headers were still arriving was kept (its connection was not idle) and
+    // is routed during the close: the catalogue's 503, not Fastify's body.
+    partial.finish()
+    const routed = parseRaw(await partial.answer)
+    expect503(routed.status, routed.headers, routed.body)
+    // The login already in flight completes normally.
+    login.release()
+    expectLoggedIn(await login.answer)
 
     await closed
-    expect(app.db.pool.totalCount).toBe(0)
-    expect((app.db.pool as unknown as { ending: boolean }).ending).toBe(true)
-  } finally {
-    keptAlive.destroy()
-    inFlightAgent.destroy()
-  }
-}, 30_000)
+    await expectPoolClosed(app)
+  }, 30_000)
+})

@@ -36,12 +36,14 @@ const logout: FastifyPluginAsyncTypebox = async (fastify) => {
       }
 
       // The session is named by a refresh token if one is sent, else by the access token's sid.
+      // Both are read before anything is revoked, so a request with an ambiguous cookie
+      // (400) changes nothing even when the other credential alone would have done.
       const refreshToken = fastify.transport.readRefreshToken(request)
+      const accessToken = fastify.transport.readAccessToken(request)
       let revoked = false
       if (refreshToken) {
         revoked = await fastify.sessions.revokeByRefreshToken(refreshToken, 'logout', meta)
       }
-      const accessToken = fastify.transport.readAccessToken(request)
       if (!revoked && accessToken !== null) {
         let claims
         try {

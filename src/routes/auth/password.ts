@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ACCESS_TOKEN_SECURITY, RefreshTokenField, TRANSPORT_NOTE, TokenResponse, Type, errorResponses } from '../../schemas/common.js'
+import { ACCESS_TOKEN_SECURITY, PasswordString, RefreshTokenField, TRANSPORT_NOTE, TokenResponse, Type, errorResponses } from '../../schemas/common.js'
 import { ApiError } from '../../errors.js'
 import { requestMeta } from '../../http/meta.js'
 
@@ -15,8 +15,8 @@ const password: FastifyPluginAsyncTypebox = async (fastify) => {
         security: ACCESS_TOKEN_SECURITY,
         body: Type.Object(
           {
-            current_password: Type.String({ minLength: 1, maxLength: 1024 }),
-            new_password: Type.String({ minLength: 8, maxLength: 1024 }),
+            current_password: PasswordString({ minLength: 1, maxLength: 1024 }),
+            new_password: PasswordString({ minLength: 8, maxLength: 1024 }),
             refresh_token: Type.Optional(RefreshTokenField),
           },
           { additionalProperties: false },

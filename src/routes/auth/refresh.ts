@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { RefreshTokenField, TRANSPORT_NOTE, TokenResponse, Type, errorResponses } from '../../schemas/common.js'
+import { ClientString, RefreshTokenField, TRANSPORT_NOTE, TokenResponse, Type, errorResponses } from '../../schemas/common.js'
 import { ApiError, type ErrorCode } from '../../errors.js'
 import { requestMeta } from '../../http/meta.js'
 
@@ -28,9 +28,9 @@ const refresh: FastifyPluginAsyncTypebox = async (fastify) => {
             // RFC 6749 §6: what an ordinary OAuth client library sends.
             [FORM]: {
               schema: Type.Object({
-                grant_type: Type.String({ maxLength: 64 }),
+                grant_type: ClientString({ maxLength: 64 }),
                 refresh_token: RefreshTokenField,
-                scope: Type.Optional(Type.String({ maxLength: 1024 })),
+                scope: Type.Optional(ClientString({ maxLength: 1024 })),
               }),
             },
           },

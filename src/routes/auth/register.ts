@@ -15,7 +15,7 @@ const register: FastifyPluginAsyncTypebox = async (fastify) => {
       schema: {
         tags: ['auth'],
         summary: 'Create an account',
-        description: 'Email trimmed and lower-cased; password 8–1024 characters, NFC-normalised, hashed with argon2id. Limited per client IP.',
+        description: 'Email trimmed and lower-cased, control characters refused; password 8–1024 characters, any Unicode but NUL, NFC-normalised, hashed with argon2id. Limited per client IP.',
         body: Credentials,
         response: {
           201: Type.Object({ id: Type.String({ format: 'uuid' }), email: Type.String() }),

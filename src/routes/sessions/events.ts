@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ACCESS_TOKEN_SECURITY, Nullable, Type, errorResponses } from '../../schemas/common.js'
+import { ACCESS_TOKEN_SECURITY, ClientString, Nullable, Type, errorResponses } from '../../schemas/common.js'
 import { ApiError } from '../../errors.js'
 import { decodeCursor, encodeCursor } from '../../audit/cursor.js'
 import { AUDIT_EVENT_TYPES } from '../../audit/events.js'
@@ -32,7 +32,7 @@ const events: FastifyPluginAsyncTypebox = async (fastify) => {
         querystring: Type.Object({
           // A string: query values are not coerced in this app, and a pattern states the range exactly.
           limit: Type.Optional(Type.String({ pattern: '^(100|[1-9][0-9]?)$', description: `page size, 1–${MAX_PAGE} (default ${DEFAULT_PAGE})` })),
-          cursor: Type.Optional(Type.String({ maxLength: 200, description: '`next_cursor` of the previous page' })),
+          cursor: Type.Optional(ClientString({ maxLength: 200, description: '`next_cursor` of the previous page' })),
         }),
         response: {
           200: Type.Object({

@@ -21,7 +21,7 @@ const list: FastifyPluginAsyncTypebox = async (fastify) => {
         tags: ['sessions'],
         summary: "The caller's live sessions (devices)",
         security: ACCESS_TOKEN_SECURITY,
-        response: { 200: Type.Object({ sessions: Type.Array(Session) }), ...errorResponses(401, 503) },
+        response: { 200: Type.Object({ sessions: Type.Array(Session) }), ...errorResponses(400, 401, 503) },
       },
     },
     async (request) => {
