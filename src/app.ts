@@ -143,8 +143,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // Before any route: it documents the routes registered after it.
   await app.register(swagger, openApiOptions(config))
   await app.register(swaggerUi, { routePrefix: '/docs' })
-  await app.register(rateLimit)
   await app.register(services, { config, databaseUrl: opts.databaseUrl })
+  // After services: its Postgres store counts through the app's pool.
+  await app.register(rateLimit)
   await app.register(cleanup)
   await app.register(accessTokens, { config })
   await app.register(webSecurity, { corsOrigins: config.corsOrigins, https: config.cookies.secure })

@@ -65,6 +65,8 @@ export interface Config {
     refreshPerSession: number
     windowSec: number
   }
+  /** where the per-IP counters live instead of Postgres; null: Postgres */
+  redis: { url: string | null; keyPrefix: string }
   /** failure counter per account and client IP, keyed by the normalised email whether or not it exists */
   lockout: {
     /** failures allowed before the first lock */
@@ -150,6 +152,7 @@ export function loadConfig(env: Env = process.env): Config {
       refreshPerSession: r.int('RATE_LIMIT_REFRESH_PER_SESSION', 60, 1, 1_000_000),
       windowSec: r.int('RATE_LIMIT_WINDOW_SEC', 60, 1, 86_400),
     },
+    redis: { url: redisUrl(r, problems), keyPrefix: r.str('REDIS_KEY_PREFIX', 'fastify-auth:') },
     lockout: {
       freeFailures: r.int('LOGIN_LOCK_AFTER_FAILURES', 5, 1, 1000),
       baseSec: r.int('LOGIN_LOCK_BASE_SEC', 1, 1, 86_400),
@@ -315,6 +318,19 @@ function refreshTokenSecret(
     return null
   }
   return Buffer.from(value, 'utf8')
+}
+
+function redisUrl(r: Reader, problems: string[]): string | null {
+  const raw = r.optional('REDIS_URL')
+  if (raw === null) return null
+  let ok = false
+  try {
+    ok = ['redis:', 'rediss:'].includes(new URL(raw).protocol)
+  } catch {
+    ok = false
+  }
+  if (!ok) problems.push('REDIS_URL must be a redis:// or rediss:// URL')
+  return ok ? raw : null
 }
 
 // Keeps the object shape total when a problem has already been recorded.

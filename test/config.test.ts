@@ -251,6 +251,23 @@ describe('limits, cleanup and audit', () => {
     expectRefused({ NODE_ENV: 'test', DATA_DIR: dataDir, [name]: value }, name, /integer/)
   })
 
+  it('per-IP counters in Postgres unless REDIS_URL names a Redis', () => {
+    expect(loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir }).redis).toEqual({ url: null, keyPrefix: 'fastify-auth:' })
+    const c = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, REDIS_URL: 'rediss://:pw@cache.internal:6380/2', REDIS_KEY_PREFIX: 'auth-eu:' })
+    expect(c.redis).toEqual({ url: 'rediss://:pw@cache.internal:6380/2', keyPrefix: 'auth-eu:' })
+  })
+
+  it.each(['http://cache.internal:6379', 'cache.internal:6379', 'not a url'])('REDIS_URL=%s is refused without echoing it', (value) => {
+    try {
+      loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, REDIS_URL: value })
+      expect.unreachable()
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError)
+      expect((err as Error).message).toContain('REDIS_URL')
+      expect((err as Error).message).not.toContain(value) // it may hold a password
+    }
+  })
+
   it('a lock longer than the time failures are remembered is refused (it would hand out free guesses)', () => {
     expectRefused({ NODE_ENV: 'test', DATA_DIR: dataDir, LOGIN_LOCK_MAX_SEC: '3600', LOGIN_FAILURE_RESET_SEC: '3600' }, 'LOGIN_FAILURE_RESET_SEC')
     expectRefused({ NODE_ENV: 'test', DATA_DIR: dataDir, LOGIN_LOCK_BASE_SEC: '100', LOGIN_LOCK_MAX_SEC: '10' }, 'LOGIN_LOCK_BASE_SEC')

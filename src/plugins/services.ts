@@ -10,6 +10,7 @@ import { SessionService } from '../tokens/session-service.js'
 import { Denylist } from '../tokens/denylist.js'
 import { Transport } from '../http/transport.js'
 import { LoginAttemptStore } from '../limits/login-attempt-store.js'
+import { CounterStore } from '../limits/counter-store.js'
 import { WindowCounter } from '../limits/policy.js'
 import { AuditStore } from '../audit/audit-store.js'
 import { AuditLog } from '../audit/audit-log.js'
@@ -32,7 +33,7 @@ declare module 'fastify' {
     denylist: Denylist
     transport: Transport
     /** the stores the cleanup job prunes */
-    stores: { tokens: TokenStore; attempts: LoginAttemptStore; audit: AuditStore }
+    stores: { tokens: TokenStore; attempts: LoginAttemptStore; counters: CounterStore; audit: AuditStore }
   }
 }
 
@@ -53,6 +54,7 @@ export default fp<ServicesOptions>(
       log: fastify.log.child({ component: 'denylist' }),
     })
     const attemptStore = new LoginAttemptStore(db.prisma, config.db)
+    const counterStore = new CounterStore(db.prisma)
     const auditStore = new AuditStore(db.prisma)
     const audit = new AuditLog(auditStore, fastify.log.child({ component: 'audit' }))
     fastify.addHook('onClose', async () => {
@@ -87,7 +89,7 @@ export default fp<ServicesOptions>(
         log: fastify.log.child({ component: 'accounts' }),
       }),
     )
-    fastify.decorate('stores', { tokens: tokenStore, attempts: attemptStore, audit: auditStore })
+    fastify.decorate('stores', { tokens: tokenStore, attempts: attemptStore, counters: counterStore, audit: auditStore })
     fastify.decorate(
       'transport',
       new Transport({ secure: config.cookies.secure, accessTtlSec: config.jwt.accessTtlSec, refreshTtlSec: config.refresh.ttlSec }),
