@@ -8,7 +8,7 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
 import { ApiError, type ErrorCode } from './errors.js'
-import { ErrorBody } from './schemas/common.js'
+import { ErrorBody, LoginUnauthorized } from './schemas/common.js'
 import services from './plugins/services.js'
 import accessTokens from './plugins/access-tokens.js'
 import rateLimit from './plugins/rate-limit.js'
@@ -96,6 +96,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   if (opts.onRoute) app.addHook('onRoute', opts.onRoute)
   app.addSchema(ErrorBody)
+  app.addSchema(LoginUnauthorized)
   // A bodiless POST (a browser refreshing or logging out by cookie) validates as `{}`.
   app.addHook('preValidation', async (request) => {
     if (request.body === undefined || request.body === null) request.body = {}

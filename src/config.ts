@@ -1,6 +1,6 @@
 // Every setting the service reads, parsed and checked once at start. A bad value stops
 // the process with a message naming the variable; nothing is read from process.env later.
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto'
+import { createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { looksLikePublicKey, weakSecretReason } from './secrets.js'
@@ -76,6 +76,15 @@ export interface Config {
     maxSec: number
     /** a counter with no failure for this long starts again from zero */
     resetSec: number
+  }
+  /** per-account ceiling on failed logins, across all client addresses (src/limits/proof-of-work.ts) */
+  loginProofOfWork: {
+    afterFailures: number
+    baseBits: number
+    maxBits: number
+    challengeTtlSec: number
+    /** HMAC key of the challenges, derived from REFRESH_TOKEN_SECRET so every instance has it */
+    key: Buffer
   }
   cleanup: {
     /** 0: no periodic job (the CLI still works) */
@@ -159,6 +168,17 @@ export function loadConfig(env: Env = process.env): Config {
       maxSec: r.int('LOGIN_LOCK_MAX_SEC', 900, 1, 86_400),
       resetSec: r.int('LOGIN_FAILURE_RESET_SEC', 3600, 1, 7 * 86_400),
     },
+    loginProofOfWork: {
+      afterFailures: r.int('LOGIN_POW_AFTER_FAILURES', 10, 1, 1_000_000),
+      baseBits: r.int('LOGIN_POW_BASE_BITS', 14, 1, 24),
+      // 2^17 SHA-256 on average: about a second in a browser's WebCrypto (measured at
+      // 110-170k hashes/s in Node's, batched as the SDK does).
+      maxBits: r.int('LOGIN_POW_MAX_BITS', 17, 1, 24),
+      challengeTtlSec: r.int('LOGIN_POW_CHALLENGE_TTL_SEC', 120, 10, 3600),
+      // Its own key, not the refresh secret itself: a challenge MAC must never be usable as
+      // (or reveal anything about) a derived refresh token.
+      key: Buffer.from(hkdfSync('sha256', refreshSecret ?? Buffer.alloc(32), Buffer.alloc(0), 'login-proof-of-work-v1', 32)),
+    },
     cleanup: {
       intervalSec: r.int('CLEANUP_INTERVAL_SEC', 3600, 0, 7 * 86_400),
       // At least a minute: the denylist looks back the access-token lifetime plus 30 s.
@@ -177,6 +197,9 @@ export function loadConfig(env: Env = process.env): Config {
   // LOGIN_LOCK_AFTER_FAILURES free guesses after every lock.
   if (config.lockout.resetSec <= config.lockout.maxSec) {
     problems.push('LOGIN_FAILURE_RESET_SEC must be longer than LOGIN_LOCK_MAX_SEC')
+  }
+  if (config.loginProofOfWork.baseBits > config.loginProofOfWork.maxBits) {
+    problems.push('LOGIN_POW_BASE_BITS must not exceed LOGIN_POW_MAX_BITS')
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config

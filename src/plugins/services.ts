@@ -11,6 +11,7 @@ import { Denylist } from '../tokens/denylist.js'
 import { Transport } from '../http/transport.js'
 import { LoginAttemptStore } from '../limits/login-attempt-store.js'
 import { CounterStore } from '../limits/counter-store.js'
+import { AccountCeiling } from '../limits/account-ceiling.js'
 import { WindowCounter } from '../limits/policy.js'
 import { AuditStore } from '../audit/audit-store.js'
 import { AuditLog } from '../audit/audit-log.js'
@@ -84,6 +85,13 @@ export default fp<ServicesOptions>(
         passwords,
         attempts: attemptStore,
         lockout: config.lockout,
+        ceiling: new AccountCeiling({
+          attempts: attemptStore,
+          counters: counterStore,
+          policy: config.loginProofOfWork,
+          resetSec: config.lockout.resetSec,
+          key: config.loginProofOfWork.key,
+        }),
         sessions,
         events: audit,
         log: fastify.log.child({ component: 'accounts' }),
