@@ -216,7 +216,7 @@ describe('limits, cleanup and audit', () => {
     const c = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir })
     expect(c.rateLimit).toEqual({ loginPerIp: 100, registerPerIp: 30, refreshPerSession: 60, windowSec: 60 })
     expect(c.lockout).toEqual({ freeFailures: 5, baseSec: 1, maxSec: 900, resetSec: 3600 })
-    expect(c.loginProofOfWork).toEqual({ afterFailures: 10, baseBits: 14, maxBits: 17, challengeTtlSec: 120, key: expect.any(Buffer) })
+    expect(c.loginProofOfWork).toEqual({ afterFailures: 10, baseBits: 13, maxBits: 16, challengeTtlSec: 120, key: expect.any(Buffer) })
     expect(c.cleanup).toEqual({ intervalSec: 3600, retentionSec: 7 * 86_400, batchSize: 1000 })
     expect(c.audit).toEqual({ retentionDays: 90 })
   })
@@ -279,7 +279,7 @@ describe('limits, cleanup and audit', () => {
   })
 
   it('LOGIN_POW_BASE_BITS above LOGIN_POW_MAX_BITS is refused; bits stay within what a browser can solve', () => {
-    expectRefused({ NODE_ENV: 'test', DATA_DIR: dataDir, LOGIN_POW_BASE_BITS: '18', LOGIN_POW_MAX_BITS: '17' }, 'LOGIN_POW_BASE_BITS')
+    expectRefused({ NODE_ENV: 'test', DATA_DIR: dataDir, LOGIN_POW_BASE_BITS: '17', LOGIN_POW_MAX_BITS: '16' }, 'LOGIN_POW_BASE_BITS')
     expectRefused({ NODE_ENV: 'test', DATA_DIR: dataDir, LOGIN_POW_MAX_BITS: '25' }, 'LOGIN_POW_MAX_BITS', /integer/)
     expectRefused({ NODE_ENV: 'test', DATA_DIR: dataDir, LOGIN_POW_AFTER_FAILURES: '0' }, 'LOGIN_POW_AFTER_FAILURES', /integer/)
   })

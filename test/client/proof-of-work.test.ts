@@ -95,12 +95,12 @@ describe('solveProofOfWork', () => {
     }
   })
 
-  it('solves the default cap, 17 bits (about 2^17 hashes), and says how long it took', { timeout: 60_000 }, async () => {
+  it('solves the default cap, 16 bits (2^16 hashes on average), and says how long it took', { timeout: 60_000 }, async () => {
     const started = performance.now()
-    const nonce = await solveProofOfWork('v1.1.17.x.y', 17, PASSWORD)
+    const nonce = await solveProofOfWork('v1.1.16.x.y', 16, PASSWORD)
     const ms = performance.now() - started
-    expect(leadingZeroBits(proofHash('v1.1.17.x.y', PASSWORD, nonce))).toBeGreaterThanOrEqual(17)
+    expect(leadingZeroBits(proofHash('v1.1.16.x.y', PASSWORD, nonce))).toBeGreaterThanOrEqual(16)
     // Printed, not asserted: a shared 2-core machine is no measure of a user's browser.
-    console.log(`[pow] 17 bits: nonce ${nonce} after ${Math.round(ms)} ms`)
+    console.log(`[pow] 16 bits: ${parseInt(nonce, 36) + 1} hashes in ${Math.round(ms)} ms`)
   })
 })
