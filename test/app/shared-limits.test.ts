@@ -14,6 +14,7 @@ import { adminQuery } from '../helpers/database.js'
 import { uniqueEmail } from '../helpers/flows.js'
 import { post, startCluster, type Cluster } from '../helpers/instances.js'
 import { freePort } from '../../src/db/embedded.js'
+import { solveProofOfWork } from '../../client/src/index.js'
 
 const LIMITS = { RATE_LIMIT_LOGIN_PER_IP: '3', RATE_LIMIT_REGISTER_PER_IP: '3', RATE_LIMIT_WINDOW_SEC: '60' }
 const creds = () => ({ email: uniqueEmail(), password: 'correct horse battery' })
@@ -60,6 +61,34 @@ describe('per-IP limits across two instances, counted in Postgres (the default)'
     const rows = await adminQuery<{ key: string }>('SELECT key FROM rate_limit_counters', [], cluster.databaseUrl)
     expect(rows.length).toBeGreaterThanOrEqual(2) // login and register
     for (const { key } of rows) expect(key).toMatch(/^[0-9a-f]{64}$/)
+  })
+})
+
+describe('the per-account proof of work across two instances', () => {
+  let cluster: Cluster
+  beforeAll(async () => {
+    cluster = await startCluster(2, { LOGIN_POW_AFTER_FAILURES: '2', LOGIN_POW_BASE_BITS: '6', LOGIN_POW_MAX_BITS: '8' })
+  })
+  afterAll(() => cluster.close())
+
+  it('failures on either instance count toward one ceiling, and a challenge from one is answered on the other', async () => {
+    const [a, b] = cluster.instances.map((i) => i.base) as [string, string]
+    const email = uniqueEmail()
+    const password = 'correct horse battery'
+    expect((await post(a, '/auth/register', { email, password })).status).toBe(201)
+    expect((await post(a, '/auth/login', { email, password: 'wrong guess 1' })).json.error).toBe('invalid_credentials')
+    expect((await post(b, '/auth/login', { email, password: 'wrong guess 2' })).json.error).toBe('invalid_credentials')
+    const onA = await post(a, '/auth/login', { email, password: 'wrong guess 3' })
+    expect(onA.json).toMatchObject({ error: 'proof_of_work_required', difficulty: 6 })
+    const wrong = { email, password: 'wrong guess 3' }
+    const proof = { challenge: onA.json.challenge, nonce: await solveProofOfWork(onA.json.challenge, onA.json.difficulty, wrong.password) }
+    expect((await post(b, '/auth/login', { ...wrong, proof })).json.error).toBe('invalid_credentials')
+    // spent on B, so refused on A too
+    expect((await post(a, '/auth/login', { ...wrong, proof })).json.error).toBe('proof_of_work_required')
+    const onB = await post(b, '/auth/login', { email, password })
+    expect(onB.json.error).toBe('proof_of_work_required')
+    const ok = await post(a, '/auth/login', { email, password, proof: { challenge: onB.json.challenge, nonce: await solveProofOfWork(onB.json.challenge, onB.json.difficulty, password) } })
+    expect(ok.status).toBe(200)
   })
 })
 
