@@ -9,7 +9,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
 import { ApiError, type ErrorCode } from './errors.js'
 import { clientIp, trustProxyOption } from './http/meta.js'
-import { ErrorBody, PATTERN_DESCRIPTIONS } from './schemas/common.js'
+import { ErrorBody, LoginUnauthorized, PATTERN_DESCRIPTIONS } from './schemas/common.js'
 import services from './plugins/services.js'
 import accessTokens from './plugins/access-tokens.js'
 import rateLimit from './plugins/rate-limit.js'
@@ -110,6 +110,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   if (opts.onRoute) app.addHook('onRoute', opts.onRoute)
   app.addSchema(ErrorBody)
+  app.addSchema(LoginUnauthorized)
   // A bodiless POST (a browser refreshing or logging out by cookie) validates as `{}`.
   app.addHook('preValidation', async (request) => {
     if (request.body === undefined || request.body === null) request.body = {}
@@ -157,8 +158,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // Before any route: it documents the routes registered after it.
   await app.register(swagger, openApiOptions(config))
   await app.register(swaggerUi, { routePrefix: '/docs' })
-  await app.register(rateLimit)
   await app.register(services, { config, databaseUrl: opts.databaseUrl })
+  // After services: its Postgres store counts through the app's pool.
+  await app.register(rateLimit)
   await app.register(cleanup)
   await app.register(accessTokens, { config })
   await app.register(webSecurity, { corsOrigins: config.corsOrigins, https: config.cookies.secure })

@@ -1,6 +1,6 @@
 // Every setting the service reads, parsed and checked once at start. A bad value stops
 // the process with a message naming the variable; nothing is read from process.env later.
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto'
+import { createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { join, resolve } from 'node:path'
@@ -74,6 +74,8 @@ export interface Config {
     refreshPerSession: number
     windowSec: number
   }
+  /** where the per-IP counters live instead of Postgres; null: Postgres */
+  redis: { url: string | null; keyPrefix: string }
   /** failure counter per account and client IP, keyed by the normalised email whether or not it exists */
   lockout: {
     /** failures allowed before the first lock */
@@ -83,6 +85,15 @@ export interface Config {
     maxSec: number
     /** a counter with no failure for this long starts again from zero */
     resetSec: number
+  }
+  /** per-account ceiling on failed logins, across all client addresses (src/limits/proof-of-work.ts) */
+  loginProofOfWork: {
+    afterFailures: number
+    baseBits: number
+    maxBits: number
+    challengeTtlSec: number
+    /** HMAC key of the challenges, derived from REFRESH_TOKEN_SECRET so every instance has it */
+    key: Buffer
   }
   cleanup: {
     /** 0: no periodic job (the CLI still works) */
@@ -159,11 +170,23 @@ export function loadConfig(env: Env = process.env): Config {
       refreshPerSession: r.int('RATE_LIMIT_REFRESH_PER_SESSION', 60, 1, 1_000_000),
       windowSec: r.int('RATE_LIMIT_WINDOW_SEC', 60, 1, 86_400),
     },
+    redis: { url: redisUrl(r, problems), keyPrefix: r.str('REDIS_KEY_PREFIX', 'fastify-auth:') },
     lockout: {
       freeFailures: r.int('LOGIN_LOCK_AFTER_FAILURES', 5, 1, 1000),
       baseSec: r.int('LOGIN_LOCK_BASE_SEC', 1, 1, 86_400),
       maxSec: r.int('LOGIN_LOCK_MAX_SEC', 900, 1, 86_400),
       resetSec: r.int('LOGIN_FAILURE_RESET_SEC', 3600, 1, 7 * 86_400),
+    },
+    loginProofOfWork: {
+      afterFailures: r.int('LOGIN_POW_AFTER_FAILURES', 10, 1, 1_000_000),
+      baseBits: r.int('LOGIN_POW_BASE_BITS', 13, 1, 24),
+      // 2^16 SHA-256 on average: about half a second to a second of WebCrypto (measured at
+      // 60-170k hashes/s in Node's, batched as the SDK does, on a loaded 2-core machine).
+      maxBits: r.int('LOGIN_POW_MAX_BITS', 16, 1, 24),
+      challengeTtlSec: r.int('LOGIN_POW_CHALLENGE_TTL_SEC', 120, 10, 3600),
+      // Its own key, not the refresh secret itself: a challenge MAC must never be usable as
+      // (or reveal anything about) a derived refresh token.
+      key: Buffer.from(hkdfSync('sha256', refreshSecret ?? Buffer.alloc(32), Buffer.alloc(0), 'login-proof-of-work-v1', 32)),
     },
     cleanup: {
       intervalSec: r.int('CLEANUP_INTERVAL_SEC', 3600, 0, 7 * 86_400),
@@ -192,6 +215,9 @@ export function loadConfig(env: Env = process.env): Config {
   // LOGIN_LOCK_AFTER_FAILURES free guesses after every lock.
   if (config.lockout.resetSec <= config.lockout.maxSec) {
     problems.push('LOGIN_FAILURE_RESET_SEC must be longer than LOGIN_LOCK_MAX_SEC')
+  }
+  if (config.loginProofOfWork.baseBits > config.loginProofOfWork.maxBits) {
+    problems.push('LOGIN_POW_BASE_BITS must not exceed LOGIN_POW_MAX_BITS')
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config
@@ -383,6 +409,19 @@ function refreshTokenSecret(
     return null
   }
   return Buffer.from(value, 'utf8')
+}
+
+function redisUrl(r: Reader, problems: string[]): string | null {
+  const raw = r.optional('REDIS_URL')
+  if (raw === null) return null
+  let ok = false
+  try {
+    ok = ['redis:', 'rediss:'].includes(new URL(raw).protocol)
+  } catch {
+    ok = false
+  }
+  if (!ok) problems.push('REDIS_URL must be a redis:// or rediss:// URL')
+  return ok ? raw : null
 }
 
 // Keeps the object shape total when a problem has already been recorded.

@@ -18,6 +18,12 @@ export const ERROR_CATALOGUE = {
   invalid_grant: { status: 400, description: 'The refresh token is invalid, expired or revoked.' },
   unauthorized: { status: 401, description: 'Authentication is required.' },
   invalid_credentials: { status: 401, description: 'Email or password is incorrect.' },
+  // With `challenge` and `difficulty` in the body (ProofOfWorkRequired); no Retry-After: the
+  // client may answer at once, with the proof.
+  proof_of_work_required: {
+    status: 401,
+    description: 'Too many failed logins for this account: solve the challenge and send the proof with the password.',
+  },
   invalid_token: { status: 401, description: 'The access token is invalid.' },
   token_expired: { status: 401, description: 'The access token has expired.' },
   session_revoked: { status: 401, description: 'The session has been revoked.' },
@@ -83,3 +89,17 @@ export function withBearerChallenge(err: unknown): unknown {
 }
 
 export const apiError = (code: ErrorCode, description?: string) => new ApiError(code, description)
+
+/** 401 proof_of_work_required, carrying the challenge a login must solve (src/limits/proof-of-work.ts). */
+export class ProofOfWorkRequired extends ApiError {
+  constructor(
+    readonly challenge: string,
+    readonly difficulty: number,
+  ) {
+    super('proof_of_work_required')
+  }
+
+  override toBody(): ApiErrorBody & { challenge: string; difficulty: number } {
+    return { ...super.toBody(), challenge: this.challenge, difficulty: this.difficulty }
+  }
+}

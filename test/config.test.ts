@@ -291,6 +291,7 @@ describe('limits, cleanup and audit', () => {
     const c = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir })
     expect(c.rateLimit).toEqual({ loginPerIp: 100, registerPerIp: 30, refreshPerSession: 60, windowSec: 60 })
     expect(c.lockout).toEqual({ freeFailures: 5, baseSec: 1, maxSec: 900, resetSec: 3600 })
+    expect(c.loginProofOfWork).toEqual({ afterFailures: 10, baseBits: 13, maxBits: 16, challengeTtlSec: 120, key: expect.any(Buffer) })
     expect(c.cleanup).toEqual({ intervalSec: 3600, retentionSec: 7 * 86_400, batchSize: 1000 })
     expect(c.audit).toEqual({ retentionDays: 90 })
   })
@@ -324,6 +325,38 @@ describe('limits, cleanup and audit', () => {
     ['AUDIT_RETENTION_DAYS', '0'],
   ])('%s=%s is a ConfigError naming the variable', (name, value) => {
     expectRefused({ NODE_ENV: 'test', DATA_DIR: dataDir, [name]: value }, name, /integer/)
+  })
+
+  it('per-IP counters in Postgres unless REDIS_URL names a Redis', () => {
+    expect(loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir }).redis).toEqual({ url: null, keyPrefix: 'fastify-auth:' })
+    const c = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, REDIS_URL: 'rediss://:pw@cache.internal:6380/2', REDIS_KEY_PREFIX: 'auth-eu:' })
+    expect(c.redis).toEqual({ url: 'rediss://:pw@cache.internal:6380/2', keyPrefix: 'auth-eu:' })
+  })
+
+  it.each(['http://cache.internal:6379', 'cache.internal:6379', 'not a url'])('REDIS_URL=%s is refused without echoing it', (value) => {
+    try {
+      loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, REDIS_URL: value })
+      expect.unreachable()
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError)
+      expect((err as Error).message).toContain('REDIS_URL')
+      expect((err as Error).message).not.toContain(value) // it may hold a password
+    }
+  })
+
+  it('the proof-of-work key is derived from REFRESH_TOKEN_SECRET: the same on every instance, and not the secret itself', () => {
+    const env = { NODE_ENV: 'test', DATA_DIR: dataDir, REFRESH_TOKEN_SECRET: 'one shared secret of the deployment' }
+    const a = loadConfig(env).loginProofOfWork.key
+    expect(loadConfig(env).loginProofOfWork.key.equals(a)).toBe(true)
+    expect(loadConfig({ ...env, REFRESH_TOKEN_SECRET: 'another secret of another deployment' }).loginProofOfWork.key.equals(a)).toBe(false)
+    expect(a.length).toBe(32)
+    expect(a.equals(Buffer.from(env.REFRESH_TOKEN_SECRET))).toBe(false)
+  })
+
+  it('LOGIN_POW_BASE_BITS above LOGIN_POW_MAX_BITS is refused; bits stay within what a browser can solve', () => {
+    expectRefused({ NODE_ENV: 'test', DATA_DIR: dataDir, LOGIN_POW_BASE_BITS: '17', LOGIN_POW_MAX_BITS: '16' }, 'LOGIN_POW_BASE_BITS')
+    expectRefused({ NODE_ENV: 'test', DATA_DIR: dataDir, LOGIN_POW_MAX_BITS: '25' }, 'LOGIN_POW_MAX_BITS', /integer/)
+    expectRefused({ NODE_ENV: 'test', DATA_DIR: dataDir, LOGIN_POW_AFTER_FAILURES: '0' }, 'LOGIN_POW_AFTER_FAILURES', /integer/)
   })
 
   it('a lock longer than the time failures are remembered is refused (it would hand out free guesses)', () => {

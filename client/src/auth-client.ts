@@ -15,6 +15,7 @@ import { AuthError, DEFINITIVE_REFRESH_ERRORS, errorFromResponse } from './error
 import { DEFAULT_RETRY, defaultSleep, discard, send, type FetchLike, type HttpDeps, type RetryOptions } from './http.js'
 import { memoryStorage, sameTokens, type TokenStorage, type Tokens } from './storage.js'
 import { Coordinator, detectCrossTab, type ChannelLike, type LockManagerLike, type TabMessage } from './cross-tab.js'
+import { readChallenge, solveProofOfWork } from './proof-of-work.js'
 
 export type TransportMode = 'cookie' | 'bearer'
 
@@ -172,7 +173,16 @@ class Client implements AuthClient {
   }
 
   async login(email: string, password: string): Promise<void> {
-    const res = await send(this.http, this.url('/auth/login'), this.jsonPost({ email, password }), { retryUnknownOutcome: false })
+    const post = (body: object) => send(this.http, this.url('/auth/login'), this.jsonPost(body), { retryUnknownOutcome: false })
+    let res = await post({ email, password })
+    // An account failing from many places: the server wants a proof of work for this
+    // password. Solved here and sent once; a second challenge is thrown like any refusal.
+    const challenge = res.status === 401 ? readChallenge(await res.clone().json().catch(() => null)) : null
+    if (challenge) {
+      discard(res)
+      const nonce = await solveProofOfWork(challenge.challenge, challenge.difficulty, password)
+      res = await post({ email, password, proof: { challenge: challenge.challenge, nonce } })
+    }
     if (!res.ok) throw await errorFromResponse(res)
     await this.acceptTokens(res)
     this.changed('authenticated', this.now())

@@ -11,6 +11,8 @@ import { guard } from '../db/transient.js'
 import { normaliseEmail } from '../users/email.js'
 import type { UserRecord, UserStore } from '../users/user-store.js'
 import type { LoginAttemptStore } from '../limits/login-attempt-store.js'
+import type { AccountCeiling } from '../limits/account-ceiling.js'
+import type { Proof } from '../limits/proof-of-work.js'
 import { attemptKey, decideAttempt, type LockoutPolicy } from '../limits/policy.js'
 import type { IssuedSession, SessionEvents, SessionService } from '../tokens/session-service.js'
 import type { SessionMeta } from '../tokens/token-store.js'
@@ -21,6 +23,8 @@ export interface AccountServiceDeps {
   passwords: PasswordHasher
   attempts: LoginAttemptStore
   lockout: LockoutPolicy
+  /** the per-account ceiling across all addresses: a proof of work past it */
+  ceiling: AccountCeiling
   sessions: SessionService
   events: SessionEvents
   log: { warn(obj: object, msg: string): void }
@@ -42,11 +46,15 @@ export class AccountService {
 
   /**
    * A new session, or 401 invalid_credentials, or 429 while the address is locked for this
-   * client. The session starts only if the password just verified is still the account's
+   * client, or 401 proof_of_work_required while the account needs a (harder) proof than
+   * `proof`. The session starts only if the password just verified is still the account's
    * (createFamily's condition): a login racing a password change either finishes before the
    * change, whose sweep then revokes it, or fails.
    */
-  async login(rawEmail: string, password: string, meta: SessionMeta): Promise<IssuedSession> {
+  async login(rawEmail: string, password: string, meta: SessionMeta, proof: Proof | null = null): Promise<IssuedSession> {
+    // First, before anything costs argon2 or counts: an account failing from everywhere
+    // needs a proof of work (identical for an address with no account).
+    const accountKey = await this.d.ceiling.pass(rawEmail, password, proof)
     const email = normaliseEmail(rawEmail)
     const key = attemptKey(rawEmail, meta.ip ?? '')
     const [attempt, user] = await Promise.all([
@@ -67,7 +75,7 @@ export class AccountService {
       this.d.events.record({ type: 'login_failure', userId: user.id, reason: 'credentials_changed', ...meta })
       throw new ApiError('invalid_credentials')
     }
-    await guard(() => this.d.attempts.reset(key))
+    await guard(() => this.d.attempts.reset(key, accountKey))
     await this.rehashIfOutdated(user, password)
     return session
   }

@@ -3,6 +3,7 @@
 import { TokenStore } from '../tokens/token-store.js'
 import { LoginAttemptStore } from '../limits/login-attempt-store.js'
 import { AuditStore } from '../audit/audit-store.js'
+import { CounterStore } from '../limits/counter-store.js'
 import { cleanupPlan, runCleanup } from '../jobs/cleanup.js'
 import { openCliDatabase, runCli } from './open.js'
 
@@ -12,6 +13,7 @@ runCli(async () => {
     const stores = {
       tokens: new TokenStore(db.prisma, config.db),
       attempts: new LoginAttemptStore(db.prisma, config.db),
+      counters: new CounterStore(db.prisma),
       audit: new AuditStore(db.prisma),
     }
     const result = await runCleanup(stores, cleanupPlan(config))

@@ -12,6 +12,9 @@
 // - a spent token: until the retention has passed since it would have expired unspent. Until
 //   then, presenting it is detected as reuse and revokes its family;
 // - a failed-login counter: until nobody has failed on it for LOGIN_FAILURE_RESET_SEC;
+// - a rate-limit counter (and a spent proof of work): until its window has ended. An ended
+//   window is never read again (the next request starts a new one in place), so it can go at
+//   once;
 // - an audit event: AUDIT_RETENTION_DAYS.
 import type { Config } from '../config.js'
 import { denylistRetentionMs } from '../tokens/denylist.js'
@@ -22,6 +25,7 @@ export interface CleanupStores {
     deleteSpentTokens(args: { keepSec: number; limit: number }): Promise<number>
   }
   attempts: { deleteStale(resetSec: number, limit: number): Promise<number> }
+  counters: { deleteExpired(limit: number): Promise<number> }
   audit: { deleteOlderThan(retentionDays: number, limit: number): Promise<number> }
 }
 
@@ -38,6 +42,7 @@ export interface CleanupResult {
   families: number
   spentTokens: number
   loginAttempts: number
+  rateLimitCounters: number
   auditEvents: number
   /** DELETE statements run */
   batches: number
@@ -61,7 +66,7 @@ export async function runCleanup(
   plan: CleanupPlan,
   opts: { pauseMs?: number; shouldStop?: () => boolean } = {},
 ): Promise<CleanupResult> {
-  const result: CleanupResult = { families: 0, spentTokens: 0, loginAttempts: 0, auditEvents: 0, batches: 0 }
+  const result: CleanupResult = { families: 0, spentTokens: 0, loginAttempts: 0, rateLimitCounters: 0, auditEvents: 0, batches: 0 }
   const limit = plan.batchSize
   const drain = async (step: () => Promise<number>): Promise<number> => {
     let total = 0
@@ -81,6 +86,7 @@ export async function runCleanup(
   )
   result.spentTokens = await drain(() => stores.tokens.deleteSpentTokens({ keepSec: plan.spentTokenKeepSec, limit }))
   result.loginAttempts = await drain(() => stores.attempts.deleteStale(plan.loginAttemptKeepSec, limit))
+  result.rateLimitCounters = await drain(() => stores.counters.deleteExpired(limit))
   result.auditEvents = await drain(() => stores.audit.deleteOlderThan(plan.auditRetentionDays, limit))
   return result
 }

@@ -1,6 +1,6 @@
 // The only module that reads or writes login_attempts. Time comes from the database, so every
 // instance agrees on locks.
-import type { PrismaClient } from '../generated/prisma/client.js'
+import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
 import type { AttemptDecision, AttemptState } from './policy.js'
 import type { TimeoutOptions } from '../tokens/token-store.js'
 
@@ -41,9 +41,33 @@ export class LoginAttemptStore {
     )
   }
 
+  /**
+   * The per-account counter (proof-of-work.ts): counts one attempt, in advance, if the key has
+   * fewer than `below` failures (or none within `resetSec`). One statement, so parallel
+   * attempts each see the ones counted before them, and the row is locked only for that
+   * statement. Not counted: `failures` is what stopped it (at least `below`).
+   */
+  async countIfBelow(key: string, below: number, resetSec: number): Promise<{ counted: boolean; failures: number }> {
+    const limit = Math.min(below, 2_147_483_647)
+    const [row] = await this.prisma.$queryRaw<{ counted: number | null; before: number | null }[]>`
+      WITH before AS (SELECT failures FROM login_attempts WHERE key = ${key}),
+      counted AS (
+        INSERT INTO login_attempts AS a (key, failures, last_failure_at)
+        VALUES (${key}, 1, now())
+        ON CONFLICT (key) DO UPDATE SET
+          failures = CASE WHEN a.last_failure_at <= now() - make_interval(secs => ${resetSec}) THEN 1
+                          ELSE LEAST(a.failures + 1, 2147483647) END,
+          last_failure_at = now()
+        WHERE a.last_failure_at <= now() - make_interval(secs => ${resetSec}) OR a.failures < ${limit}
+        RETURNING a.failures)
+      SELECT (SELECT failures FROM counted) AS counted, (SELECT failures FROM before) AS before`
+    if (row!.counted !== null) return { counted: true, failures: row!.counted }
+    return { counted: false, failures: Math.max(row!.before ?? 0, limit) }
+  }
+
   /** After a correct password: the account starts again from zero. */
-  async reset(key: string): Promise<void> {
-    await this.prisma.$executeRaw`DELETE FROM login_attempts WHERE key = ${key}`
+  async reset(...keys: string[]): Promise<void> {
+    await this.prisma.$executeRaw`DELETE FROM login_attempts WHERE key IN (${Prisma.join(keys)})`
   }
 
   /** Deletes up to `limit` counters nobody has failed on for `resetSec`; returns how many. */

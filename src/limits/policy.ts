@@ -7,9 +7,12 @@
 //   forgotten after a quiet period. The lock is always temporary, and attempts during it change
 //   nothing (they cannot extend it). Keyed by source as well as account (as Auth0's brute-force
 //   protection is), so an attacker who keeps failing locks out only their own address, never
-//   the owner logging in from elsewhere; guessing from many addresses is what the per-IP limit
-//   and the password rules are for. The key hashes the normalised email whether or not an
+//   the owner logging in from elsewhere; guessing from many addresses is what the per-account
+//   proof of work below, the per-IP limit and the password rules are for. The key hashes the normalised email whether or not an
 //   account has it, so neither the answer nor the counter tells whether it is registered.
+// - Per account alone (login): past a threshold of failures from all addresses together, a
+//   proof of work, never a lock (proof-of-work.ts). It slows a guesser who spreads over many
+//   addresses, which the per-source lock cannot see.
 // - Per session (refresh): a fixed window per token family, counting rotations only (a replay
 //   hands out nothing new), wide enough for a burst of tabs and a client's retries. A limited
 //   refresh changes nothing and is never a logout.
@@ -72,6 +75,15 @@ export function attemptKey(rawEmail: string, ip: string): string {
   // An IP key has no newline, so the last one splits the string back into its pair: no two
   // (email, ip) pairs share a key, whatever a client puts in the email.
   return createHash('sha256').update(`${canonicalEmail(rawEmail)}\n${ipKey(ip)}`, 'utf8').digest('hex')
+}
+
+/**
+ * The per-account failure counter's key (proof-of-work.ts): the address alone, whatever the
+ * client IP. Built like attemptKey with "*" in place of the IP key, which no IP key ever is,
+ * so it never meets a per-address key in login_attempts.
+ */
+export function accountKey(rawEmail: string): string {
+  return createHash('sha256').update(`${canonicalEmail(rawEmail)}\n*`, 'utf8').digest('hex')
 }
 
 /** The per-IP limit's key: one IPv4 address, or one IPv6 /64 (what one subscriber gets). */

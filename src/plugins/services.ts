@@ -10,6 +10,8 @@ import { SessionService } from '../tokens/session-service.js'
 import { Denylist, denylistRetentionMs } from '../tokens/denylist.js'
 import { Transport } from '../http/transport.js'
 import { LoginAttemptStore } from '../limits/login-attempt-store.js'
+import { CounterStore } from '../limits/counter-store.js'
+import { AccountCeiling } from '../limits/account-ceiling.js'
 import { AuditStore } from '../audit/audit-store.js'
 import { AuditLog } from '../audit/audit-log.js'
 import { AccountService } from '../auth/account-service.js'
@@ -31,7 +33,7 @@ declare module 'fastify' {
     denylist: Denylist
     transport: Transport
     /** the stores the cleanup job prunes */
-    stores: { tokens: TokenStore; attempts: LoginAttemptStore; audit: AuditStore }
+    stores: { tokens: TokenStore; attempts: LoginAttemptStore; counters: CounterStore; audit: AuditStore }
   }
 }
 
@@ -52,6 +54,7 @@ export default fp<ServicesOptions>(
       log: fastify.log.child({ component: 'denylist' }),
     })
     const attemptStore = new LoginAttemptStore(db.prisma, config.db)
+    const counterStore = new CounterStore(db.prisma)
     const auditStore = new AuditStore(db.prisma)
     const audit = new AuditLog(auditStore, fastify.log.child({ component: 'audit' }))
     fastify.addHook('onClose', async () => {
@@ -81,12 +84,19 @@ export default fp<ServicesOptions>(
         passwords,
         attempts: attemptStore,
         lockout: config.lockout,
+        ceiling: new AccountCeiling({
+          attempts: attemptStore,
+          counters: counterStore,
+          policy: config.loginProofOfWork,
+          resetSec: config.lockout.resetSec,
+          key: config.loginProofOfWork.key,
+        }),
         sessions,
         events: audit,
         log: fastify.log.child({ component: 'accounts' }),
       }),
     )
-    fastify.decorate('stores', { tokens: tokenStore, attempts: attemptStore, audit: auditStore })
+    fastify.decorate('stores', { tokens: tokenStore, attempts: attemptStore, counters: counterStore, audit: auditStore })
     fastify.decorate(
       'transport',
       new Transport({ secure: config.cookies.secure, accessTtlSec: config.jwt.accessTtlSec, refreshTtlSec: config.refresh.ttlSec }),

@@ -57,6 +57,41 @@ export const Credentials = Type.Object(
   { additionalProperties: false },
 )
 
+/** What POST /auth/login takes: the credentials and, when asked for one, a proof of work. */
+export const LoginBody = Type.Object(
+  {
+    ...Credentials.properties,
+    proof: Type.Optional(
+      Type.Object(
+        {
+          challenge: Type.String({ minLength: 1, maxLength: 200, description: 'as received in the proof_of_work_required answer' }),
+          nonce: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'the solution' }),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'After a 401 proof_of_work_required: a nonce such that SHA-256(challenge + "." + hex(SHA-256(NFC(password))) + "." + nonce) starts with `difficulty` zero bits.',
+        },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+)
+
+/** The 401 of POST /auth/login: ErrorBody, plus the challenge when the code is proof_of_work_required. */
+export const LoginUnauthorized = Type.Object(
+  {
+    error: Type.String(),
+    error_description: Type.String(),
+    challenge: Type.Optional(Type.String({ description: 'with proof_of_work_required: the challenge to solve (opaque)' })),
+    difficulty: Type.Optional(Type.Integer({ description: 'with proof_of_work_required: leading zero bits the proof hash needs' })),
+  },
+  {
+    $id: 'LoginUnauthorized',
+    description: 'invalid_credentials, or proof_of_work_required with a challenge: too many failed logins for this account from all addresses',
+  },
+)
+
 // Bearer clients get both tokens; cookie clients get neither in the body.
 export const TokenResponse = Type.Object({
   token_type: Type.Literal('Bearer'),

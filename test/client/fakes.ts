@@ -1,6 +1,9 @@
 // In-memory stand-ins for the auth API, a browser's cookie jar, Web Locks and
 // BroadcastChannel, so the SDK's logic is tested without a browser or a server.
+import { randomBytes } from 'node:crypto'
 import type { ChannelLike, LockManagerLike } from '../../client/src/index.js'
+import { checkProof, issueChallenge, type ProofOfWorkPolicy } from '../../src/limits/proof-of-work.js'
+import { accountKey } from '../../src/limits/policy.js'
 
 export interface Call {
   method: string
@@ -21,6 +24,8 @@ export function json(status: number, body: unknown, headers: Record<string, stri
   })
 }
 
+const nowSec = () => Math.floor(Date.now() / 1000)
+
 export const apiError = (status: number, error: string, headers: Record<string, string> = {}) =>
   json(status, { error, error_description: error }, headers)
 
@@ -39,6 +44,13 @@ export class FakeApi {
   private readonly plans = new Map<string, Planned[]>()
   /** delay before every answer, to let concurrent callers pile up */
   latencyMs = 0
+  /**
+   * When set, every login needs a proof of work of this many bits, checked with the server's
+   * own functions (src/limits/proof-of-work.ts) and spent once used, as the server does.
+   */
+  proofOfWorkBits: number | null = null
+  private readonly powKey = randomBytes(32)
+  private readonly spentProofs = new Set<string>()
 
   plan(path: string, ...answers: Planned[]): void {
     this.plans.set(path, [...(this.plans.get(path) ?? []), ...answers])
@@ -106,6 +118,21 @@ export class FakeApi {
     return json(200, { access_token: t.accessToken, token_type: 'Bearer', expires_in: 900, refresh_token: t.refreshToken })
   }
 
+  private powPolicy(): ProofOfWorkPolicy {
+    return { afterFailures: 1, baseBits: 1, maxBits: 24, challengeTtlSec: 120 }
+  }
+
+  private provenWork(body: Record<string, unknown> | undefined): boolean {
+    const proof = body?.proof as { challenge: string; nonce: string } | undefined
+    if (!proof || typeof body?.email !== 'string' || typeof body.password !== 'string') return false
+    const key = `${proof.challenge} ${proof.nonce}`
+    if (this.spentProofs.has(key)) return false
+    const { bits } = checkProof(this.powKey, accountKey(body.email), proof, body.password, nowSec(), this.powPolicy())
+    if (bits < this.proofOfWorkBits!) return false
+    this.spentProofs.add(key)
+    return true
+  }
+
   route(call: Call): Response {
     const key = `${call.method} ${call.path}`
     const body = call.body as Record<string, string> | undefined
@@ -113,6 +140,11 @@ export class FakeApi {
       case 'POST /auth/register':
         return json(201, { id: 'u1', email: body?.email })
       case 'POST /auth/login':
+        if (this.proofOfWorkBits !== null && !this.provenWork(body)) {
+          const policy = this.powPolicy()
+          const challenge = issueChallenge(this.powKey, accountKey(body?.email ?? ''), this.proofOfWorkBits, nowSec(), randomBytes(16).toString('base64url'), policy)
+          return json(401, { error: 'proof_of_work_required', error_description: 'solve it', challenge, difficulty: this.proofOfWorkBits })
+        }
         if (body?.password !== 'correct horse battery') return apiError(401, 'invalid_credentials')
         return this.tokens(call, this.issue())
       case 'POST /auth/refresh': {

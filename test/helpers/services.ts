@@ -8,6 +8,8 @@ import { TokenStore } from '../../src/tokens/token-store.js'
 import { SessionService } from '../../src/tokens/session-service.js'
 import { LoginAttemptStore } from '../../src/limits/login-attempt-store.js'
 import { AccountService } from '../../src/auth/account-service.js'
+import { AccountCeiling } from '../../src/limits/account-ceiling.js'
+import { CounterStore } from '../../src/limits/counter-store.js'
 
 const quiet = { info() {}, warn() {}, error() {} }
 const events = { record() {}, async recordNow() {} }
@@ -21,11 +23,19 @@ export async function buildServices(config: Config, url: string, opts: { passwor
     events,
     refreshLimit: { max: config.rateLimit.refreshPerSession, windowSec: config.rateLimit.windowSec },
   })
+  const attempts = new LoginAttemptStore(db.prisma, config.db)
   const accounts = new AccountService({
     users,
     passwords,
-    attempts: new LoginAttemptStore(db.prisma, config.db),
+    attempts,
     lockout: config.lockout,
+    ceiling: new AccountCeiling({
+      attempts,
+      counters: new CounterStore(db.prisma),
+      policy: config.loginProofOfWork,
+      resetSec: config.lockout.resetSec,
+      key: config.loginProofOfWork.key,
+    }),
     sessions,
     events,
     log: quiet,

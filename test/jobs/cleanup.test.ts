@@ -92,6 +92,21 @@ describe('what is kept and what goes', () => {
     expect(left).toEqual([{ family_id: sidOf(s.accessToken) }])
   })
 
+  it('rate-limit counters go once their window has ended, in batches; live windows stay', async () => {
+    const key = (c: string) => c.repeat(64)
+    await q(
+      `INSERT INTO rate_limit_counters (key, count, expires_at) VALUES
+       ($1, 5, now() - interval '1 second'), ($2, 1, now() - interval '1 hour'), ($3, 9, now() - interval '1 day'),
+       ($4, 3, now() + interval '1 minute')`,
+      [key('c'), key('d'), key('e'), key('f')],
+    )
+    const result = await t.app.runCleanup()
+    expect(result.rateLimitCounters).toBe(3)
+    // (the other rows are the live windows of this file's own logins and registrations)
+    const left = (await q('SELECT key FROM rate_limit_counters WHERE key = ANY($1)', [[key('c'), key('d'), key('e'), key('f')]])).map((r) => r.key)
+    expect(left).toEqual([key('f')])
+  })
+
   it('deletes in batches of CLEANUP_BATCH_SIZE until a short batch', async () => {
     const user = await register(t.app)
     const sessions = []
@@ -99,8 +114,9 @@ describe('what is kept and what goes', () => {
     await q(`UPDATE token_families SET revoked_at = now() - interval '30 days', revoked_reason = 'logout' WHERE user_id = $1`, [user.id])
     const result = await t.app.runCleanup()
     expect(result.families).toBe(5)
-    // 2 + 2 + 1 for families, then one short batch each for tokens, counters and events.
-    expect(result.batches).toBe(6)
+    // 2 + 2 + 1 for families, then one short batch each for tokens, login counters,
+    // rate-limit counters and events.
+    expect(result.batches).toBe(7)
   })
 })
 
@@ -144,7 +160,7 @@ describe('running it', () => {
         env: { ...process.env, NODE_ENV: 'test', DATABASE_URL: t.databaseUrl, DATA_DIR: dataDir },
         timeout: 60_000,
       })
-      expect(JSON.parse(stdout.trim())).toEqual({ families: 1, spentTokens: 0, loginAttempts: 0, auditEvents: 0, batches: 4 })
+      expect(JSON.parse(stdout.trim())).toEqual({ families: 1, spentTokens: 0, loginAttempts: 0, rateLimitCounters: 0, auditEvents: 0, batches: 5 })
       expect(await familyExists(sidOf(s.accessToken))).toBe(false)
     } finally {
       rmSync(dataDir, { recursive: true, force: true })

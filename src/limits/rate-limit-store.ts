@@ -1,0 +1,106 @@
+// A store for @fastify/rate-limit whose counters every instance shares: Postgres
+// (rate_limit_counters) by default, Redis (@fastify/rate-limit's own Redis store) when
+// REDIS_URL is set. Either way:
+// - the key is a SHA-256 of the route and the client's address key, so neither store holds an
+//   address;
+// - a store that fails answers 503 service_unavailable with Retry-After: never a 500, and
+//   never a request let through uncounted (the plugin's skipOnError stays off);
+// - an instance that has seen a key refused remembers it until its window ends and refuses it
+//   again without asking the store. Windows are fixed and counts only grow, so that answer is
+//   the store's own; it keeps a flood from one address off the database.
+import { createHash } from 'node:crypto'
+import { createRequire } from 'node:module'
+import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
+import type { Redis } from 'ioredis'
+import { ApiError } from '../errors.js'
+import { isTransientDbError } from '../db/transient.js'
+import type { CounterStore, WindowHit } from './counter-store.js'
+
+export interface CounterBackend {
+  readonly name: 'postgres' | 'redis'
+  hit(key: string, windowMs: number): Promise<WindowHit>
+}
+
+export function postgresCounters(counters: CounterStore): CounterBackend {
+  return { name: 'postgres', hit: (key, windowMs) => counters.hit(key, windowMs) }
+}
+
+type IncrCallback = (err: Error | null, result?: { current: number; ttl: number }) => void
+interface PluginRedisStore {
+  incr(key: string, cb: IncrCallback, timeWindow: number, max: number): void
+}
+type PluginRedisStoreCtor = new (continueExceeding: boolean, exponentialBackoff: boolean, redis: Redis, prefix: string) => PluginRedisStore
+
+// The plugin's Redis store (an atomic INCR + PEXPIRE script) is not exported by name; it is a
+// plain CommonJS file of the package.
+const PluginRedisStore = createRequire(import.meta.url)('@fastify/rate-limit/store/RedisStore.js') as PluginRedisStoreCtor
+
+/** Counters in Redis under `prefix` + `rl:` + the hashed key; each expires with its window. */
+export function redisCounters(redis: Redis, prefix: string): CounterBackend {
+  const store = new PluginRedisStore(false, false, redis, `${prefix}rl:`)
+  return {
+    name: 'redis',
+    hit: (key, windowMs) =>
+      new Promise((resolve, reject) => {
+        // `max` only matters to the plugin's continueExceeding/exponentialBackoff, both off.
+        store.incr(key, (err, res) => (err ? reject(err) : resolve({ count: res!.current, ttlMs: res!.ttl })), windowMs, 0)
+      }),
+  }
+}
+
+export interface StoreLog {
+  warn(obj: object, msg: string): void
+  error(obj: object, msg: string): void
+}
+
+/** The class to pass as @fastify/rate-limit's `store` option. One per app: nothing is shared between apps. */
+export function sharedRateLimitStore(backend: CounterBackend, log: StoreLog, maxRemembered = 10_000): FastifyRateLimitStoreCtor {
+  // hashed key -> Date.now() at which its window ends, for keys seen refused
+  const refusedUntil = new Map<string, number>()
+  const remember = (key: string, until: number) => {
+    refusedUntil.delete(key)
+    if (refusedUntil.size >= maxRemembered) refusedUntil.delete(refusedUntil.keys().next().value!)
+    refusedUntil.set(key, until)
+  }
+
+  class SharedStore implements FastifyRateLimitStore {
+    // `scope` is the route; the plugin's own options argument of the root store is not needed.
+    constructor(private readonly scope: string) {}
+
+    incr(key: string, cb: IncrCallback, timeWindow: number, max: number): void {
+      const hashed = createHash('sha256').update(`${this.scope}\n${key}`, 'utf8').digest('hex')
+      const now = Date.now()
+      const until = refusedUntil.get(hashed)
+      if (until !== undefined) {
+        if (until > now) return cb(null, { current: max + 1, ttl: until - now })
+        refusedUntil.delete(hashed)
+      }
+      backend.hit(hashed, timeWindow).then(
+        ({ count, ttlMs }) => {
+          if (count > max && ttlMs > 0) remember(hashed, now + ttlMs)
+          cb(null, { current: count, ttl: ttlMs })
+        },
+        (err: unknown) => {
+          // A transient failure (unreachable, busy) is expected now and then; anything else is
+          // a fault to fix, but the answer is the same: try again, nothing was let through.
+          if (isTransientDbError(err) || backend.name === 'redis') log.warn({ err, store: backend.name }, 'rate-limit store unavailable')
+          else log.error({ err, store: backend.name }, 'rate-limit store failed')
+          cb(new ApiError('service_unavailable', 'The rate-limit store is unavailable; retry shortly.', 1))
+        },
+      )
+    }
+
+    // Typed as the route's options; at run time it is the merged limit options, with the
+    // route under `routeInfo`.
+    child(routeOptions: object): FastifyRateLimitStore {
+      const route = (routeOptions as { routeInfo?: { method?: unknown; url?: unknown } }).routeInfo
+      return new SharedStore(`${String(route?.method)} ${String(route?.url)}`)
+    }
+  }
+
+  return class RootStore extends SharedStore {
+    constructor() {
+      super('')
+    }
+  } as unknown as FastifyRateLimitStoreCtor
+}
