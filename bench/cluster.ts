@@ -15,7 +15,7 @@ import { once } from 'node:events'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { loadConfig } from '../src/config.js'
+import { loadConfig } from '../src/server/config.js'
 import { startEmbeddedPostgres } from '../src/db/embedded.js'
 
 const instances = Number(process.env.INSTANCES ?? availableParallelism())

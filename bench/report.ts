@@ -384,7 +384,7 @@ export function markdownReport(r: BenchResults, svgName: string): string {
     '*req/s* counts 2xx answers only. *CPU ms/10k*: server CPU time (user+system, all instances) per 10 000 answered requests. ' +
       '*DB queries*: statements the server instances sent during the measured run (IPC counter). *loop p99*: event-loop delay inside the server (worst instance), beyond the 10 ms sampling interval. ' +
       '*other load*: cores\' worth of CPU used during the run by processes that are not the bench\'s (servers, cluster primary, load generator, its PostgreSQL); above ~0.25 the figure was disturbed by other work on the machine. ' +
-      'Ceilings: **A** bare Fastify with the app\'s settings returning a constant of /me\'s shape; **B** `BEGIN; UPDATE token_families … WHERE id = $1; COMMIT` ' +
+      'Ceilings: **A** bare Fastify with the app\'s settings returning a constant of /me\'s shape; **B** `BEGIN; UPDATE auth.token_families … WHERE id = $1; COMMIT` ' +
       'per request through pg with the same pool; **C** raw argon2id hashes/s with the production parameters ' +
       `(m=${m.argon2.memoryKiB} KiB, t=${m.argon2.timeCost}, p=${m.argon2.parallelism}), ` +
       `${r.ceilingC.concurrency} in flight, in its own process. The per-IP login limit and the per-session refresh limit are raised to 1 000 000 ` +

@@ -17,7 +17,7 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
-import { loadConfig } from '../src/config.js'
+import { loadConfig } from '../src/server/config.js'
 import { PasswordHasher } from '../src/auth/password.js'
 import { benchDatabase } from './lib/database.js'
 import { benchSecrets } from './lib/server.js'
@@ -148,7 +148,7 @@ async function main() {
     await settle(db.admin)
     seeding.settleSeconds = (performance.now() - t) / 1000
     seeding.largeFamilies = await familyCount(db.admin)
-    seeding.refreshTokens = Number((await db.admin.query<{ n: string }>('SELECT count(*) AS n FROM refresh_tokens')).rows[0]!.n)
+    seeding.refreshTokens = Number((await db.admin.query<{ n: string }>('SELECT count(*) AS n FROM auth.refresh_tokens')).rows[0]!.n)
     log(`  seeded ${seeding.largeFamilies} families in ${(seeding.knownSeconds + seeding.fillerSeconds).toFixed(1)} s (+${seeding.settleSeconds.toFixed(1)} s VACUUM ANALYZE, CHECKPOINT)`)
     const tokensLarge = signAccessTokens(known, settings.accessTokens, ctx.signing)
     // Disjoint slices of known families: a run never meets a token another run spent.
@@ -245,14 +245,14 @@ async function checkAccessPath(ctx: Ctx, sessions: SeededSession[], tokens: stri
     const body = (await me.json()) as { id: string; email: string; session_id: string }
     const s = sessions[0]!
     if (me.status !== 200 || body.id !== s.userId || body.session_id !== s.familyId || body.email !== sessionEmail(s)) {
-      throw new Error(`/me refused a bench token: ${me.status} ${JSON.stringify(body)}`)
+      throw new Error(`/auth/me refused a bench token: ${me.status} ${JSON.stringify(body)}`)
     }
     const cookieLogin = await login({ 'x-auth-transport': 'cookie' })
     const setCookie = cookieLogin.headers.getSetCookie().find((c) => c.startsWith(`${ACCESS_COOKIE}=`))
     if (!setCookie) throw new Error(`cookie login set no ${ACCESS_COOKIE} cookie`)
     const cookieValue = setCookie.slice(ACCESS_COOKIE.length + 1).split(';')[0]!
     const byCookie = await fetch(`${base}/me`, { headers: { cookie: `${ACCESS_COOKIE}=${cookieValue}` } })
-    if (byCookie.status !== 200) throw new Error(`/me by cookie: ${byCookie.status}`)
+    if (byCookie.status !== 200) throw new Error(`/auth/me by cookie: ${byCookie.status}`)
     await byCookie.arrayBuffer()
     log(`  access path checked: bench tokens match issued ones; cookie ${ACCESS_COOKIE} accepted`)
     return { issuedToken: issued, headerKeys: Object.keys(real.header).sort(), claimKeys: Object.keys(real.payload).sort(), cookieName: ACCESS_COOKIE }
@@ -271,7 +271,7 @@ async function catchUpCost(ctx: Ctx, syncIntervalMs: number) {
   try {
     const sql = `SELECT now() AS now, f.id, f.revoked_at
       FROM (SELECT 1) AS one
-      LEFT JOIN token_families f
+      LEFT JOIN auth.token_families f
         ON f.revoked_at > COALESCE($1::timestamptz, now() - make_interval(secs => $2))`
     for (let i = 0; i < 20; i++) await client.query(sql, [new Date(Date.now() - 30_000), 930])
     const h0 = await hostSnapshot(ctx.postmaster)

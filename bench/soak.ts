@@ -8,7 +8,7 @@
 // each stream capped at SOAK_LOAD of that. Prints and writes bench/results/soak-<time>.json.
 import { mkdir, writeFile } from 'node:fs/promises'
 import autocannon from 'autocannon'
-import { loadConfig } from '../src/config.js'
+import { loadConfig } from '../src/server/config.js'
 import { PasswordHasher } from '../src/auth/password.js'
 import { benchDatabase } from './lib/database.js'
 import { benchSecrets } from './lib/server.js'
@@ -40,7 +40,7 @@ function streams(accessTokens: string[], queue: TokenQueue, loginEmails: string[
       connections: 16,
       request: {
         method: 'GET',
-        path: '/me',
+        path: '/auth/me',
         setupRequest: (req: Record<string, unknown>) => ({
           ...req,
           headers: { authorization: `Bearer ${accessTokens[a++ % accessTokens.length]}` },

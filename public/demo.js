@@ -1,10 +1,11 @@
 // The demo page's logic: the SDK in cookie mode. No token ever reaches this script: login
 // and refresh answers carry none, and the cookies are httpOnly.
-import { AuthError, createAuthClient } from '/sdk.js'
+import { AuthError, createAuthClient } from '/sdk/index.js'
 
 const $ = (id) => document.getElementById(id)
 
-const client = createAuthClient({ transport: 'cookie', lockName: 'auth-demo' })
+// The server fills in where it mounted the auth routes.
+const client = createAuthClient({ transport: 'cookie', lockName: 'auth-demo', basePath: '__AUTH_PATH__' })
 
 function status(text, kind = 'info') {
   const el = $('status')

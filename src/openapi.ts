@@ -1,11 +1,10 @@
-// The OpenAPI 3 document, built by @fastify/swagger from each route's TypeBox schemas and
-// served at /docs/json (UI at /docs). Shared schemas registered with addSchema (ErrorBody)
-// become components named by their $id.
+// The OpenAPI 3 document, built by @fastify/swagger from each route's TypeBox schemas: the
+// plugin's own at {prefix}/openapi.json, and the standalone server's (the plugin's routes
+// and the server's) at /docs/json, with its UI at /docs.
 import type { SwaggerOptions } from '@fastify/swagger'
-import type { Config } from './config.js'
 import { cookieNames } from './http/transport.js'
 
-export function openApiOptions(config: Config): SwaggerOptions {
+export function openApiOptions(settings: { cookies: { secure: boolean } }, extra: { health?: boolean } = {}): SwaggerOptions {
   return {
     openapi: {
       openapi: '3.0.3',
@@ -18,13 +17,13 @@ export function openApiOptions(config: Config): SwaggerOptions {
       tags: [
         { name: 'auth', description: 'Accounts and tokens' },
         { name: 'sessions', description: "The caller's sessions and account activity" },
-        { name: 'health', description: 'Liveness and readiness' },
+        ...(extra.health ? [{ name: 'health', description: 'Liveness and readiness' }] : []),
         { name: 'keys', description: 'Public keys for verifying access tokens' },
       ],
       components: {
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
-          accessCookie: { type: 'apiKey', in: 'cookie', name: cookieNames(config.cookies.secure).access },
+          accessCookie: { type: 'apiKey', in: 'cookie', name: cookieNames(settings.cookies.secure).access },
         },
       },
     },

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { ConfigError, loadConfig, type Config } from '../src/config.js'
+import { ConfigError, loadConfig, type Config } from '../src/server/config.js'
 import { looksLikePublicKey, weakSecretReason } from '../src/secrets.js'
 
 type Env = Record<string, string>
@@ -277,7 +277,7 @@ describe('TRUST_PROXY', () => {
 
   it('every accepted setting is one Fastify accepts, and none of them is true', async () => {
     const { default: Fastify } = await import('fastify')
-    const { trustProxyOption } = await import('../src/http/meta.js')
+    const { trustProxyOption } = await import('../src/server/app.js')
     for (const value of ['', '1', '2', '10.0.0.1', '10.0.0.0/8, 192.168.1.1 ,2001:db8::/32,::1', '::ffff:10.0.0.0/104']) {
       const option = trustProxyOption(load(value).trustProxy)
       expect(option).not.toBe(true)

@@ -3,7 +3,7 @@
 // the server's own PasswordHasher: the libuv thread pool, same UV_THREADPOOL_SIZE (inherited
 // from the environment), in its own process, `concurrency` hashes in flight like
 // `concurrency` login connections.
-import { loadConfig } from '../../src/config.js'
+import { loadConfig } from '../../src/server/config.js'
 import { PasswordHasher } from '../../src/auth/password.js'
 
 const config = loadConfig()

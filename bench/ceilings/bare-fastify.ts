@@ -3,8 +3,8 @@
 // /me, through the same kind of response schema, so the difference to the real /me is the
 // access-token check (header/cookie read, Ed25519 verification, claim checks, denylist).
 import Fastify from 'fastify'
-import { loadConfig } from '../../src/config.js'
-import { fastifyOptions } from '../../src/app.js'
+import { loadConfig } from '../../src/server/config.js'
+import { fastifyOptions } from '../../src/server/app.js'
 import { serveIpc } from './common.js'
 
 const config = loadConfig()
@@ -21,7 +21,7 @@ const MeBody = {
   required: ['id', 'email', 'session_id'],
 } as const
 
-app.get('/me', { schema: { response: { 200: MeBody } } }, async () => CONSTANT)
+app.get('/auth/me', { schema: { response: { 200: MeBody } } }, async () => CONSTANT)
 
 await app.listen({ host: config.host, port: config.port })
 serveIpc({ listening: (app.server.address() as { port: number }).port })

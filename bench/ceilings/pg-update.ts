@@ -5,9 +5,9 @@
 // strictly more (a locking read, a read, spend+mint+touch, through Prisma), so its rate is at
 // most this one.
 import Fastify from 'fastify'
-import { loadConfig } from '../../src/config.js'
+import { loadConfig } from '../../src/server/config.js'
 import { createDb } from '../../src/db/client.js'
-import { fastifyOptions } from '../../src/app.js'
+import { fastifyOptions } from '../../src/server/app.js'
 import { serveIpc } from './common.js'
 
 const config = loadConfig()
@@ -20,7 +20,7 @@ const db = createDb({
   connectTimeoutMs: config.db.lockTimeoutMs,
 })
 const rowCount = Number(process.env.CEILING_B_ROWS ?? 1000)
-const ids = (await db.pool.query<{ id: string }>('SELECT id FROM token_families ORDER BY id LIMIT $1', [rowCount])).rows.map((r) => r.id)
+const ids = (await db.pool.query<{ id: string }>('SELECT id FROM auth.token_families ORDER BY id LIMIT $1', [rowCount])).rows.map((r) => r.id)
 if (ids.length === 0) throw new Error('no token_families rows to update')
 let next = 0
 
@@ -35,7 +35,7 @@ app.post('/auth/refresh', { schema: { body: Body } }, async () => {
   const client = await db.pool.connect()
   try {
     await client.query('BEGIN')
-    const r = await client.query('UPDATE token_families SET last_used_at = now() WHERE id = $1', [id])
+    const r = await client.query('UPDATE auth.token_families SET last_used_at = now() WHERE id = $1', [id])
     await client.query('COMMIT')
     if (r.rowCount !== 1) throw new Error('ceiling row vanished')
   } catch (err) {

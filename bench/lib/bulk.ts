@@ -20,17 +20,17 @@ export async function seedFillerFamilies(db: pg.Pool, count: number, batch = 100
         const users = Math.ceil((to - from) / perUser)
         await client.query(
           `WITH u AS (
-             INSERT INTO users (id, email, password_hash, updated_at)
+             INSERT INTO auth.users (id, email, password_hash, updated_at)
              SELECT gen_random_uuid(), 'filler-' || ($1::int + g) || '@example.com', 'not-a-hash', now()
              FROM generate_series(0, $2::int - 1) g
              RETURNING id
            ), f AS (
-             INSERT INTO token_families (id, user_id, created_at, last_used_at, expires_at)
+             INSERT INTO auth.token_families (id, user_id, created_at, last_used_at, expires_at)
              SELECT gen_random_uuid(), u.id, now() - interval '1 day', now() - interval '1 hour', now() + interval '89 days'
              FROM u CROSS JOIN generate_series(1, $3::int)
              RETURNING id
            )
-           INSERT INTO refresh_tokens (id, token_hash, family_id, expires_at)
+           INSERT INTO auth.refresh_tokens (id, token_hash, family_id, expires_at)
            SELECT gen_random_uuid(), encode(sha256(convert_to(f.id::text, 'UTF8')), 'hex'), f.id, now() + interval '29 days'
            FROM f`,
           [from, users, perUser],
@@ -46,7 +46,7 @@ export async function seedFillerFamilies(db: pg.Pool, count: number, batch = 100
 /** `count` users who all have the password `password`, with the one precomputed hash. */
 export async function seedLoginUsers(db: pg.Pool, count: number, passwordHash: string): Promise<string[]> {
   await db.query(
-    `INSERT INTO users (id, email, password_hash, updated_at)
+    `INSERT INTO auth.users (id, email, password_hash, updated_at)
      SELECT gen_random_uuid(), 'login-' || g || '@example.com', $2, now()
      FROM generate_series(0, $1::int - 1) g`,
     [count, passwordHash],
@@ -62,5 +62,5 @@ export async function settle(db: pg.Pool): Promise<void> {
 }
 
 export async function familyCount(db: pg.Pool): Promise<number> {
-  return Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM token_families')).rows[0]!.n)
+  return Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM auth.token_families')).rows[0]!.n)
 }

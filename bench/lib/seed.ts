@@ -13,7 +13,7 @@ export interface SeededSession {
 export async function seedSessions(db: pg.Pool, count: number): Promise<SeededSession[]> {
   const userId = randomUUID()
   await db.query(
-    `INSERT INTO users (id, email, password_hash, updated_at) VALUES ($1, $2, 'not-a-hash', now())`,
+    `INSERT INTO auth.users (id, email, password_hash, updated_at) VALUES ($1, $2, 'not-a-hash', now())`,
     [userId, `bench-${userId}@example.com`],
   )
   const sessions: SeededSession[] = []
@@ -24,12 +24,12 @@ export async function seedSessions(db: pg.Pool, count: number): Promise<SeededSe
       refreshToken: newRefreshToken(),
     }))
     await db.query(
-      `INSERT INTO token_families (id, user_id, expires_at)
+      `INSERT INTO auth.token_families (id, user_id, expires_at)
        SELECT unnest($1::uuid[]), $2, now() + interval '90 days'`,
       [batch.map((s) => s.familyId), userId],
     )
     await db.query(
-      `INSERT INTO refresh_tokens (id, token_hash, family_id, expires_at)
+      `INSERT INTO auth.refresh_tokens (id, token_hash, family_id, expires_at)
        SELECT gen_random_uuid(), unnest($1::text[]), unnest($2::uuid[]), now() + interval '30 days'`,
       [batch.map((s) => hashRefreshToken(s.refreshToken)), batch.map((s) => s.familyId)],
     )

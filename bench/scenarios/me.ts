@@ -14,7 +14,7 @@ export function meSpec(tokens: string[], transport: 'bearer' | 'cookie'): Reques
   let i = 0
   return {
     method: 'GET',
-    path: '/me',
+    path: '/auth/me',
     next:
       transport === 'bearer'
         ? () => ({ headers: { authorization: `Bearer ${tokens[i++ % tokens.length]}` } })

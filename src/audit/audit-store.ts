@@ -44,8 +44,8 @@ export class AuditStore {
   /** Cleanup, one batch: deletes up to `limit` events older than `retentionDays`. */
   async deleteOlderThan(retentionDays: number, limit: number): Promise<number> {
     return this.prisma.$executeRaw`
-      DELETE FROM audit_events WHERE id IN (
-        SELECT id FROM audit_events
+      DELETE FROM auth.audit_events WHERE id IN (
+        SELECT id FROM auth.audit_events
         WHERE created_at < now() - make_interval(secs => ${retentionDays * 86_400})
         LIMIT ${limit}
         FOR UPDATE SKIP LOCKED)`

@@ -1,6 +1,7 @@
 // What the audit trail records. Every event is a structured log line; events that belong to
 // an account (a user id is known) are also rows that user can read with GET /sessions/events.
 export const AUDIT_EVENT_TYPES = [
+  'registered',
   'login_success',
   'login_failure',
   'refresh',

@@ -6,10 +6,10 @@
 // address, whether or not it has an account, and the client's IP) and the user lookup, one
 // argon2 verify (against a dummy hash when there is no user), a background audit write. Same
 // answer, same cost.
-import { ApiError } from '../errors.js'
-import { guard } from '../db/transient.js'
+import { ApiError, ProofOfWorkRequired } from '../errors.js'
+import type { AuthMetrics, LoginOutcome } from '../metrics.js'
 import { normaliseEmail } from '../users/email.js'
-import type { UserRecord, UserStore } from '../users/user-store.js'
+import { EmailTakenError, type UserRecord, type UserStore } from '../users/user-store.js'
 import type { LoginAttemptStore } from '../limits/login-attempt-store.js'
 import type { AccountCeiling } from '../limits/account-ceiling.js'
 import type { Proof } from '../limits/proof-of-work.js'
@@ -27,6 +27,7 @@ export interface AccountServiceDeps {
   ceiling: AccountCeiling
   sessions: SessionService
   events: SessionEvents
+  metrics: Pick<AuthMetrics, 'login'>
   log: { warn(obj: object, msg: string): void }
 }
 
@@ -44,6 +45,22 @@ export interface PasswordChange {
 export class AccountService {
   constructor(private readonly d: AccountServiceDeps) {}
 
+  /** A new account; 409 email_taken when the address has one already. */
+  async register(rawEmail: string, password: string, meta: SessionMeta): Promise<{ id: string; email: string }> {
+    const email = normaliseEmail(rawEmail)
+    if (!email) throw new ApiError('invalid_email')
+    const hash = await this.d.passwords.hash(password)
+    let user: UserRecord
+    try {
+      user = await this.d.users.create(email, hash)
+    } catch (err) {
+      if (err instanceof EmailTakenError) throw new ApiError('email_taken')
+      throw err
+    }
+    this.d.events.record({ type: 'registered', userId: user.id, ...meta })
+    return { id: user.id, email: user.email }
+  }
+
   /**
    * A new session, or 401 invalid_credentials, or 429 while the address is locked for this
    * client, or 401 proof_of_work_required while the account needs a (harder) proof than
@@ -54,30 +71,31 @@ export class AccountService {
   async login(rawEmail: string, password: string, meta: SessionMeta, proof: Proof | null = null): Promise<IssuedSession> {
     // First, before anything costs argon2 or counts: an account failing from everywhere
     // needs a proof of work (identical for an address with no account).
-    const accountKey = await this.d.ceiling.pass(rawEmail, password, proof)
+    const accountKey = await this.d.ceiling.pass(rawEmail, password, proof).catch((err: unknown) => {
+      if (err instanceof ProofOfWorkRequired) this.d.metrics.login('proof_of_work_required')
+      throw err
+    })
     const email = normaliseEmail(rawEmail)
     const key = attemptKey(rawEmail, meta.ip ?? '')
     const [attempt, user] = await Promise.all([
       this.claimAttempt(key),
-      email ? guard(() => this.d.users.findByEmail(email)) : Promise.resolve(null),
+      email ? this.d.users.findByEmail(email) : Promise.resolve(null),
     ])
-    if (!attempt.allowed) {
-      this.d.events.record({ type: 'login_failure', userId: user?.id ?? null, reason: 'locked', ...meta })
-      throw lockedError(attempt.retryAfterSec)
-    }
+    if (!attempt.allowed) throw this.loginFailed('locked', user?.id ?? null, meta, lockedError(attempt.retryAfterSec))
     const ok = await this.d.passwords.verify(user?.passwordHash ?? null, password)
-    if (!user || !ok) {
-      this.d.events.record({ type: 'login_failure', userId: user?.id ?? null, reason: 'invalid_credentials', ...meta })
-      throw new ApiError('invalid_credentials')
-    }
+    if (!user || !ok) throw this.loginFailed('invalid_credentials', user?.id ?? null, meta)
     const session = await this.d.sessions.start(user, meta)
-    if (!session) {
-      this.d.events.record({ type: 'login_failure', userId: user.id, reason: 'credentials_changed', ...meta })
-      throw new ApiError('invalid_credentials')
-    }
-    await guard(() => this.d.attempts.reset(key, accountKey))
+    if (!session) throw this.loginFailed('credentials_changed', user.id, meta)
+    this.d.metrics.login('success')
+    await this.d.attempts.reset(key, accountKey)
     await this.rehashIfOutdated(user, password)
     return session
+  }
+
+  private loginFailed(reason: LoginOutcome, userId: string | null, meta: SessionMeta, error = new ApiError('invalid_credentials')): ApiError {
+    this.d.metrics.login(reason)
+    this.d.events.record({ type: 'login_failure', userId, reason, ...meta })
+    return error
   }
 
   /**
@@ -93,7 +111,7 @@ export class AccountService {
     // replaces the hash without changing the password; checked again against it, the change
     // goes through.
     for (let attempt = 0; attempt < 2; attempt++) {
-      const user = await guard(() => this.d.users.findById(c.userId))
+      const user = await this.d.users.findById(c.userId)
       if (!user) throw new ApiError('unauthorized')
       await this.checkCurrentPassword(user, c)
       newHash ??= await this.d.passwords.hash(c.newPassword)
@@ -119,11 +137,11 @@ export class AccountService {
       this.d.events.record({ type: 'password_change_failure', userId: user.id, familyId: c.familyId, ...c.meta })
       throw new ApiError('invalid_current_password')
     }
-    await guard(() => this.d.attempts.reset(key))
+    await this.d.attempts.reset(key)
   }
 
   private claimAttempt(key: string) {
-    return guard(() => this.d.attempts.claim(key, (state, now) => decideAttempt(state, now, this.d.lockout)))
+    return this.d.attempts.claim(key, (state, now) => decideAttempt(state, now, this.d.lockout))
   }
 
   // When the configured argon2 cost has changed, the first successful login re-hashes the

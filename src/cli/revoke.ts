@@ -1,16 +1,12 @@
+#!/usr/bin/env node
 // `npm run revoke -- --session <id>` or `npm run revoke -- --user <email>`: an operator ends
 // one session, or every session of an account (a stolen device, a compromised account), with
 // reason `admin`. The revocation is notified at commit, so every running instance refuses the
 // sessions' access tokens within a second; the owner sees it in GET /sessions/events.
 // Prints the revoked session ids as one JSON line. Exit 2: bad arguments or no such account.
 import { parseArgs } from 'node:util'
-import { TokenStore } from '../tokens/token-store.js'
-import { SessionService } from '../tokens/session-service.js'
-import { AuditStore } from '../audit/audit-store.js'
-import { AuditLog } from '../audit/audit-log.js'
-import { UserStore } from '../users/user-store.js'
 import { normaliseEmail } from '../users/email.js'
-import { CliError, openCliDatabase, runCli } from './open.js'
+import { CliError, openCli, runCli } from './open.js'
 
 const USAGE = 'usage: npm run revoke -- --session <session id> | --user <email>'
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -34,29 +30,22 @@ function target(argv: string[]): { session: string } | { user: string } {
 
 runCli(async () => {
   const what = target(process.argv.slice(2))
-  const { config, db, close } = await openCliDatabase('revoke')
-  // The audit log's lines go to stderr, so stdout stays one JSON line for scripts.
-  const audit = new AuditLog(new AuditStore(db.prisma), {
-    info: (obj) => console.error(JSON.stringify(obj)),
-    error: (obj, msg) => console.error(msg, JSON.stringify(obj)),
-  })
+  const { core, close } = await openCli('revoke')
   try {
-    // This process serves no requests: its own denylist would be empty work. The servers
-    // hear of the revocation through the notification.
-    const sessions = new SessionService(new TokenStore(db.prisma, config.db), config.refresh, { add: () => {} }, { events: audit, refreshLimit: null })
+    // This process serves no requests, so its denylist is never started; the servers hear of
+    // the revocation through the notification, at commit.
     const meta = { ip: null, userAgent: 'npm run revoke' }
     let revoked: string[]
     if ('session' in what) {
-      revoked = (await sessions.revoke(what.session, 'admin', undefined, meta)) ? [what.session] : []
+      revoked = (await core.sessions.revoke(what.session, 'admin', undefined, meta)) ? [what.session] : []
     } else {
-      const user = await new UserStore(db.prisma).findByEmail(what.user)
+      const user = await core.users.findByEmail(what.user)
       if (!user) throw new CliError(`no account with the address ${what.user}`)
-      revoked = await sessions.revokeAll(user.id, 'admin', null, meta)
+      revoked = await core.sessions.revokeAll(user.id, 'admin', null, meta)
     }
     // Nothing revoked is not an error: an unknown id and an already ended session look alike.
     console.log(JSON.stringify({ revoked }))
   } finally {
-    await audit.settled()
     await close()
   }
 })

@@ -1,6 +1,6 @@
-// One pg pool per process, shared by Prisma (through @prisma/adapter-pg) and by the few
-// places that need plain SQL. Every statement goes through CountingClient, so tests and
-// benchmarks can prove which paths touch the database at all.
+// The database access of one plugin instance: a pg pool (its own, or the host's), Prisma over
+// it through @prisma/adapter-pg, and a count of the statements sent, which the metrics export
+// and the tests use to prove which paths touch the database at all.
 import pg from 'pg'
 import { PrismaPg } from '@prisma/adapter-pg'
 import { PrismaClient, type Prisma } from '../generated/prisma/client.js'
@@ -8,7 +8,7 @@ import { PrismaClient, type Prisma } from '../generated/prisma/client.js'
 /** A Prisma interactive transaction: stores take one to act inside a caller's transaction. */
 export type Tx = Prisma.TransactionClient
 
-export interface DbOptions {
+export interface OwnPoolOptions {
   url: string
   poolSize: number
   statementTimeoutMs: number
@@ -20,15 +20,17 @@ export interface DbOptions {
 
 export interface Db {
   prisma: PrismaClient
+  /** the pool every statement of this instance goes through (counted) */
   pool: pg.Pool
-  /** statements sent by this process since start */
+  /** statements sent since start */
   queryCount(): number
+  /** closes Prisma, and the pool when it is the plugin's own (a host's pool stays open) */
   close(): Promise<void>
 }
 
-export function createDb(opts: DbOptions): Db {
-  let count = 0
-  class CountingClient extends pg.Client {
+/** A pool of our own, configured for this product: timeouts per connection, errors contained. */
+export function createDb(opts: OwnPoolOptions, onStatement: () => void = () => {}): Db {
+  class QuietClient extends pg.Client {
     constructor(config?: string | pg.ClientConfig) {
       super(config)
       // pg-pool listens for errors only while a client is idle. One checked out but between
@@ -37,17 +39,11 @@ export function createDb(opts: DbOptions): Db {
       // anyway: its next statement fails (503), and the pool drops it on release.
       this.on('error', () => {})
     }
-
-    // pg's overloads are not worth restating; counting is all this adds.
-    override query(...args: unknown[]): never {
-      count++
-      return (super.query as (...a: unknown[]) => never)(...args)
-    }
   }
   const pool = new pg.Pool({
     connectionString: opts.url,
     max: opts.poolSize,
-    Client: CountingClient,
+    Client: QuietClient,
     application_name: 'fastify-auth',
     statement_timeout: opts.statementTimeoutMs,
     // Set per connection, so no transaction spends a round trip on it.
@@ -57,14 +53,69 @@ export function createDb(opts: DbOptions): Db {
   })
   // A dropped idle connection must not crash the process; the pool replaces it.
   pool.on('error', () => {})
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
+  return dbOn(pool, () => pool.end(), onStatement)
+}
+
+/**
+ * Prisma and our statements on the host's pool. The host keeps it: closing the plugin never
+ * ends it. Its own settings (timeouts, size) apply to our statements.
+ */
+export function dbOnHostPool(pool: pg.Pool, onStatement: () => void = () => {}): Db {
+  return dbOn(pool, async () => {}, onStatement)
+}
+
+function dbOn(pool: pg.Pool, endPool: () => Promise<void>, onStatement: () => void): Db {
+  let count = 0
+  const counted = countingPool(pool, () => {
+    count++
+    onStatement()
+  })
+  const prisma = new PrismaClient({ adapter: new PrismaPg(counted) })
   return {
     prisma,
-    pool,
+    pool: counted,
     queryCount: () => count,
     async close() {
       await prisma.$disconnect()
-      await pool.end()
+      await endPool()
     },
   }
+}
+
+// A view of `pool` that counts every statement sent through it or through a client checked out
+// of it, without touching the pool or its clients (the host's may be shared with its own code).
+// It passes for a pg.Pool of our copy of pg, which @prisma/adapter-pg checks with instanceof.
+function countingPool(pool: pg.Pool, onStatement: () => void): pg.Pool {
+  const countingClient = (client: pg.PoolClient): pg.PoolClient =>
+    new Proxy(client, {
+      get(target, prop, receiver) {
+        if (prop === 'query') {
+          return (...args: unknown[]) => {
+            onStatement()
+            return (target.query as (...a: unknown[]) => unknown).apply(target, args)
+          }
+        }
+        const value = Reflect.get(target, prop, receiver)
+        return typeof value === 'function' ? value.bind(target) : value
+      },
+    })
+  return new Proxy(pool, {
+    getPrototypeOf: () => pg.Pool.prototype,
+    get(target, prop, receiver) {
+      if (prop === 'query') {
+        return (...args: unknown[]) => {
+          onStatement()
+          return (target.query as (...a: unknown[]) => unknown).apply(target, args)
+        }
+      }
+      if (prop === 'connect') {
+        return (callback?: (err: Error | undefined, client?: pg.PoolClient, done?: (release?: unknown) => void) => void) => {
+          if (callback) return target.connect((err, client, done) => callback(err, client && countingClient(client), done))
+          return target.connect().then(countingClient)
+        }
+      }
+      const value = Reflect.get(target, prop, receiver)
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
 }

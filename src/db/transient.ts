@@ -1,5 +1,3 @@
-import { ApiError } from '../errors.js'
-
 // Which database failures are "try again" rather than "you are wrong". These answer 503 with
 // Retry-After and must never be turned into a logout.
 const TRANSIENT_SQLSTATES = new Set([
@@ -50,16 +48,4 @@ export function isTransientDbError(err: unknown, depth = 0): boolean {
   if (typeof e.message === 'string' && TRANSIENT_MESSAGES.some((re) => re.test(e.message as string))) return true
   // Prisma nests the driver's error: err.meta.driverAdapterError.cause.code = '55P03'.
   return ['cause', 'meta', 'driverAdapterError'].some((k) => isTransientDbError(e[k], depth + 1))
-}
-
-/** Runs a database step; a transient failure becomes 503 with Retry-After. */
-export async function guard<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn()
-  } catch (err) {
-    if (isTransientDbError(err)) {
-      throw new ApiError('service_unavailable', 'The database is busy or unreachable; retry shortly.', 1)
-    }
-    throw err
-  }
 }

@@ -1,6 +1,5 @@
 import { isIP } from 'node:net'
-import type { FastifyRequest, FastifyServerOptions } from 'fastify'
-import type { TrustProxy } from '../config.js'
+import type { FastifyRequest } from 'fastify'
 import type { SessionMeta } from '../tokens/token-store.js'
 
 /** Who is asking, as stored with a session and an audit event. */
@@ -28,14 +27,4 @@ function normaliseIp(ip: string): string {
   const zone = ip.indexOf('%')
   const bare = (zone === -1 ? ip : ip.slice(0, zone)).toLowerCase()
   return /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(bare)?.[1] ?? bare
-}
-
-/** Fastify's trustProxy for a TRUST_PROXY setting. */
-export function trustProxyOption(setting: TrustProxy): NonNullable<FastifyServerOptions['trustProxy']> {
-  if (typeof setting !== 'number') return setting
-  // Fastify 5.12.1 and later ignore a numeric trustProxy (they trust nothing), so the hop count
-  // is this function: the peer (hop 0) and the next setting-1 entries from the right are the
-  // proxies, and the entry after them is the client. Safe only when nothing reaches the service
-  // except through those proxies (README: Client address behind proxies).
-  return (_address: string, hop: number) => hop < setting
 }

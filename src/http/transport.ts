@@ -17,10 +17,10 @@ import type { CookieSerializeOptions } from '@fastify/cookie'
 import { ApiError } from '../errors.js'
 
 export const TRANSPORT_HEADER = 'x-auth-transport'
-export const AUTH_PATH = '/auth'
-
 export interface CookieSettings {
   secure: boolean
+  /** the plugin's prefix: the refresh cookie is sent to its routes only */
+  refreshPath: string
   accessTtlSec: number
   refreshTtlSec: number
 }
@@ -49,13 +49,32 @@ export function wantsCookies(request: FastifyRequest): boolean {
  * have chosen is counted. Node joins repeated Cookie header lines with "; " before this.
  */
 export function countCookie(header: string | undefined, name: string): number {
-  if (!header) return 0
-  let n = 0
+  return cookieValues(header, name).length
+}
+
+/**
+ * Every value of the cookie `name` in a Cookie header, read as the `cookie` package reads one
+ * (trimmed, unquoted, percent-decoded when it can be). Read from the raw header, so the
+ * access cookie is found on a host's route whether or not the host registered @fastify/cookie.
+ */
+export function cookieValues(header: string | undefined, name: string): string[] {
+  if (!header) return []
+  const values: string[] = []
   for (const pair of header.split(';')) {
     const eq = pair.indexOf('=')
-    if (eq !== -1 && pair.slice(0, eq).replace(/^[ \t]+|[ \t]+$/g, '') === name) n++
+    if (eq === -1 || pair.slice(0, eq).replace(/^[ \t]+|[ \t]+$/g, '') !== name) continue
+    let value = pair.slice(eq + 1).replace(/^[ \t]+|[ \t]+$/g, '')
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1)
+    if (value.includes('%')) {
+      try {
+        value = decodeURIComponent(value)
+      } catch {
+        // left as sent, as the cookie package does
+      }
+    }
+    values.push(value)
   }
-  return n
+  return values
 }
 
 export interface TokenResponse {
@@ -126,11 +145,11 @@ export class Transport {
   }
 
   private readCookie(request: FastifyRequest, name: string): string | null {
-    const count = countCookie(request.raw.headers.cookie, name)
+    const values = cookieValues(request.raw.headers.cookie, name)
     // Refused, not cleared: a Set-Cookie from us clears only our own copy, which would leave
     // the planted one to be read alone on the next request.
-    if (count > 1) throw new ApiError('ambiguous_credentials')
-    return count === 1 ? (request.cookies[name] ?? null) : null
+    if (values.length > 1) throw new ApiError('ambiguous_credentials')
+    return values[0] ?? null
   }
 
   private accessCookie(maxAgeSec: number): CookieSerializeOptions {
@@ -139,6 +158,6 @@ export class Transport {
 
   private refreshCookie(maxAgeSec: number): CookieSerializeOptions {
     // Scoped to the auth endpoints: the browser never sends it with ordinary API calls.
-    return { path: AUTH_PATH, httpOnly: true, secure: this.settings.secure, sameSite: 'strict', maxAge: maxAgeSec }
+    return { path: this.settings.refreshPath, httpOnly: true, secure: this.settings.secure, sameSite: 'strict', maxAge: maxAgeSec }
   }
 }

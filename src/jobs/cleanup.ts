@@ -16,7 +16,7 @@
 //   window is never read again (the next request starts a new one in place), so it can go at
 //   once;
 // - an audit event: AUDIT_RETENTION_DAYS.
-import type { Config } from '../config.js'
+import type { AuthSettings } from '../options.js'
 import { denylistRetentionMs } from '../tokens/denylist.js'
 
 export interface CleanupStores {
@@ -48,7 +48,7 @@ export interface CleanupResult {
   batches: number
 }
 
-export function cleanupPlan(config: Config): CleanupPlan {
+export function cleanupPlan(config: Pick<AuthSettings, 'jwt' | 'db' | 'cleanup' | 'refresh' | 'lockout' | 'audit'>): CleanupPlan {
   const accessSec = Math.ceil(denylistRetentionMs(config.jwt.accessTtlSec, config.db) / 1000)
   const { retentionSec, batchSize } = config.cleanup
   return {

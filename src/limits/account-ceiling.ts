@@ -8,7 +8,6 @@
 // attempt: replaying a solved request cannot make the server run argon2 again and again.
 import { createHash, randomBytes } from 'node:crypto'
 import { ProofOfWorkRequired } from '../errors.js'
-import { guard } from '../db/transient.js'
 import type { CounterStore } from './counter-store.js'
 import type { LoginAttemptStore } from './login-attempt-store.js'
 import { accountKey } from './policy.js'
@@ -46,7 +45,7 @@ export class AccountCeiling {
       if (checked.bits > 0 && (await this.spend(proof, checked.expiresAtSec - now))) bits = checked.bits
     }
     const below = failuresAllowedBelow(bits, this.d.policy)
-    const { counted, failures } = await guard(() => this.d.attempts.countIfBelow(key, below, this.d.resetSec))
+    const { counted, failures } = await this.d.attempts.countIfBelow(key, below, this.d.resetSec)
     if (counted) return key
     const difficulty = challengeBits(failures, bits, this.d.policy)
     throw new ProofOfWorkRequired(issueChallenge(this.d.key, key, difficulty, now, randomBytes(16).toString('base64url'), this.d.policy), difficulty)
@@ -55,7 +54,7 @@ export class AccountCeiling {
   /** True the first time a proof is presented, false after. */
   private async spend(proof: Proof, ttlSec: number): Promise<boolean> {
     const id = createHash('sha256').update(`login-proof\n${proof.challenge}\n${proof.nonce}`, 'utf8').digest('hex')
-    const { count } = await guard(() => this.d.counters.hit(id, Math.max(1, ttlSec) * 1000))
+    const { count } = await this.d.counters.hit(id, Math.max(1, ttlSec) * 1000)
     return count === 1
   }
 }

@@ -19,7 +19,7 @@ export class CounterStore {
    */
   async hit(key: string, windowMs: number): Promise<WindowHit> {
     const [row] = await this.prisma.$queryRaw<{ count: number; ttl_ms: number }[]>`
-      INSERT INTO rate_limit_counters AS c (key, count, expires_at)
+      INSERT INTO auth.rate_limit_counters AS c (key, count, expires_at)
       VALUES (${key}, 1, now() + make_interval(secs => ${windowMs / 1000}::float8))
       ON CONFLICT (key) DO UPDATE SET
         count = CASE WHEN c.expires_at <= now() THEN 1 ELSE LEAST(c.count + 1, 2147483647) END,
@@ -31,8 +31,8 @@ export class CounterStore {
   /** Deletes up to `limit` counters whose window has ended; returns how many. */
   async deleteExpired(limit: number): Promise<number> {
     return this.prisma.$executeRaw`
-      DELETE FROM rate_limit_counters WHERE key IN (
-        SELECT key FROM rate_limit_counters
+      DELETE FROM auth.rate_limit_counters WHERE key IN (
+        SELECT key FROM auth.rate_limit_counters
         WHERE expires_at < now()
         LIMIT ${limit}
         FOR UPDATE SKIP LOCKED)`

@@ -22,7 +22,7 @@ export class LoginAttemptStore {
         const [row] = await tx.$queryRaw<
           { failures: number; last_failure_at: Date; locked_until: Date | null; now: Date }[]
         >`
-          INSERT INTO login_attempts (key, failures, last_failure_at)
+          INSERT INTO auth.login_attempts (key, failures, last_failure_at)
           VALUES (${key}, 0, clock_timestamp())
           ON CONFLICT (key) DO UPDATE SET failures = login_attempts.failures
           RETURNING failures, last_failure_at, locked_until, clock_timestamp() AS now`
@@ -31,7 +31,7 @@ export class LoginAttemptStore {
         if (decision.allowed) {
           const { failures, lastFailureAt, lockedUntil } = decision.next
           await tx.$executeRaw`
-            UPDATE login_attempts
+            UPDATE auth.login_attempts
             SET failures = ${failures}, last_failure_at = ${lastFailureAt}, locked_until = ${lockedUntil}
             WHERE key = ${key}`
         }
@@ -50,9 +50,9 @@ export class LoginAttemptStore {
   async countIfBelow(key: string, below: number, resetSec: number): Promise<{ counted: boolean; failures: number }> {
     const limit = Math.min(below, 2_147_483_647)
     const [row] = await this.prisma.$queryRaw<{ counted: number | null; before: number | null }[]>`
-      WITH before AS (SELECT failures FROM login_attempts WHERE key = ${key}),
+      WITH before AS (SELECT failures FROM auth.login_attempts WHERE key = ${key}),
       counted AS (
-        INSERT INTO login_attempts AS a (key, failures, last_failure_at)
+        INSERT INTO auth.login_attempts AS a (key, failures, last_failure_at)
         VALUES (${key}, 1, now())
         ON CONFLICT (key) DO UPDATE SET
           failures = CASE WHEN a.last_failure_at <= now() - make_interval(secs => ${resetSec}) THEN 1
@@ -67,14 +67,14 @@ export class LoginAttemptStore {
 
   /** After a correct password: the account starts again from zero. */
   async reset(...keys: string[]): Promise<void> {
-    await this.prisma.$executeRaw`DELETE FROM login_attempts WHERE key IN (${Prisma.join(keys)})`
+    await this.prisma.$executeRaw`DELETE FROM auth.login_attempts WHERE key IN (${Prisma.join(keys)})`
   }
 
   /** Deletes up to `limit` counters nobody has failed on for `resetSec`; returns how many. */
   async deleteStale(resetSec: number, limit: number): Promise<number> {
     return this.prisma.$executeRaw`
-      DELETE FROM login_attempts WHERE key IN (
-        SELECT key FROM login_attempts
+      DELETE FROM auth.login_attempts WHERE key IN (
+        SELECT key FROM auth.login_attempts
         WHERE last_failure_at < now() - make_interval(secs => ${resetSec})
           AND (locked_until IS NULL OR locked_until < now())
         LIMIT ${limit}

@@ -1,6 +1,6 @@
-// A store for @fastify/rate-limit whose counters every instance shares: Postgres
-// (rate_limit_counters) by default, Redis (@fastify/rate-limit's own Redis store) when
-// REDIS_URL is set. Either way:
+// The per-IP limits' counters, shared by every instance: Postgres (rate_limit_counters) by
+// default, Redis (@fastify/rate-limit's own Redis store script) when REDIS_URL is set.
+// Either way:
 // - the key is a SHA-256 of the route and the client's address key, so neither store holds an
 //   address;
 // - a store that fails answers 503 service_unavailable with Retry-After: never a 500, and
@@ -10,11 +10,13 @@
 //   the store's own; it keeps a flood from one address off the database.
 import { createHash } from 'node:crypto'
 import { createRequire } from 'node:module'
-import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
+import type { FastifyRequest } from 'fastify'
 import type { Redis } from 'ioredis'
 import { ApiError } from '../errors.js'
 import { isTransientDbError } from '../db/transient.js'
 import type { CounterStore, WindowHit } from './counter-store.js'
+import { ipKey } from './policy.js'
+import { clientIp } from '../http/meta.js'
 
 export interface CounterBackend {
   readonly name: 'postgres' | 'redis'
@@ -53,8 +55,15 @@ export interface StoreLog {
   error(obj: object, msg: string): void
 }
 
-/** The class to pass as @fastify/rate-limit's `store` option. One per app: nothing is shared between apps. */
-export function sharedRateLimitStore(backend: CounterBackend, log: StoreLog, maxRemembered = 10_000): FastifyRateLimitStoreCtor {
+/**
+ * The per-IP limiter of the plugin's routes: `limit(route, max)` is an onRequest hook that
+ * allows `max` requests per window per client address (IPv6 by /64) on that route, and
+ * answers 429 too_many_requests with Retry-After past it, before the body is read. Our own
+ * hook rather than @fastify/rate-limit's plugin, whose decorators would collide with a host
+ * that registers it too (and whose route config a host's instance would pick up).
+ */
+export function ipLimiter(backend: CounterBackend, windowSec: number, log: StoreLog, maxRemembered = 10_000) {
+  const windowMs = windowSec * 1000
   // hashed key -> Date.now() at which its window ends, for keys seen refused
   const refusedUntil = new Map<string, number>()
   const remember = (key: string, until: number) => {
@@ -62,45 +71,32 @@ export function sharedRateLimitStore(backend: CounterBackend, log: StoreLog, max
     if (refusedUntil.size >= maxRemembered) refusedUntil.delete(refusedUntil.keys().next().value!)
     refusedUntil.set(key, until)
   }
+  const limited = (ttlMs: number) =>
+    new ApiError('too_many_requests', 'Too many requests from this address; retry after Retry-After.', Math.max(1, Math.ceil(ttlMs / 1000)))
 
-  class SharedStore implements FastifyRateLimitStore {
-    // `scope` is the route; the plugin's own options argument of the root store is not needed.
-    constructor(private readonly scope: string) {}
-
-    incr(key: string, cb: IncrCallback, timeWindow: number, max: number): void {
-      const hashed = createHash('sha256').update(`${this.scope}\n${key}`, 'utf8').digest('hex')
+  return function limit(route: string, max: number) {
+    return async function limitPerIp(request: FastifyRequest): Promise<void> {
+      const hashed = createHash('sha256').update(`${route}\n${ipKey(clientIp(request) ?? '')}`, 'utf8').digest('hex')
       const now = Date.now()
       const until = refusedUntil.get(hashed)
       if (until !== undefined) {
-        if (until > now) return cb(null, { current: max + 1, ttl: until - now })
+        if (until > now) throw limited(until - now)
         refusedUntil.delete(hashed)
       }
-      backend.hit(hashed, timeWindow).then(
-        ({ count, ttlMs }) => {
-          if (count > max && ttlMs > 0) remember(hashed, now + ttlMs)
-          cb(null, { current: count, ttl: ttlMs })
-        },
-        (err: unknown) => {
-          // A transient failure (unreachable, busy) is expected now and then; anything else is
-          // a fault to fix, but the answer is the same: try again, nothing was let through.
-          if (isTransientDbError(err) || backend.name === 'redis') log.warn({ err, store: backend.name }, 'rate-limit store unavailable')
-          else log.error({ err, store: backend.name }, 'rate-limit store failed')
-          cb(new ApiError('service_unavailable', 'The rate-limit store is unavailable; retry shortly.', 1))
-        },
-      )
-    }
-
-    // Typed as the route's options; at run time it is the merged limit options, with the
-    // route under `routeInfo`.
-    child(routeOptions: object): FastifyRateLimitStore {
-      const route = (routeOptions as { routeInfo?: { method?: unknown; url?: unknown } }).routeInfo
-      return new SharedStore(`${String(route?.method)} ${String(route?.url)}`)
+      let hit: WindowHit
+      try {
+        hit = await backend.hit(hashed, windowMs)
+      } catch (err) {
+        // A transient failure (unreachable, busy) is expected now and then; anything else is
+        // a fault to fix, but the answer is the same: try again, nothing was let through.
+        if (isTransientDbError(err) || backend.name === 'redis') log.warn({ err, store: backend.name }, 'rate-limit store unavailable')
+        else log.error({ err, store: backend.name }, 'rate-limit store failed')
+        throw new ApiError('service_unavailable', 'The rate-limit store is unavailable; retry shortly.', 1)
+      }
+      if (hit.count > max) {
+        if (hit.ttlMs > 0) remember(hashed, now + hit.ttlMs)
+        throw limited(hit.ttlMs)
+      }
     }
   }
-
-  return class RootStore extends SharedStore {
-    constructor() {
-      super('')
-    }
-  } as unknown as FastifyRateLimitStoreCtor
 }

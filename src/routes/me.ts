@@ -1,12 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { RouteDeps } from './context.js'
 import { ACCESS_TOKEN_SECURITY, Type, errorResponses } from '../schemas/common.js'
 
 // Answered from the access token alone: this path makes no database query.
-const me: FastifyPluginAsyncTypebox = async (fastify) => {
+const me: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, tokens, authenticate, limitPerIp }) => {
   fastify.get(
     '/me',
     {
-      preHandler: fastify.authenticate,
+      preHandler: authenticate,
       schema: {
         tags: ['auth'],
         summary: 'Who the access token belongs to',
@@ -20,7 +21,7 @@ const me: FastifyPluginAsyncTypebox = async (fastify) => {
       },
     },
     async (request) => {
-      const auth = request.auth!
+      const auth = request.authn!
       return { id: auth.sub, email: auth.email, session_id: auth.sid }
     },
   )

@@ -3,12 +3,15 @@ import { Type, type TSchema } from '@fastify/type-provider-typebox'
 
 export { Type }
 
+// Inlined where used, never a shared schema ($id): the routes live in the plugin's own
+// context, and a host's OpenAPI document built at its root cannot resolve a reference to a
+// schema only that context knows.
 export const ErrorBody = Type.Object(
   { error: Type.String(), error_description: Type.String() },
-  { $id: 'ErrorBody', description: 'Every error: a stable code and a human-readable text' },
+  { description: 'Every error: a stable code and a human-readable text' },
 )
 
-export const errorRef = Type.Ref('ErrorBody')
+export const errorRef = ErrorBody
 
 // Client strings are checked for control characters by schema validation, so a bad one is a
 // 400 before any database work, any counter or any log line.
@@ -87,7 +90,6 @@ export const LoginUnauthorized = Type.Object(
     difficulty: Type.Optional(Type.Integer({ description: 'with proof_of_work_required: leading zero bits the proof hash needs' })),
   },
   {
-    $id: 'LoginUnauthorized',
     description: 'invalid_credentials, or proof_of_work_required with a challenge: too many failed logins for this account from all addresses',
   },
 )

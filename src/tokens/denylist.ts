@@ -8,7 +8,7 @@
 // (one query per batch of notifications, never per request). An entry is dropped once every
 // access token that could carry its sid has expired: memory is bounded by revocations per
 // access-token lifetime.
-import pg from 'pg'
+import type pg from 'pg'
 import { REVOCATION_CHANNEL } from './token-store.js'
 
 export interface DenylistSource {
@@ -18,7 +18,8 @@ export interface DenylistSource {
 }
 
 export interface DenylistOptions {
-  databaseUrl: string
+  /** a connection that can LISTEN: direct to Postgres, never through a transaction pooler */
+  connectListener(): Promise<ListenConnection>
   /**
    * how long a revoked sid must be remembered after revoked_at: the access-token lifetime, plus
    * the longest a request that held the family's lock before the revocation can take to sign
@@ -46,12 +47,17 @@ export function denylistRetentionMs(accessTtlSec: number, db: { lockTimeoutMs: n
   return accessTtlSec * 1000 + db.lockTimeoutMs + db.statementTimeoutMs
 }
 
+export interface ListenConnection {
+  client: pg.ClientBase
+  close(): Promise<void>
+}
+
 export class Denylist {
   /** sid -> time (ms, database clock) after which no live access token can carry it */
   private readonly entries = new Map<string, number>()
   // null until the first sync, which loads the last access-token lifetime of revocations.
   private cursor: Date | null = null
-  private listener: pg.Client | null = null
+  private listener: ListenConnection | null = null
   private timer: NodeJS.Timeout | null = null
   private closed = false
   private reconnectDelayMs = 100
@@ -91,12 +97,7 @@ export class Denylist {
     if (this.timer) clearTimeout(this.timer)
     const l = this.listener
     this.listener = null
-    await l?.end().catch(() => undefined)
-  }
-
-  /** The listener connection, exposed so tests can kill it. */
-  get listenerClient(): pg.Client | null {
-    return this.listener
+    await l?.close().catch(() => undefined)
   }
 
   async catchUp(): Promise<void> {
@@ -122,24 +123,30 @@ export class Denylist {
   }
 
   private async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.opts.databaseUrl })
-    client.on('notification', (msg) => {
+    const connection = await this.opts.connectListener()
+    const { client } = connection
+    const onNotification = (msg: pg.Notification) => {
       if (msg.channel === REVOCATION_CHANNEL && msg.payload) this.heard(msg.payload)
-    })
+    }
     const onLost = (err?: Error) => {
-      if (this.listener !== client) return
+      if (this.listener !== connection) return
       this.listener = null
-      client.removeAllListeners('notification')
-      client.end().catch(() => undefined)
+      client.removeListener('notification', onNotification)
+      connection.close().catch(() => undefined)
       if (this.closed) return
       this.opts.log.warn({ err }, 'denylist listener lost; reconnecting (catch-up covers the gap)')
       this.reconnectLater()
     }
+    client.on('notification', onNotification)
     client.on('error', onLost)
     client.on('end', () => onLost())
-    await client.connect()
-    await client.query(`LISTEN ${REVOCATION_CHANNEL}`)
-    this.listener = client
+    try {
+      await client.query(`LISTEN ${REVOCATION_CHANNEL}`)
+    } catch (err) {
+      await connection.close().catch(() => undefined)
+      throw err
+    }
+    this.listener = connection
     this.reconnectDelayMs = 100
   }
 

@@ -3,9 +3,9 @@
 // Every revocation goes through the token store, which notifies all instances at commit, and
 // is added to this instance's denylist at once.
 import { ApiError } from '../errors.js'
-import { guard } from '../db/transient.js'
 import type { AuditEvent } from '../audit/events.js'
 import { takeFromWindow } from '../limits/policy.js'
+import type { AuthMetrics } from '../metrics.js'
 import type { Tx } from '../db/client.js'
 import { childExpiry, decideRotation, type RotationDecision } from './policy.js'
 import { deriveChildToken, hashRefreshToken, isWellFormedRefreshToken, newRefreshToken } from './refresh-token.js'
@@ -36,6 +36,7 @@ export interface SessionEvents {
 
 export interface SessionServiceOptions {
   events: SessionEvents
+  metrics: Pick<AuthMetrics, 'refresh'>
   /** rotations per family per window; null: unlimited (operator commands never refresh) */
   refreshLimit: { max: number; windowSec: number } | null
 }
@@ -72,16 +73,14 @@ export class SessionService {
    */
   async start(user: { id: string; email: string; credentialsVersion: number }, meta: SessionMeta): Promise<IssuedSession | null> {
     const refreshToken = newRefreshToken()
-    const created = await guard(() =>
-      this.store.createFamily({
-        userId: user.id,
-        credentialsVersion: user.credentialsVersion,
-        tokenHash: hashRefreshToken(refreshToken),
-        ttlSec: this.settings.ttlSec,
-        sessionMaxSec: this.settings.sessionMaxSec,
-        meta,
-      }),
-    )
+    const created = await this.store.createFamily({
+      userId: user.id,
+      credentialsVersion: user.credentialsVersion,
+      tokenHash: hashRefreshToken(refreshToken),
+      ttlSec: this.settings.ttlSec,
+      sessionMaxSec: this.settings.sessionMaxSec,
+      meta,
+    })
     if (!created) return null
     this.opts.events.record({ type: 'login_success', userId: user.id, familyId: created.familyId, ...meta })
     return { userId: user.id, email: user.email, familyId: created.familyId, refreshToken }
@@ -90,7 +89,7 @@ export class SessionService {
   async refresh(presentedToken: string, meta: SessionMeta = NO_META): Promise<IssuedSession> {
     const child = deriveChildToken(presentedToken, this.settings.secret)
     const outcome = isWellFormedRefreshToken(presentedToken)
-      ? await guard(() => this.store.rotate(hashRefreshToken(presentedToken), (state) => this.decide(state, child, { revokeOnReuse: true })))
+      ? await this.store.rotate(hashRefreshToken(presentedToken), (state) => this.decide(state, child, { revokeOnReuse: true }))
       : null
     return this.settle(outcome, child, meta)
   }
@@ -114,19 +113,17 @@ export class SessionService {
     const child = deriveChildToken(presentedToken, this.settings.secret)
     let done: { outcome: RefreshOutcome; revoked: RevokedFamily[] } | null
     try {
-      done = await guard(() =>
-        this.store.transaction(async (tx) => {
-          if (!(await change(tx))) return null
-          const outcome = await this.store.rotateIn(tx, hashRefreshToken(presentedToken), (state) =>
-            state.family.id === sessionId
-              ? this.decide(state, child, { revokeOnReuse: false })
-              : { action: { type: 'none' }, result: { ...outcomeBase(state), kind: 'foreign' as const } },
-          )
-          if (outcome?.kind !== 'rotate' && outcome?.kind !== 'replay') throw new Rollback(outcome)
-          const revoked = await this.store.revokeUserFamilies(outcome.userId, reason, outcome.familyId, tx)
-          return { outcome, revoked }
-        }),
-      )
+      done = await this.store.transaction(async (tx) => {
+        if (!(await change(tx))) return null
+        const outcome = await this.store.rotateIn(tx, hashRefreshToken(presentedToken), (state) =>
+          state.family.id === sessionId
+            ? this.decide(state, child, { revokeOnReuse: false })
+            : { action: { type: 'none' }, result: { ...outcomeBase(state), kind: 'foreign' as const } },
+        )
+        if (outcome?.kind !== 'rotate' && outcome?.kind !== 'replay') throw new Rollback(outcome)
+        const revoked = await this.store.revokeUserFamilies(outcome.userId, reason, outcome.familyId, tx)
+        return { outcome, revoked }
+      })
     } catch (err) {
       if (!(err instanceof Rollback)) throw err
       // A token that is not this session's live one (or not ours at all) is a bad request, not
@@ -134,7 +131,7 @@ export class SessionService {
       if (!err.outcome || err.outcome.kind === 'foreign') throw notThisSession()
       // Reuse is evidence of theft whatever the request was: the family is revoked now that
       // the change is undone.
-      if (err.outcome?.kind === 'reuse') await guard(() => this.store.revokeFamily(err.outcome!.familyId, 'reuse_detected'))
+      if (err.outcome?.kind === 'reuse') await this.store.revokeFamily(err.outcome!.familyId, 'reuse_detected')
       return this.settle(err.outcome, child, meta)
     }
     if (!done) return null
@@ -183,6 +180,7 @@ export class SessionService {
 
   // What the caller sees of an outcome whose database effects have been made.
   private async settle(outcome: RefreshOutcome | null, child: string, meta: SessionMeta): Promise<IssuedSession> {
+    this.opts.metrics.refresh(outcome?.kind ?? 'unknown')
     // Never issued by us (random, truncated, forged): no family was touched.
     if (!outcome) throw new ApiError('invalid_refresh_token')
     const { familyId, userId } = outcome
@@ -210,10 +208,27 @@ export class SessionService {
     }
   }
 
+  /**
+   * Logout of one session: the one a refresh token names if it names one, else the one of the
+   * access token (verified only then, so a stale access token beside a good refresh token does
+   * not stand in the way). 401 when neither names a session.
+   */
+  async logoutSession(refreshToken: string | null, accessClaims: (() => { sub: string; sid: string }) | null, meta: SessionMeta): Promise<void> {
+    if (refreshToken && (await this.revokeByRefreshToken(refreshToken, 'logout', meta))) return
+    if (accessClaims === null) throw new ApiError(refreshToken ? 'invalid_refresh_token' : 'unauthorized')
+    const { sub, sid } = accessClaims()
+    await this.revoke(sid, 'logout', sub, meta)
+  }
+
+  /** Logout of every session of the caller's account, or of every other one. */
+  logoutAccount(caller: { sub: string; sid: string }, scope: 'all' | 'others', meta: SessionMeta): Promise<string[]> {
+    return this.revokeAll(caller.sub, 'logout', scope === 'others' ? caller.sid : null, meta)
+  }
+
   /** The family a refresh token belongs to, or null for a token we never issued. */
   async familyOf(token: string): Promise<string | null> {
     if (!isWellFormedRefreshToken(token)) return null
-    const found = await guard(() => this.store.findFamilyIdByHash(hashRefreshToken(token)))
+    const found = await this.store.findFamilyIdByHash(hashRefreshToken(token))
     return found?.familyId ?? null
   }
 
@@ -227,7 +242,7 @@ export class SessionService {
 
   /** Revokes one family (only if it is `userId`'s, when given); idempotent. True when this call revoked it. */
   async revoke(familyId: string, reason: RevokeReason, userId?: string, meta: SessionMeta = NO_META): Promise<boolean> {
-    const revoked = await guard(() => this.store.revokeFamily(familyId, reason, userId))
+    const revoked = await this.store.revokeFamily(familyId, reason, userId)
     this.denylist.add(familyId)
     if (revoked) await this.revoked([revoked], reason, meta)
     return revoked !== null
@@ -235,7 +250,7 @@ export class SessionService {
 
   /** DELETE /sessions/:id: someone else's family is `not_found`, exactly like a missing one. */
   async revokeOwn(userId: string, familyId: string, reason: RevokeReason, meta: SessionMeta): Promise<'revoked' | 'already_revoked' | 'not_found'> {
-    const result = await guard(() => this.store.revokeOwnFamily(userId, familyId, reason))
+    const result = await this.store.revokeOwnFamily(userId, familyId, reason)
     if (result.outcome === 'revoked') {
       this.denylist.add(familyId)
       await this.revoked([result.family], reason, meta)
@@ -245,14 +260,14 @@ export class SessionService {
 
   /** Revokes every family of a user but `keepFamilyId`; returns the ids revoked. */
   async revokeAll(userId: string, reason: RevokeReason, keepFamilyId: string | null, meta: SessionMeta): Promise<string[]> {
-    const revoked = await guard(() => this.store.revokeUserFamilies(userId, reason, keepFamilyId))
+    const revoked = await this.store.revokeUserFamilies(userId, reason, keepFamilyId)
     for (const f of revoked) this.denylist.add(f.id)
     await this.revoked(revoked, reason, meta)
     return revoked.map((f) => f.id)
   }
 
   list(userId: string): Promise<LiveFamily[]> {
-    return guard(() => this.store.listLiveFamilies(userId))
+    return this.store.listLiveFamilies(userId)
   }
 
   private async revoked(families: RevokedFamily[], reason: RevokeReason, meta: SessionMeta): Promise<void> {

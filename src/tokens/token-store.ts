@@ -6,7 +6,7 @@ import type { Tx } from '../db/client.js'
 import type { WindowState } from '../limits/policy.js'
 import type { FamilyState, TokenState } from './policy.js'
 
-export const REVOCATION_CHANNEL = 'token_family_revoked'
+export const REVOCATION_CHANNEL = 'auth_token_family_revoked'
 
 export type RevokeReason = 'logout' | 'reuse_detected' | 'password_changed' | 'admin' | 'user_revoked'
 
@@ -96,17 +96,17 @@ export class TokenStore {
     const tokenId = randomUUID()
     const rows = await this.prisma.$queryRaw<{ expires_at: Date }[]>`
       WITH owner AS (
-        SELECT id FROM users
+        SELECT id FROM auth.users
         WHERE id = ${args.userId}::uuid AND credentials_version = ${args.credentialsVersion}
         FOR SHARE
       ), fam AS (
-        INSERT INTO token_families (id, user_id, expires_at, user_agent, ip)
+        INSERT INTO auth.token_families (id, user_id, expires_at, user_agent, ip)
         SELECT ${familyId}::uuid, owner.id,
                now() + make_interval(secs => ${args.sessionMaxSec}), ${args.meta.userAgent}, ${args.meta.ip}
         FROM owner
         RETURNING id, expires_at
       )
-      INSERT INTO refresh_tokens (id, token_hash, family_id, expires_at)
+      INSERT INTO auth.refresh_tokens (id, token_hash, family_id, expires_at)
       SELECT ${tokenId}::uuid, ${args.tokenHash}, fam.id,
              LEAST(now() + make_interval(secs => ${args.ttlSec}), fam.expires_at)
       FROM fam
@@ -157,9 +157,9 @@ export class TokenStore {
     >`
       SELECT f.id, f.user_id, u.email, f.revoked_at, f.expires_at, f.refresh_window_start, f.refresh_count,
              t.id AS token_id
-      FROM refresh_tokens t
-      JOIN token_families f ON f.id = t.family_id
-      JOIN users u ON u.id = f.user_id
+      FROM auth.refresh_tokens t
+      JOIN auth.token_families f ON f.id = t.family_id
+      JOIN auth.users u ON u.id = f.user_id
       WHERE t.token_hash = ${tokenHash}
       FOR UPDATE OF f`
     const fam = fams[0]
@@ -169,7 +169,7 @@ export class TokenStore {
     // about when our transaction began queueing.
     const tokens = await tx.$queryRaw<(TokenRow & { now: Date })[]>`
       SELECT id, parent_id, created_at, spent_at, expires_at, clock_timestamp() AS now
-      FROM refresh_tokens
+      FROM auth.refresh_tokens
       WHERE family_id = ${fam.id}::uuid AND (id = ${fam.token_id}::uuid OR spent_at IS NULL)`
     const presentedRow = tokens.find((t) => t.id === fam.token_id)
     if (!presentedRow) throw new Error('presented token vanished under the family lock')
@@ -194,16 +194,16 @@ export class TokenStore {
       // Spend, mint and touch in one round trip; the child exists only if the spend did.
       const touched = await tx.$executeRaw`
         WITH spent AS (
-          UPDATE refresh_tokens SET spent_at = ${now}
+          UPDATE auth.refresh_tokens SET spent_at = ${now}
           WHERE id = ${fam.token_id}::uuid AND spent_at IS NULL
           RETURNING id
         ), child AS (
-          INSERT INTO refresh_tokens (id, token_hash, family_id, parent_id, created_at, expires_at)
+          INSERT INTO auth.refresh_tokens (id, token_hash, family_id, parent_id, created_at, expires_at)
           SELECT ${randomUUID()}::uuid, ${action.childHash}, ${fam.id}::uuid, spent.id, ${now}, ${action.childExpiresAt}
           FROM spent
           RETURNING id
         )
-        UPDATE token_families
+        UPDATE auth.token_families
         SET last_used_at = ${now},
             refresh_window_start = ${action.refreshWindow.start}, refresh_count = ${action.refreshWindow.count}
         WHERE id = ${fam.id}::uuid AND EXISTS (SELECT 1 FROM child)`
@@ -239,7 +239,7 @@ export class TokenStore {
       const [revoked] = await revokeIn(tx, familyId, reason, userId)
       if (revoked) return { outcome: 'revoked', family: revoked }
       const owned = await tx.$queryRaw<{ id: string }[]>`
-        SELECT id FROM token_families WHERE id = ${familyId}::uuid AND user_id = ${userId}::uuid`
+        SELECT id FROM auth.token_families WHERE id = ${familyId}::uuid AND user_id = ${userId}::uuid`
       return { outcome: owned.length > 0 ? 'already_revoked' : 'not_found' }
     })
   }
@@ -257,12 +257,12 @@ export class TokenStore {
     // Dated once each family's lock is held, like revokeIn.
     const rows = await tx.$queryRaw<{ id: string; user_id: string }[]>`
       WITH locked AS (
-        SELECT id FROM token_families
+        SELECT id FROM auth.token_families
         WHERE user_id = ${userId}::uuid AND revoked_at IS NULL
           AND (${keepFamilyId}::uuid IS NULL OR id <> ${keepFamilyId}::uuid)
         FOR UPDATE
       ), r AS (
-        UPDATE token_families f SET revoked_at = clock_timestamp(), revoked_reason = ${reason}
+        UPDATE auth.token_families f SET revoked_at = clock_timestamp(), revoked_reason = ${reason}
         FROM locked WHERE f.id = locked.id AND f.revoked_at IS NULL
         RETURNING f.id, f.user_id
       )
@@ -279,8 +279,8 @@ export class TokenStore {
       { id: string; created_at: Date; last_used_at: Date; expires_at: Date; user_agent: string | null; ip: string | null }[]
     >`
       SELECT f.id, f.created_at, f.last_used_at, LEAST(f.expires_at, t.expires_at) AS expires_at, f.user_agent, f.ip
-      FROM token_families f
-      JOIN refresh_tokens t ON t.family_id = f.id AND t.spent_at IS NULL
+      FROM auth.token_families f
+      JOIN auth.refresh_tokens t ON t.family_id = f.id AND t.spent_at IS NULL
       WHERE f.user_id = ${userId}::uuid AND f.revoked_at IS NULL
         AND f.expires_at > now() AND t.expires_at > now()
       ORDER BY f.last_used_at DESC, f.id`
@@ -302,8 +302,8 @@ export class TokenStore {
    */
   async deleteEndedFamilies(args: { endedKeepSec: number; idleKeepSec: number; limit: number }): Promise<number> {
     return this.prisma.$executeRaw`
-      DELETE FROM token_families WHERE id IN (
-        SELECT id FROM token_families
+      DELETE FROM auth.token_families WHERE id IN (
+        SELECT id FROM auth.token_families
         WHERE revoked_at < now() - make_interval(secs => ${args.endedKeepSec})
            OR expires_at < now() - make_interval(secs => ${args.endedKeepSec})
            OR last_used_at < now() - make_interval(secs => ${args.idleKeepSec})
@@ -319,9 +319,9 @@ export class TokenStore {
    */
   async deleteSpentTokens(args: { keepSec: number; limit: number }): Promise<number> {
     return this.prisma.$executeRaw`
-      DELETE FROM refresh_tokens WHERE id IN (
-        SELECT t.id FROM refresh_tokens t
-        JOIN token_families f ON f.id = t.family_id
+      DELETE FROM auth.refresh_tokens WHERE id IN (
+        SELECT t.id FROM auth.refresh_tokens t
+        JOIN auth.token_families f ON f.id = t.family_id
         WHERE t.spent_at IS NOT NULL AND t.expires_at < now() - make_interval(secs => ${args.keepSec})
         LIMIT ${args.limit}
         FOR UPDATE OF t, f SKIP LOCKED)`
@@ -333,7 +333,7 @@ export class TokenStore {
    */
   async revokedAmong(ids: string[]): Promise<{ id: string; revokedAt: Date }[]> {
     const rows = await this.prisma.$queryRaw<{ id: string; revoked_at: Date }[]>`
-      SELECT id, revoked_at FROM token_families WHERE id = ANY(${ids}::uuid[]) AND revoked_at IS NOT NULL`
+      SELECT id, revoked_at FROM auth.token_families WHERE id = ANY(${ids}::uuid[]) AND revoked_at IS NOT NULL`
     return rows.map((r) => ({ id: r.id, revokedAt: r.revoked_at }))
   }
 
@@ -348,7 +348,7 @@ export class TokenStore {
     const rows = await this.prisma.$queryRaw<{ now: Date; id: string | null; revoked_at: Date | null }[]>`
       SELECT now() AS now, f.id, f.revoked_at
       FROM (SELECT 1) AS one
-      LEFT JOIN token_families f
+      LEFT JOIN auth.token_families f
         ON f.revoked_at > COALESCE(${since}::timestamptz, now() - make_interval(secs => ${lookbackMs / 1000}))`
     return {
       now: rows[0]!.now,
@@ -367,12 +367,12 @@ async function revokeIn(tx: Tx, familyId: string, reason: RevokeReason, userId?:
   // statement began, before the wait.
   const revoked = await tx.$queryRaw<{ id: string; user_id: string }[]>`
     WITH locked AS (
-      SELECT id FROM token_families
+      SELECT id FROM auth.token_families
       WHERE id = ${familyId}::uuid AND revoked_at IS NULL
         AND (${owner}::uuid IS NULL OR user_id = ${owner}::uuid)
       FOR UPDATE
     ), r AS (
-      UPDATE token_families f SET revoked_at = clock_timestamp(), revoked_reason = ${reason}
+      UPDATE auth.token_families f SET revoked_at = clock_timestamp(), revoked_reason = ${reason}
       FROM locked WHERE f.id = locked.id AND f.revoked_at IS NULL
       RETURNING f.id, f.user_id
     )

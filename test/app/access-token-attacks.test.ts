@@ -1,3 +1,4 @@
+import { cookieNames } from '../../src/http/transport.js'
 // Regression tests for access-token verification on GET /me, over both transports.
 //
 // Every forged token here is built by hand with node:crypto (never by a JWT library, which
@@ -88,11 +89,11 @@ const attacker = {
 
 const TRANSPORTS: TransportCase[] = [
   { name: 'Authorization: Bearer', headers: (token) => ({ authorization: `Bearer ${token}` }) },
-  { name: 'access cookie', headers: (token) => ({ cookie: `${t.app.transport.names.access}=${token}` }) },
+  { name: 'access cookie', headers: (token) => ({ cookie: `${cookieNames(t.config.cookies.secure).access}=${token}` }) },
 ]
 
 function me(app: TestApp['app'], headers: Record<string, string>) {
-  return app.inject({ method: 'GET', url: '/me', headers })
+  return app.inject({ method: 'GET', url: '/auth/me', headers })
 }
 
 // Counted so a run reports how many forged or malformed tokens were tried and refused.
@@ -164,7 +165,7 @@ describe('test setup', () => {
     expect(t.config.jwt.key.algorithm).toBe('EdDSA')
     expect(t.config.jwt.key.kid).toBe(KID)
     expect(createPublicKey(t.config.jwt.key.verifyKey).asymmetricKeyType).toBe('ed25519')
-    expect(t.app.transport.names.access).toBe('access_token')
+    expect(cookieNames(t.config.cookies.secure).access).toBe('access_token')
   })
 
   it('the server issues tokens with exactly the header and claims the forgeries imitate', () => {
@@ -324,7 +325,7 @@ describe.each(named(TRANSPORTS))('GET /me over %s', (_name, transport) => {
     })
 
     it('the JWKS endpoint serves that very key (so the attacker has it)', async () => {
-      const res = await t.app.inject({ url: '/.well-known/jwks.json' })
+      const res = await t.app.inject({ url: '/auth/.well-known/jwks.json' })
       expect(res.json()).toEqual({ keys: [t.config.jwt.key.jwk] })
       expect((res.json().keys[0] as Json).x).toBe(jwk().x)
       // and the raw JWKS body as a secret is refused too
@@ -683,7 +684,7 @@ describe('HS256 configuration', () => {
   })
 
   it('the JWKS endpoint publishes nothing', async () => {
-    expect((await hs.app.inject({ url: '/.well-known/jwks.json' })).json()).toEqual({ keys: [] })
+    expect((await hs.app.inject({ url: '/auth/.well-known/jwks.json' })).json()).toEqual({ keys: [] })
   })
 
   it('a token minted here with the right secret is accepted (the helper is sound)', async () => {

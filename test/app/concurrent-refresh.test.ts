@@ -15,9 +15,9 @@ afterAll(() => cluster.close())
 const sha = (s: string) => createHash('sha256').update(s).digest('hex')
 
 async function familyState(sid: string) {
-  const [fam] = await adminQuery<{ revoked_at: Date | null }>('SELECT revoked_at FROM token_families WHERE id = $1', [sid], cluster.databaseUrl)
+  const [fam] = await adminQuery<{ revoked_at: Date | null }>('SELECT revoked_at FROM auth.token_families WHERE id = $1', [sid], cluster.databaseUrl)
   const live = await adminQuery<{ token_hash: string }>(
-    'SELECT token_hash FROM refresh_tokens WHERE family_id = $1 AND spent_at IS NULL',
+    'SELECT token_hash FROM auth.refresh_tokens WHERE family_id = $1 AND spent_at IS NULL',
     [sid],
     cluster.databaseUrl,
   )

@@ -42,7 +42,7 @@ describe.each(EMAILS)('an email with a %s', (_name, withChar) => {
     const email = withChar(l)
     const res = await post('/auth/register', { email, password: 'correct horse battery' })
     expectInvalidRequest(res)
-    const rows = await adminQuery(`SELECT email FROM users WHERE email LIKE $1`, [`${l}%`], t.databaseUrl)
+    const rows = await adminQuery(`SELECT email FROM auth.users WHERE email LIKE $1`, [`${l}%`], t.databaseUrl)
     expect(rows).toEqual([])
   })
 
@@ -50,7 +50,7 @@ describe.each(EMAILS)('an email with a %s', (_name, withChar) => {
     const email = withChar(local())
     const res = await post('/auth/login', { email, password: 'correct horse battery' })
     expectInvalidRequest(res)
-    const rows = await adminQuery('SELECT 1 FROM login_attempts WHERE key = $1', [attemptKey(email, IP)], t.databaseUrl)
+    const rows = await adminQuery('SELECT 1 FROM auth.login_attempts WHERE key = $1', [attemptKey(email, IP)], t.databaseUrl)
     expect(rows).toEqual([])
   })
 
@@ -60,7 +60,7 @@ describe.each(EMAILS)('an email with a %s', (_name, withChar) => {
     const email = withChar(l!).replace('@example.com', `@${domain}`)
     expectInvalidRequest(await post('/auth/login', { email, password: user.password }))
     for (const key of [attemptKey(email, IP), attemptKey(user.email, IP)]) {
-      expect(await adminQuery('SELECT 1 FROM login_attempts WHERE key = $1', [key], t.databaseUrl)).toEqual([])
+      expect(await adminQuery('SELECT 1 FROM auth.login_attempts WHERE key = $1', [key], t.databaseUrl)).toEqual([])
     }
   })
 })
@@ -69,10 +69,10 @@ describe('passwords', () => {
   it('a NUL anywhere in a password → 400 on register and login, nothing written', async () => {
     const email = uniqueEmail()
     expectInvalidRequest(await post('/auth/register', { email, password: 'correct\u0000horse' }))
-    expect(await adminQuery('SELECT 1 FROM users WHERE email = $1', [email], t.databaseUrl)).toEqual([])
+    expect(await adminQuery('SELECT 1 FROM auth.users WHERE email = $1', [email], t.databaseUrl)).toEqual([])
     const user = await register(t.app)
     expectInvalidRequest(await post('/auth/login', { email: user.email, password: `${user.password}\u0000` }))
-    expect(await adminQuery('SELECT 1 FROM login_attempts WHERE key = $1', [attemptKey(user.email, IP)], t.databaseUrl)).toEqual([])
+    expect(await adminQuery('SELECT 1 FROM auth.login_attempts WHERE key = $1', [attemptKey(user.email, IP)], t.databaseUrl)).toEqual([])
   })
 
   it('any other control character is part of the password (tab, newline, ESC, DEL)', async () => {
@@ -85,15 +85,15 @@ describe('passwords', () => {
 
   it('a NUL in the current or new password of a password change → 400, nothing changed', async () => {
     const s = await loginBearer(t.app)
-    const user = await adminQuery<{ password_hash: string }>('SELECT password_hash FROM users WHERE email = $1', [s.email], t.databaseUrl)
+    const user = await adminQuery<{ password_hash: string }>('SELECT password_hash FROM auth.users WHERE email = $1', [s.email], t.databaseUrl)
     for (const body of [
       { current_password: 'correct horse battery\u0000', new_password: 'another good password', refresh_token: s.refreshToken },
       { current_password: 'correct horse battery', new_password: 'another\u0000password', refresh_token: s.refreshToken },
     ]) {
       expectInvalidRequest(await post('/auth/password', body, bearer(s.accessToken)))
     }
-    expect(await adminQuery('SELECT password_hash FROM users WHERE email = $1', [s.email], t.databaseUrl)).toEqual(user)
-    const [token] = await adminQuery('SELECT spent_at FROM refresh_tokens WHERE token_hash = $1', [hashRefreshToken(s.refreshToken)], t.databaseUrl)
+    expect(await adminQuery('SELECT password_hash FROM auth.users WHERE email = $1', [s.email], t.databaseUrl)).toEqual(user)
+    const [token] = await adminQuery('SELECT spent_at FROM auth.refresh_tokens WHERE token_hash = $1', [hashRefreshToken(s.refreshToken)], t.databaseUrl)
     expect(token).toEqual({ spent_at: null })
   })
 })
@@ -119,12 +119,12 @@ describe('NUL in any other request string', () => {
   it('logout: a NUL in the refresh token → 400, the session lives', async () => {
     const s = await loginBearer(t.app)
     expectInvalidRequest(await post('/auth/logout', { refresh_token: `${s.refreshToken}\u0000` }))
-    expect((await t.app.inject({ url: '/me', headers: bearer(s.accessToken) })).statusCode).toBe(200)
+    expect((await t.app.inject({ url: '/auth/me', headers: bearer(s.accessToken) })).statusCode).toBe(200)
   })
 
   it('session events: a NUL in the cursor → 400', async () => {
     const s = await loginBearer(t.app)
-    const res = await t.app.inject({ url: `/sessions/events?cursor=${encodeURIComponent('abc\u0000')}`, headers: bearer(s.accessToken) })
+    const res = await t.app.inject({ url: `/auth/sessions/events?cursor=${encodeURIComponent('abc\u0000')}`, headers: bearer(s.accessToken) })
     expectInvalidRequest(res)
   })
 })

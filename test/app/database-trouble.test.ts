@@ -19,7 +19,7 @@ describe('refresh while the family row is locked elsewhere', () => {
     await holder.connect()
     try {
       await holder.query('BEGIN')
-      await holder.query('SELECT 1 FROM token_families WHERE id = $1 FOR UPDATE', [sidOf(s.accessToken)])
+      await holder.query('SELECT 1 FROM auth.token_families WHERE id = $1 FOR UPDATE', [sidOf(s.accessToken)])
       const res = await refreshJson(t.app, s.refreshToken)
       expect(res.statusCode).toBe(503)
       expect(res.headers['retry-after']).toBe('1')
@@ -28,9 +28,9 @@ describe('refresh while the family row is locked elsewhere', () => {
     } finally {
       await holder.end()
     }
-    const rows = await adminQuery('SELECT spent_at FROM refresh_tokens WHERE family_id = $1', [sidOf(s.accessToken)], t.databaseUrl)
+    const rows = await adminQuery('SELECT spent_at FROM auth.refresh_tokens WHERE family_id = $1', [sidOf(s.accessToken)], t.databaseUrl)
     expect(rows).toEqual([{ spent_at: null }])
-    const fam = await adminQuery('SELECT revoked_at FROM token_families WHERE id = $1', [sidOf(s.accessToken)], t.databaseUrl)
+    const fam = await adminQuery('SELECT revoked_at FROM auth.token_families WHERE id = $1', [sidOf(s.accessToken)], t.databaseUrl)
     expect(fam).toEqual([{ revoked_at: null }])
     expect((await refreshJson(t.app, s.refreshToken)).statusCode).toBe(200)
   })
@@ -42,7 +42,7 @@ describe('refresh while the family row is locked elsewhere', () => {
       const holder = new pg.Client({ connectionString: slow.databaseUrl })
       await holder.connect()
       await holder.query('BEGIN')
-      await holder.query('SELECT 1 FROM token_families WHERE id = $1 FOR UPDATE', [sidOf(s.accessToken)])
+      await holder.query('SELECT 1 FROM auth.token_families WHERE id = $1 FOR UPDATE', [sidOf(s.accessToken)])
       const res = await refreshJson(slow.app, s.refreshToken)
       await holder.query('ROLLBACK')
       await holder.end()

@@ -43,9 +43,9 @@ describe.each(NAME_SETS)('$name', ({ env, access, refresh }) => {
     t.app.inject({ method, url, headers: { ...COOKIE, cookie, ...extra } })
 
   const spentAt = async (token: string) =>
-    (await adminQuery('SELECT spent_at FROM refresh_tokens WHERE token_hash = $1', [hashRefreshToken(token)], t.databaseUrl))[0]!.spent_at
+    (await adminQuery('SELECT spent_at FROM auth.refresh_tokens WHERE token_hash = $1', [hashRefreshToken(token)], t.databaseUrl))[0]!.spent_at
   const revokedAt = async (sid: string) =>
-    (await adminQuery('SELECT revoked_at FROM token_families WHERE id = $1', [sid], t.databaseUrl))[0]!.revoked_at
+    (await adminQuery('SELECT revoked_at FROM auth.token_families WHERE id = $1', [sid], t.databaseUrl))[0]!.revoked_at
 
   function expectAmbiguous(res: LightMyRequestResponse) {
     expect(res.statusCode, res.body).toBe(400)
@@ -151,7 +151,7 @@ describe.each(NAME_SETS)('$name', ({ env, access, refresh }) => {
     it('two refresh cookies → 400; the password and the session are unchanged', async () => {
       const s = await webLogin()
       const other = await webLogin()
-      const before = await adminQuery('SELECT password_hash FROM users u JOIN token_families f ON f.user_id = u.id WHERE f.id = $1', [s.sid], t.databaseUrl)
+      const before = await adminQuery('SELECT password_hash FROM auth.users u JOIN auth.token_families f ON f.user_id = u.id WHERE f.id = $1', [s.sid], t.databaseUrl)
       const res = await t.app.inject({
         method: 'POST',
         url: '/auth/password',
@@ -159,7 +159,7 @@ describe.each(NAME_SETS)('$name', ({ env, access, refresh }) => {
         headers: { ...COOKIE, cookie: jar([[access, s.access], [refresh, other.refresh], [refresh, s.refresh]]) },
       })
       expectAmbiguous(res)
-      expect(await adminQuery('SELECT password_hash FROM users u JOIN token_families f ON f.user_id = u.id WHERE f.id = $1', [s.sid], t.databaseUrl)).toEqual(before)
+      expect(await adminQuery('SELECT password_hash FROM auth.users u JOIN auth.token_families f ON f.user_id = u.id WHERE f.id = $1', [s.sid], t.databaseUrl)).toEqual(before)
       await expectUntouched(s, other)
     })
   })
@@ -168,13 +168,13 @@ describe.each(NAME_SETS)('$name', ({ env, access, refresh }) => {
     it("two access cookies (an attacker's first) → 400", async () => {
       const victim = await webLogin()
       const attacker = await webLogin()
-      expectAmbiguous(await send('GET', '/me', jar([[access, attacker.access], [access, victim.access]])))
-      expectAmbiguous(await t.app.inject({ url: '/me', headers: { cookie: jar([[access, victim.access], [access, victim.access]]) } }))
+      expectAmbiguous(await send('GET', '/auth/me', jar([[access, attacker.access], [access, victim.access]])))
+      expectAmbiguous(await t.app.inject({ url: '/auth/me', headers: { cookie: jar([[access, victim.access], [access, victim.access]]) } }))
     })
 
     it('one access cookie still works', async () => {
       const s = await webLogin()
-      const res = await t.app.inject({ url: '/me', headers: { cookie: jar([[access, s.access]]) } })
+      const res = await t.app.inject({ url: '/auth/me', headers: { cookie: jar([[access, s.access]]) } })
       expect(res.statusCode, res.body).toBe(200)
       expect(res.json().session_id).toBe(s.sid)
     })
@@ -182,7 +182,7 @@ describe.each(NAME_SETS)('$name', ({ env, access, refresh }) => {
     it('an Authorization header decides alone: the cookies are not read, so they cannot be ambiguous', async () => {
       const s = await webLogin()
       const other = await webLogin()
-      const res = await t.app.inject({ url: '/me', headers: { ...bearer(s.access), cookie: jar([[access, other.access], [access, other.access]]) } })
+      const res = await t.app.inject({ url: '/auth/me', headers: { ...bearer(s.access), cookie: jar([[access, other.access], [access, other.access]]) } })
       expect(res.statusCode, res.body).toBe(200)
       expect(res.json().session_id).toBe(s.sid)
     })

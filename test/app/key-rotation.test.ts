@@ -18,7 +18,7 @@ let oldJwks: string
 
 beforeAll(async () => {
   before = await buildTestApp({ env: { JWT_PRIVATE_KEY: pem(oldKey.privateKey), JWT_KEY_ID: 'k-2026-10', REFRESH_TOKEN_SECRET } })
-  oldJwks = (await before.app.inject({ url: '/.well-known/jwks.json' })).body
+  oldJwks = (await before.app.inject({ url: '/auth/.well-known/jwks.json' })).body
   const newEnv = { JWT_PRIVATE_KEY: pem(newKey.privateKey), JWT_KEY_ID: 'k-2026-11', REFRESH_TOKEN_SECRET }
   after = await buildTestApp({ databaseUrl: before.databaseUrl, env: { ...newEnv, JWT_PREVIOUS_JWKS: oldJwks } })
   forgetful = await buildTestApp({ databaseUrl: before.databaseUrl, env: newEnv })
@@ -29,7 +29,7 @@ afterAll(async () => {
   await before?.close()
 })
 
-const me = (t: TestApp, token: string) => t.app.inject({ url: '/me', headers: bearer(token) })
+const me = (t: TestApp, token: string) => t.app.inject({ url: '/auth/me', headers: bearer(token) })
 const header = (token: string) => JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()) as { kid: string; alg: string }
 
 function claims(overrides: Record<string, unknown> = {}) {
@@ -44,7 +44,7 @@ const ed = (key: KeyObject) => (input: string) => cryptoSign(null, Buffer.from(i
 
 describe('signing-key rotation', () => {
   it('publishes the current key first, then the retired one', async () => {
-    const keys = (await after.app.inject({ url: '/.well-known/jwks.json' })).json().keys as { kid: string }[]
+    const keys = (await after.app.inject({ url: '/auth/.well-known/jwks.json' })).json().keys as { kid: string }[]
     expect(keys.map((k) => k.kid)).toEqual(['k-2026-11', 'k-2026-10'])
     expect(keys[1]).toEqual(JSON.parse(oldJwks).keys[0])
   })

@@ -22,16 +22,16 @@ it('never writes a password, token, cookie or hash to the log, on any route and 
     payload: `grant_type=refresh_token&refresh_token=${rotated.refresh_token}`,
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
   })
-  await t.app.inject({ url: '/me', headers: { authorization: `Bearer ${rotated.access_token}` } })
+  await t.app.inject({ url: '/auth/me', headers: { authorization: `Bearer ${rotated.access_token}` } })
   const web = cookiesOf(await t.app.inject({ method: 'POST', url: '/auth/login', payload: { email, password }, headers: COOKIE }))
   const jar = cookieHeader({ access_token: web.access_token!.value, refresh_token: web.refresh_token!.value })
   await t.app.inject({ method: 'POST', url: '/auth/refresh', headers: { ...COOKIE, cookie: jar } })
-  await t.app.inject({ url: '/me', headers: { cookie: jar } })
+  await t.app.inject({ url: '/auth/me', headers: { cookie: jar } })
   await t.app.inject({ method: 'POST', url: '/auth/logout', headers: { ...COOKIE, cookie: jar } })
   // A failing login logs too.
   await t.app.inject({ method: 'POST', url: '/auth/login', payload: { email, password: `${password}-wrong` } })
 
-  const [row] = await adminQuery<{ password_hash: string }>('SELECT password_hash FROM users WHERE email = $1', [email], t.databaseUrl)
+  const [row] = await adminQuery<{ password_hash: string }>('SELECT password_hash FROM auth.users WHERE email = $1', [email], t.databaseUrl)
   const log = lines.join('')
   expect(lines.length).toBeGreaterThan(10)
   for (const secret of [

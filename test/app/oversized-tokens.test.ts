@@ -41,7 +41,7 @@ describe('oversized tokens', () => {
   it('an 8 KB access token: 401 invalid_token, by header and by cookie', async () => {
     const token = jwtShaped(8 * 1024)
     for (const headers of [{ authorization: `Bearer ${token}` }, { cookie: `access_token=${token}` }] as Record<string, string>[]) {
-      const res = await send('GET', '/me', headers)
+      const res = await send('GET', '/auth/me', headers)
       expect(res.status).toBe(401)
       expect(JSON.parse(res.body).error).toBe('invalid_token')
     }
@@ -50,7 +50,7 @@ describe('oversized tokens', () => {
   it('a 1 MB access token: 431 request_header_too_large with the usual error shape', async () => {
     const token = jwtShaped(1024 * 1024)
     for (const headers of [{ authorization: `Bearer ${token}` }, { cookie: `access_token=${token}` }] as Record<string, string>[]) {
-      const res = await send('GET', '/me', headers)
+      const res = await send('GET', '/auth/me', headers)
       expect(res.status).toBe(431)
       expect(JSON.parse(res.body)).toEqual({ error: 'request_header_too_large', error_description: expect.any(String) })
     }

@@ -46,7 +46,7 @@ it('36 logins with the old password 12 ms apart around one password change: none
   expect(answers.filter((r) => r.status !== 200 && r.status !== 401)).toEqual([])
 
   const live = await adminQuery<{ id: string }>(
-    `SELECT f.id FROM token_families f JOIN users u ON u.id = f.user_id WHERE u.email = $1 AND f.revoked_at IS NULL`,
+    `SELECT f.id FROM auth.token_families f JOIN auth.users u ON u.id = f.user_id WHERE u.email = $1 AND f.revoked_at IS NULL`,
     [owner.email],
     cluster.databaseUrl,
   )

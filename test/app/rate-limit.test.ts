@@ -50,9 +50,9 @@ describe('per-IP limit on login', () => {
     const user = await register(t.app)
     for (let i = 0; i < 3; i++) await ip.login({ email: uniqueEmail(), password: 'whatever123' })
     expectLimited(await ip.login(user), 2)
-    const rows = await adminQuery('SELECT 1 FROM login_attempts WHERE key = $1', [attemptKey(user.email, '198.51.100.3')], t.databaseUrl)
+    const rows = await adminQuery('SELECT 1 FROM auth.login_attempts WHERE key = $1', [attemptKey(user.email, '198.51.100.3')], t.databaseUrl)
     expect(rows).toEqual([])
-    const families = await adminQuery('SELECT 1 FROM token_families f JOIN users u ON u.id = f.user_id WHERE u.email = $1', [user.email], t.databaseUrl)
+    const families = await adminQuery('SELECT 1 FROM auth.token_families f JOIN auth.users u ON u.id = f.user_id WHERE u.email = $1', [user.email], t.databaseUrl)
     expect(families).toEqual([])
   })
 
@@ -73,7 +73,7 @@ describe('per-IP limit on register', () => {
     expect((await ip.register({ email: uniqueEmail(), password: 'whatever123' })).statusCode).toBe(201)
     const refused = uniqueEmail()
     expectLimited(await ip.register({ email: refused, password: 'whatever123' }), 2)
-    expect(await adminQuery('SELECT 1 FROM users WHERE email = $1', [refused], t.databaseUrl)).toEqual([])
+    expect(await adminQuery('SELECT 1 FROM auth.users WHERE email = $1', [refused], t.databaseUrl)).toEqual([])
     expect((await ip.login({ email: refused, password: 'whatever123' })).statusCode).toBe(401)
   })
 })
@@ -95,9 +95,9 @@ describe('per-session limit on refresh', () => {
       token = r.json().refresh_token
     }
     expectLimited(await refreshJson(t.app, token), 2)
-    const [row] = await adminQuery('SELECT spent_at FROM refresh_tokens WHERE token_hash = $1', [hashRefreshToken(token)], t.databaseUrl)
+    const [row] = await adminQuery('SELECT spent_at FROM auth.refresh_tokens WHERE token_hash = $1', [hashRefreshToken(token)], t.databaseUrl)
     expect(row).toEqual({ spent_at: null })
-    const [fam] = await adminQuery('SELECT revoked_at FROM token_families WHERE id = $1', [sidOf(s.accessToken)], t.databaseUrl)
+    const [fam] = await adminQuery('SELECT revoked_at FROM auth.token_families WHERE id = $1', [sidOf(s.accessToken)], t.databaseUrl)
     expect(fam).toEqual({ revoked_at: null })
     await sleep(2100)
     expect((await refreshJson(t.app, token)).statusCode).toBe(200)
@@ -145,7 +145,7 @@ describe('per-session limit on refresh', () => {
     let token = s.refreshToken
     for (let i = 0; i < 3; i++) token = (await refreshJson(t.app, token)).json().refresh_token
     expect((await refreshJson(t.app, token)).statusCode).toBe(429)
-    await adminQuery(`UPDATE refresh_tokens SET created_at = created_at - interval '1 minute' WHERE family_id = $1`, [sidOf(s.accessToken)], t.databaseUrl)
+    await adminQuery(`UPDATE auth.refresh_tokens SET created_at = created_at - interval '1 minute' WHERE family_id = $1`, [sidOf(s.accessToken)], t.databaseUrl)
     expect((await refreshJson(t.app, s.refreshToken)).json().error).toBe('refresh_token_reused')
   })
 })

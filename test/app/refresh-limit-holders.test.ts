@@ -45,6 +45,6 @@ it('seven holders refreshing together for six rounds, waiting out every 429, all
   expect(statuses.every((code) => code === 200 || code === 429)).toBe(true)
   // The limit was really reached, and waited out, along the way.
   expect(limited).toBeGreaterThan(0)
-  const [family] = await adminQuery('SELECT revoked_at, revoked_reason FROM token_families WHERE id = $1', [s.sid], cluster.databaseUrl)
+  const [family] = await adminQuery('SELECT revoked_at, revoked_reason FROM auth.token_families WHERE id = $1', [s.sid], cluster.databaseUrl)
   expect(family).toEqual({ revoked_at: null, revoked_reason: null })
 }, 60_000)

@@ -44,7 +44,7 @@ function crossInstanceTests(getCluster: () => Cluster) {
     const fourth = await post(b, '/auth/register', refused)
     expect(fourth.status).toBe(429)
     expect(fourth.json.error).toBe('too_many_requests')
-    expect(await adminQuery('SELECT 1 FROM users WHERE email = $1', [refused.email], getCluster().databaseUrl)).toEqual([])
+    expect(await adminQuery('SELECT 1 FROM auth.users WHERE email = $1', [refused.email], getCluster().databaseUrl)).toEqual([])
   })
 }
 
@@ -58,7 +58,7 @@ describe('per-IP limits across two instances, counted in Postgres (the default)'
   crossInstanceTests(() => cluster)
 
   it('the counter table holds hashes, never an address', async () => {
-    const rows = await adminQuery<{ key: string }>('SELECT key FROM rate_limit_counters', [], cluster.databaseUrl)
+    const rows = await adminQuery<{ key: string }>('SELECT key FROM auth.rate_limit_counters', [], cluster.databaseUrl)
     expect(rows.length).toBeGreaterThanOrEqual(2) // login and register
     for (const { key } of rows) expect(key).toMatch(/^[0-9a-f]{64}$/)
   })
@@ -118,7 +118,7 @@ describe.runIf(redisUrl)('per-IP limits across two instances, counted in Redis (
       expect(key.slice(prefix.length)).toMatch(/^rl:[0-9a-f]{64}$/)
       expect(await redis.pttl(key)).toBeGreaterThan(0) // every counter expires by itself
     }
-    expect(await adminQuery('SELECT key FROM rate_limit_counters', [], cluster.databaseUrl)).toEqual([])
+    expect(await adminQuery('SELECT key FROM auth.rate_limit_counters', [], cluster.databaseUrl)).toEqual([])
   })
 })
 
@@ -144,7 +144,7 @@ describe('a counter store that fails answers 503 with Retry-After, never 500, ne
     try {
       await holder.query('BEGIN')
       await holder.query(`DO $$ BEGIN IF to_regclass('rate_limit_counters') IS NOT NULL THEN
-        LOCK TABLE rate_limit_counters IN ACCESS EXCLUSIVE MODE; END IF; END $$`)
+        LOCK TABLE auth.rate_limit_counters IN ACCESS EXCLUSIVE MODE; END IF; END $$`)
       expectUnavailable(await login())
       expectUnavailable(await register())
       await holder.query('ROLLBACK')

@@ -33,12 +33,12 @@ function client(t: TestApp) {
     const user = await register(t.app)
     const res = await login(user, remoteAddress, xff)
     expect(res.statusCode, res.body).toBe(200)
-    const list = await t.app.inject({ url: '/sessions', headers: bearer(res.json().access_token) })
+    const list = await t.app.inject({ url: '/auth/sessions', headers: bearer(res.json().access_token) })
     expect(list.statusCode).toBe(200)
     return list.json().sessions[0].ip
   }
   const lockRow = async (email: string, ip: string) =>
-    (await adminQuery('SELECT failures FROM login_attempts WHERE key = $1', [attemptKey(email, ip)], t.databaseUrl))[0] ?? null
+    (await adminQuery('SELECT failures FROM auth.login_attempts WHERE key = $1', [attemptKey(email, ip)], t.databaseUrl))[0] ?? null
   return { login, sessionIp, lockRow }
 }
 
@@ -124,16 +124,16 @@ describe('TRUST_PROXY=1: one load balancer that appends the client address', () 
     const user = await register(t.app)
     const res = await c.login(user, LB, XSS)
     expect(res.statusCode).toBe(200)
-    const list = await t.app.inject({ url: '/sessions', headers: bearer(res.json().access_token) })
+    const list = await t.app.inject({ url: '/auth/sessions', headers: bearer(res.json().access_token) })
     expect(list.json().sessions.map((s: { ip: string }) => s.ip)).toEqual([LB])
     expect(list.body).not.toContain('alert(1)')
     // A failure is an audit event too.
     await c.login({ email: user.email, password: 'wrong-wrong-wrong' }, LB, XSS)
-    const events = await t.app.inject({ url: '/sessions/events', headers: bearer(res.json().access_token) })
+    const events = await t.app.inject({ url: '/auth/sessions/events', headers: bearer(res.json().access_token) })
     expect(events.statusCode).toBe(200)
     expect(events.body).not.toContain('alert(1)')
     const stored = await adminQuery(
-      `SELECT ip FROM token_families WHERE ip LIKE '%alert%' UNION ALL SELECT ip FROM audit_events WHERE ip LIKE '%alert%'`,
+      `SELECT ip FROM auth.token_families WHERE ip LIKE '%alert%' UNION ALL SELECT ip FROM auth.audit_events WHERE ip LIKE '%alert%'`,
       [],
       t.databaseUrl,
     )

@@ -26,7 +26,7 @@ afterAll(async () => {
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex')
 const liveTokens = async (sid: string) =>
-  (await adminQuery<{ token_hash: string }>('SELECT token_hash FROM refresh_tokens WHERE family_id = $1 AND spent_at IS NULL', [sid], db.url)).map(
+  (await adminQuery<{ token_hash: string }>('SELECT token_hash FROM auth.refresh_tokens WHERE family_id = $1 AND spent_at IS NULL', [sid], db.url)).map(
     (r) => r.token_hash,
   )
 
@@ -57,12 +57,12 @@ describe('two server processes on one database', () => {
     const other = await post(a.base, '/auth/login', { email: s.email, password: s.password })
     const child = await post(b.base, '/auth/refresh', { refresh_token: s.refreshToken })
     // The parent, presented after the reuse window: theft.
-    await adminQuery(`UPDATE refresh_tokens SET created_at = created_at - interval '1 minute' WHERE family_id = $1`, [s.sid], db.url)
+    await adminQuery(`UPDATE auth.refresh_tokens SET created_at = created_at - interval '1 minute' WHERE family_id = $1`, [s.sid], db.url)
     expect((await post(b.base, '/auth/refresh', { refresh_token: s.refreshToken })).json.error).toBe('refresh_token_reused')
     await timeUntil(async () => (await me(a.base, child.json.access_token)).status === 401, 1000)
     expect((await post(a.base, '/auth/refresh', { refresh_token: child.json.refresh_token })).json.error).toBe('session_revoked')
 
-    const [revoked] = await adminQuery<{ revoked_reason: string | null }>('SELECT revoked_reason FROM token_families WHERE id = $1', [sidOf(other.json.access_token)], db.url)
+    const [revoked] = await adminQuery<{ revoked_reason: string | null }>('SELECT revoked_reason FROM auth.token_families WHERE id = $1', [sidOf(other.json.access_token)], db.url)
     expect(revoked!.revoked_reason).toBeNull()
     for (const base of [a.base, b.base]) expect((await me(base, other.json.access_token)).status).toBe(200)
     expect((await post(b.base, '/auth/refresh', { refresh_token: other.json.refresh_token })).status).toBe(200)

@@ -19,7 +19,7 @@ async function cookieSession() {
   return { jar: cookieHeader({ access_token: c.access_token!.value, refresh_token: c.refresh_token!.value }), sid }
 }
 const revokedAt = async (sid: string) =>
-  (await adminQuery('SELECT revoked_at FROM token_families WHERE id = $1', [sid], t.databaseUrl))[0]!.revoked_at
+  (await adminQuery('SELECT revoked_at FROM auth.token_families WHERE id = $1', [sid], t.databaseUrl))[0]!.revoked_at
 
 describe('a cross-site page with the victim\'s cookies', () => {
   it('cannot log the victim out with a plain form post', async () => {
@@ -103,7 +103,7 @@ describe('CORS', () => {
 
 describe('security headers', () => {
   it('are on every answer, errors included', async () => {
-    for (const url of ['/.well-known/jwks.json', '/me', '/nope']) {
+    for (const url of ['/auth/.well-known/jwks.json', '/auth/me', '/nope']) {
       const res = await t.app.inject({ url })
       expect(res.headers['x-content-type-options']).toBe('nosniff')
       expect(res.headers['content-security-policy']).toContain("default-src 'self'")
@@ -112,12 +112,12 @@ describe('security headers', () => {
   })
 
   it('HSTS and upgrade-insecure-requests only when served over https', async () => {
-    const plain = await t.app.inject({ url: '/.well-known/jwks.json' })
+    const plain = await t.app.inject({ url: '/auth/.well-known/jwks.json' })
     expect(plain.headers['strict-transport-security']).toBeUndefined()
     expect(plain.headers['content-security-policy']).not.toContain('upgrade-insecure-requests')
     const secure = await buildTestApp({ env: { COOKIE_SECURE: 'true' } })
     try {
-      const res = await secure.app.inject({ url: '/.well-known/jwks.json' })
+      const res = await secure.app.inject({ url: '/auth/.well-known/jwks.json' })
       expect(res.headers['strict-transport-security']).toContain('max-age=31536000')
       expect(res.headers['content-security-policy']).toContain('upgrade-insecure-requests')
     } finally {

@@ -13,10 +13,10 @@ beforeAll(async () => {
 afterAll(() => t.close())
 
 const PROTECTED = [
-  { method: 'GET', url: '/me' },
-  { method: 'GET', url: '/sessions' },
-  { method: 'GET', url: '/sessions/events' },
-  { method: 'DELETE', url: '/sessions/00000000-0000-4000-8000-000000000000' },
+  { method: 'GET', url: '/auth/me' },
+  { method: 'GET', url: '/auth/sessions' },
+  { method: 'GET', url: '/auth/sessions/events' },
+  { method: 'DELETE', url: '/auth/sessions/00000000-0000-4000-8000-000000000000' },
   { method: 'POST', url: '/auth/password', payload: { current_password: 'x', new_password: 'long enough' } },
   { method: 'POST', url: '/auth/logout?scope=all' },
 ] as const
@@ -42,10 +42,10 @@ describe('the challenge names the reason', () => {
   it('a revoked session: invalid_token, described as revoked', async () => {
     const s = await loginBearer(t.app)
     await t.app.inject({ method: 'POST', url: '/auth/logout', payload: { refresh_token: s.refreshToken } })
-    const res = await t.app.inject({ url: '/me', headers: bearer(s.accessToken) })
+    const res = await t.app.inject({ url: '/auth/me', headers: bearer(s.accessToken) })
     expect(res.json().error).toBe('session_revoked')
     expect(res.headers['www-authenticate']).toBe('Bearer error="invalid_token", error_description="The session has been revoked."')
-    expect(await adminQuery('SELECT 1 FROM token_families WHERE id = $1 AND revoked_at IS NOT NULL', [sidOf(s.accessToken)], t.databaseUrl)).toHaveLength(1)
+    expect(await adminQuery('SELECT 1 FROM auth.token_families WHERE id = $1 AND revoked_at IS NOT NULL', [sidOf(s.accessToken)], t.databaseUrl)).toHaveLength(1)
   })
 
   it('an expired token: invalid_token, described as expired', async () => {
@@ -55,13 +55,13 @@ describe('the challenge names the reason', () => {
     const header = s.accessToken.split('.')[0]!
     const payload = Buffer.from(JSON.stringify({ ...claims, iat: claims.iat - 1000, exp: Math.floor(Date.now() / 1000) - 60 })).toString('base64url')
     const signature = sign(null, Buffer.from(`${header}.${payload}`), createPrivateKey(t.config.jwt.key.signKey)).toString('base64url')
-    const res = await t.app.inject({ url: '/me', headers: bearer(`${header}.${payload}.${signature}`) })
+    const res = await t.app.inject({ url: '/auth/me', headers: bearer(`${header}.${payload}.${signature}`) })
     expect(res.json().error).toBe('token_expired')
     expect(res.headers['www-authenticate']).toBe('Bearer error="invalid_token", error_description="The access token has expired."')
   })
 
   it('the access cookie gets the same challenge', async () => {
-    const res = await t.app.inject({ url: '/me', headers: { cookie: cookieHeader({ access_token: 'garbage' }) } })
+    const res = await t.app.inject({ url: '/auth/me', headers: { cookie: cookieHeader({ access_token: 'garbage' }) } })
     expect(res.statusCode).toBe(401)
     expect(res.headers['www-authenticate']).toBe('Bearer error="invalid_token", error_description="The access token is invalid."')
   })

@@ -58,7 +58,7 @@ describe('npm start with nothing configured', () => {
     // Same folder, second process: the same database and the same keys.
     const second = await start()
     expect(second.output()).toMatch(/embedded Postgres already running on port \d+/)
-    expect((await get(second.base, '/me', { authorization: `Bearer ${login.json.access_token}` })).status).toBe(200)
+    expect((await get(second.base, '/auth/me', { authorization: `Bearer ${login.json.access_token}` })).status).toBe(200)
     const rotated = await post(second.base, '/auth/refresh', { refresh_token: login.json.refresh_token })
     expect(rotated.status).toBe(200)
 
@@ -71,7 +71,7 @@ describe('npm start with nothing configured', () => {
     expect((await post(third.base, '/auth/login', user)).status).toBe(200)
     expect((await post(third.base, '/auth/refresh', { refresh_token: rotated.json.refresh_token })).status).toBe(200)
     // The access token signed before the restart still verifies: the dev key was kept too.
-    expect((await get(third.base, '/me', { authorization: `Bearer ${rotated.json.access_token}` })).status).toBe(200)
+    expect((await get(third.base, '/auth/me', { authorization: `Bearer ${rotated.json.access_token}` })).status).toBe(200)
     expect(await third.stop()).toBe(0)
   }, 120_000)
 })

@@ -67,7 +67,7 @@ afterAll(async () => {
 })
 
 const liveFamilies = async (userId: string) =>
-  (await adminQuery<{ id: string }>('SELECT id FROM token_families WHERE user_id = $1 AND revoked_at IS NULL', [userId], db.url)).map((r) => r.id)
+  (await adminQuery<{ id: string }>('SELECT id FROM auth.token_families WHERE user_id = $1 AND revoked_at IS NULL', [userId], db.url)).map((r) => r.id)
 
 async function userWithSession() {
   const email = uniqueEmail()
@@ -112,10 +112,10 @@ describe('a password change that loses a race to another change', () => {
       )
     await held.reached // current password verified, new hash computed
     // Meanwhile the password changes by another way (another device, an operator).
-    await adminQuery('UPDATE users SET password_hash = $2 WHERE id = $1', [user.id, await new PasswordHasher(testConfig().argon2).hash('someone else s choice')], db.url)
+    await adminQuery('UPDATE auth.users SET password_hash = $2 WHERE id = $1', [user.id, await new PasswordHasher(testConfig().argon2).hash('someone else s choice')], db.url)
     held.release()
     expect(await change).toBe('invalid_current_password')
-    const [token] = await adminQuery('SELECT spent_at FROM refresh_tokens WHERE token_hash = $1', [hashRefreshToken(session.refreshToken)], db.url)
+    const [token] = await adminQuery('SELECT spent_at FROM auth.refresh_tokens WHERE token_hash = $1', [hashRefreshToken(session.refreshToken)], db.url)
     expect(token).toEqual({ spent_at: null })
     // The token still refreshes: nothing was rotated behind the caller's back.
     const next = await s.sessions.refresh(session.refreshToken, meta)
@@ -129,7 +129,7 @@ describe('a password change that loses a race to another change', () => {
     await held.reached
     // The same password, stored again at another cost (what a login does after a cost change).
     const rehashed = await new PasswordHasher({ ...testConfig().argon2, timeCost: 2 }).hash(OLD)
-    await adminQuery('UPDATE users SET password_hash = $2 WHERE id = $1', [user.id, rehashed], db.url)
+    await adminQuery('UPDATE auth.users SET password_hash = $2 WHERE id = $1', [user.id, rehashed], db.url)
     held.release()
     const issued = await change
     expect(issued.familyId).toBe(session.familyId)

@@ -30,7 +30,7 @@ async function revoke(...args: string[]): Promise<{ code: number; stdout: string
 }
 
 const reasonOf = async (sid: string) =>
-  (await adminQuery<{ revoked_reason: string | null }>('SELECT revoked_reason FROM token_families WHERE id = $1', [sid], cluster.databaseUrl))[0]!.revoked_reason
+  (await adminQuery<{ revoked_reason: string | null }>('SELECT revoked_reason FROM auth.token_families WHERE id = $1', [sid], cluster.databaseUrl))[0]!.revoked_reason
 
 describe('npm run revoke', () => {
   it('--session ends that session on every instance within a second; the account\'s other session goes on', async () => {
@@ -49,7 +49,7 @@ describe('npm run revoke', () => {
     // The other session: untouched, and its owner can read why the first one ended.
     expect((await me(b, laptopAccess)).status).toBe(200)
     expect((await post(b, '/auth/refresh', { refresh_token: laptop.json.refresh_token })).status).toBe(200)
-    const events = await get(b, '/sessions/events', { authorization: `Bearer ${laptopAccess}` })
+    const events = await get(b, '/auth/sessions/events', { authorization: `Bearer ${laptopAccess}` })
     expect(events.json.events).toContainEqual(expect.objectContaining({ type: 'family_revoked', session_id: phone.sid, reason: 'admin' }))
 
     // Again: nothing left to revoke, and that is not an error.

@@ -195,7 +195,7 @@ describe('a data folder initialised by the previous version (superuser postgres/
     await old.start()
     try {
       await migrate(legacyUrl(port))
-      await query(legacyUrl(port), `INSERT INTO users (id, email, password_hash, updated_at) VALUES (gen_random_uuid(), 'before@example.com', 'x', now())`)
+      await query(legacyUrl(port), `INSERT INTO auth.users (id, email, password_hash, updated_at) VALUES (gen_random_uuid(), 'before@example.com', 'x', now())`)
     } finally {
       await old.stop()
     }
@@ -213,12 +213,12 @@ describe('a data folder initialised by the previous version (superuser postgres/
     const me = await expectUnprivilegedAppRole(db.url)
     // The accounts made before the upgrade are still there, and the app role can change its
     // schema (the next migration) and its rows.
-    expect(await query(db.url, 'SELECT email FROM users')).toEqual([{ email: 'before@example.com' }])
+    expect(await query(db.url, 'SELECT email FROM auth.users')).toEqual([{ email: 'before@example.com' }])
     const tables = await query<{ tableowner: string }>(db.url, `SELECT tableowner FROM pg_tables WHERE schemaname = 'public'`)
     expect(tables.length).toBeGreaterThanOrEqual(5)
     expect(new Set(tables.map((t) => t.tableowner))).toEqual(new Set([me]))
     await migrate(db.url)
-    await query(db.url, `INSERT INTO users (id, email, password_hash, updated_at) VALUES (gen_random_uuid(), 'after@example.com', 'x', now())`)
-    await query(db.url, `ALTER TABLE users ADD COLUMN upgrade_probe int; ALTER TABLE users DROP COLUMN upgrade_probe`)
+    await query(db.url, `INSERT INTO auth.users (id, email, password_hash, updated_at) VALUES (gen_random_uuid(), 'after@example.com', 'x', now())`)
+    await query(db.url, `ALTER TABLE auth.users ADD COLUMN upgrade_probe int; ALTER TABLE auth.users DROP COLUMN upgrade_probe`)
   })
 })

@@ -1,12 +1,11 @@
-// What the browser tests run against: the real app (buildApp + the demo page) on a real
+// What the browser tests run against: the real app (buildServer + the demo page) on a real
 // socket, an attacker's site on another port, and headless Chromium through playwright-core.
 import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { chromium, type Browser } from 'playwright-core'
 import type { FastifyInstance } from 'fastify'
-import { buildApp } from '../../src/app.js'
-import type { Config } from '../../src/config.js'
-import demo from '../../src/routes/demo.js'
+import { buildServer } from '../../src/server/app.js'
+import type { Config } from '../../src/server/config.js'
 import { testConfig } from '../helpers/app.js'
 import { createTestDatabase } from '../helpers/database.js'
 
@@ -55,9 +54,7 @@ export async function startApp(env: Record<string, string> = {}): Promise<Runnin
   // The shortest access lifetime the server accepts; expiry itself is simulated by the
   // tests (the harness, unlike the page, can touch httpOnly cookies).
   const config = testConfig({ ACCESS_TOKEN_TTL: '30', ...env })
-  const app = await buildApp({ config, databaseUrl: db.url })
-  // src/app.ts registers the demo itself once it is wired in there.
-  if (!app.hasRoute({ method: 'GET', url: '/sdk.js' })) await app.register(demo)
+  const app = await buildServer({ config, databaseUrl: db.url })
 
   const seen: Seen[] = []
   app.server.on('request', (req: IncomingMessage, res) => {

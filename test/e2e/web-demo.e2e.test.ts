@@ -70,7 +70,7 @@ const since = (t: number, path: string, method = 'POST') =>
   server.seen.filter((s) => s.at >= t && s.path === path && s.method === method)
 
 async function revokedAt(sid: string): Promise<Date | null> {
-  const rows = await adminQuery<{ revoked_at: Date | null }>('SELECT revoked_at FROM token_families WHERE id = $1', [sid], server.databaseUrl)
+  const rows = await adminQuery<{ revoked_at: Date | null }>('SELECT revoked_at FROM auth.token_families WHERE id = $1', [sid], server.databaseUrl)
   return rows[0]!.revoked_at
 }
 
@@ -136,10 +136,10 @@ describe('expiry and silent refresh', () => {
     [
       'the access cookie holds an expired token',
       async (context, sid) => {
-        const me = await server.app.inject({ method: 'GET', url: '/me', cookies: { access_token: (await context.cookies(server.origin)).find((c) => c.name === 'access_token')!.value } })
+        const me = await server.app.inject({ method: 'GET', url: '/auth/me', cookies: { access_token: (await context.cookies(server.origin)).find((c) => c.name === 'access_token')!.value } })
         const { id, email } = me.json() as { id: string; email: string }
         const expired = server.app.jwt.sign({ sub: id, sid, email, jti: crypto.randomUUID() }, { clockTimestamp: Date.now() - 120_000 })
-        const check = await server.app.inject({ method: 'GET', url: '/me', cookies: { access_token: expired } })
+        const check = await server.app.inject({ method: 'GET', url: '/auth/me', cookies: { access_token: expired } })
         expect(check.json().error).toBe('token_expired') // a genuinely expired token, not a broken one
         await context.addCookies([{ name: 'access_token', value: expired, url: server.origin, httpOnly: true, sameSite: 'Lax' }])
       },
@@ -162,7 +162,7 @@ describe('expiry and silent refresh', () => {
       const me = await page.evaluate(() => window.demo.whoami())
       expect(me).toMatchObject({ email, session_id: sid })
       expect(await stateOf(page)).toBe('authenticated')
-      const meCalls = since(t, '/me', 'GET').map((s) => s.status)
+      const meCalls = since(t, '/auth/me', 'GET').map((s) => s.status)
       expect(meCalls).toEqual([401, 200])
       expect(since(t, '/auth/refresh').map((s) => s.status)).toEqual([200])
       expect(await revokedAt(sid)).toBeNull()
@@ -206,7 +206,7 @@ describe('several tabs', () => {
     const refreshes = since(t, '/auth/refresh')
     expect(refreshes.map((s) => s.status)).toEqual([200])
     // every tab's first /me was refused (all were on the expired cookie), and all end on a 200
-    expect(since(t, '/me', 'GET').filter((s) => s.status === 401).length).toBeGreaterThanOrEqual(1)
+    expect(since(t, '/auth/me', 'GET').filter((s) => s.status === 401).length).toBeGreaterThanOrEqual(1)
     expect(await revokedAt(sid)).toBeNull()
     // the session is healthy: the next refresh rotates normally
     await tabs[1]!.evaluate(() => window.demo.client.refresh())
@@ -233,7 +233,7 @@ describe('several tabs', () => {
     for (const tab of [tabs[0]!, tabs[2]!]) {
       expect(await tab.evaluate(() => window.demo.whoami())).toBeNull()
     }
-    expect(since(t, '/me', 'GET').map((s) => s.status)).toEqual([401, 401])
+    expect(since(t, '/auth/me', 'GET').map((s) => s.status)).toEqual([401, 401])
     expect(since(t, '/auth/refresh').filter((s) => s.status === 200)).toEqual([])
     expect(await context.cookies(server.origin)).toEqual([])
   })

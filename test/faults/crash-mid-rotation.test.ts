@@ -31,15 +31,15 @@ interface Client {
 
 async function seed(): Promise<Client[]> {
   const userId = randomUUID()
-  await adminQuery(`INSERT INTO users (id, email, password_hash, updated_at) VALUES ($1, $2, 'x', now())`, [userId, `crash-${userId}@example.com`], db.url)
+  await adminQuery(`INSERT INTO auth.users (id, email, password_hash, updated_at) VALUES ($1, $2, 'x', now())`, [userId, `crash-${userId}@example.com`], db.url)
   const clients = Array.from({ length: FAMILIES }, () => ({ familyId: randomUUID(), held: newRefreshToken() }))
   await adminQuery(
-    `INSERT INTO token_families (id, user_id, expires_at) SELECT unnest($1::uuid[]), $2, now() + interval '1 day'`,
+    `INSERT INTO auth.token_families (id, user_id, expires_at) SELECT unnest($1::uuid[]), $2, now() + interval '1 day'`,
     [clients.map((c) => c.familyId), userId],
     db.url,
   )
   await adminQuery(
-    `INSERT INTO refresh_tokens (id, token_hash, family_id, expires_at)
+    `INSERT INTO auth.refresh_tokens (id, token_hash, family_id, expires_at)
      SELECT gen_random_uuid(), unnest($1::text[]), unnest($2::uuid[]), now() + interval '1 day'`,
     [clients.map((c) => hashRefreshToken(c.held)), clients.map((c) => c.familyId)],
     db.url,
@@ -59,7 +59,7 @@ async function refresh(base: string, token: string) {
 async function liveTokensPerFamily(): Promise<Map<string, number>> {
   const rows = await adminQuery<{ id: string; live: string }>(
     `SELECT f.id, count(t.id) FILTER (WHERE t.spent_at IS NULL) AS live
-     FROM token_families f LEFT JOIN refresh_tokens t ON t.family_id = f.id
+     FROM auth.token_families f LEFT JOIN auth.refresh_tokens t ON t.family_id = f.id
      WHERE f.revoked_at IS NULL GROUP BY f.id`,
     [],
     db.url,
@@ -112,7 +112,7 @@ describe('SIGKILL in the middle of rotations under load', () => {
 
     // Clients whose token was spent by a rotation whose answer never reached them.
     const spent = await adminQuery<{ n: string }>(
-      `SELECT count(*) AS n FROM refresh_tokens WHERE spent_at IS NOT NULL AND token_hash = ANY($1)`,
+      `SELECT count(*) AS n FROM auth.refresh_tokens WHERE spent_at IS NOT NULL AND token_hash = ANY($1)`,
       [clients.map((c) => hashRefreshToken(c.held))],
       db.url,
     )

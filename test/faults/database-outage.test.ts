@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildApp } from '../../src/app.js'
+import { buildServer } from '../../src/server/app.js'
 import { freePort, startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/db/embedded.js'
 import { migrate } from '../../src/db/migrate.js'
 import { testConfig } from '../helpers/app.js'
@@ -23,7 +23,7 @@ beforeAll(async () => {
   port = await freePort()
   pg = await startEmbeddedPostgres({ dataDir, port })
   await migrate(pg.url)
-  app = await buildApp({ config: testConfig({ DB_LOCK_TIMEOUT_MS: '1000' }), databaseUrl: pg.url })
+  app = await buildServer({ config: testConfig({ DB_LOCK_TIMEOUT_MS: '1000' }), databaseUrl: pg.url })
   await app.ready()
 }, 60_000)
 
@@ -57,7 +57,7 @@ describe('PostgreSQL stops mid-run', () => {
     await pg.stop()
 
     // The access path needs no database.
-    const me = await app.inject({ url: '/me', headers: { authorization: `Bearer ${s.accessToken}` } })
+    const me = await app.inject({ url: '/auth/me', headers: { authorization: `Bearer ${s.accessToken}` } })
     expect(me.statusCode).toBe(200)
 
     const calls = {
@@ -81,13 +81,13 @@ describe('PostgreSQL stops mid-run', () => {
     // Nothing changed while the database was away: the same refresh token still rotates,
     // and the session logged out "during" the outage is still alive.
     await eventually(async () => (await refreshJson(app, s.refreshToken)).statusCode === 200, 15_000)
-    const meOther = await app.inject({ url: '/me', headers: { authorization: `Bearer ${other.accessToken}` } })
+    const meOther = await app.inject({ url: '/auth/me', headers: { authorization: `Bearer ${other.accessToken}` } })
     expect(meOther.statusCode).toBe(200)
     expect((await app.inject({ method: 'POST', url: '/auth/login', payload: { email: user.email, password: user.password } })).statusCode).toBe(200)
 
     // The denylist listener reconnected: a logout now reaches /me at once.
     expect((await app.inject({ method: 'POST', url: '/auth/logout', payload: { refresh_token: other.refreshToken } })).statusCode).toBe(204)
-    const after = await app.inject({ url: '/me', headers: { authorization: `Bearer ${other.accessToken}` } })
+    const after = await app.inject({ url: '/auth/me', headers: { authorization: `Bearer ${other.accessToken}` } })
     expect(after.json().error).toBe('session_revoked')
   })
 })
@@ -113,7 +113,7 @@ describe('PostgreSQL stops under concurrent traffic', () => {
           const body = r.value.json()
           c.held = { ...c.held, accessToken: body.access_token, refreshToken: body.refresh_token }
         }
-        const m = await app.inject({ url: '/me', headers: { authorization: `Bearer ${c.held.accessToken}` } })
+        const m = await app.inject({ url: '/auth/me', headers: { authorization: `Bearer ${c.held.accessToken}` } })
         answers.push({ what: 'me', status: m.statusCode, ms: 0 })
         if ((n + i) % 5 === 0) {
           const l = await timed(() => app.inject({ method: 'POST', url: '/auth/login', payload: c.user }))
@@ -150,7 +150,7 @@ describe('PostgreSQL stops under concurrent traffic', () => {
       }, 15_000)
       expect(last, c.user.email).toBe(200)
     }
-    const final = await Promise.all(clients.map((c) => app.inject({ url: '/me', headers: { authorization: `Bearer ${c.held.accessToken}` } })))
+    const final = await Promise.all(clients.map((c) => app.inject({ url: '/auth/me', headers: { authorization: `Bearer ${c.held.accessToken}` } })))
     expect(final.map((r) => r.statusCode)).toEqual(Array(CLIENTS).fill(200))
   }, 60_000)
 })

@@ -45,7 +45,7 @@ describe('SIGTERM', () => {
     // Open the connections first, so the logins below reach the server the moment they are
     // sent instead of waiting in its accept queue (those would be "new work").
     const agents = Array.from({ length: 8 }, () => new http.Agent({ keepAlive: true, maxSockets: 1 }))
-    await Promise.all(agents.map((a) => request(server.base, 'GET', '/.well-known/jwks.json', undefined, a)))
+    await Promise.all(agents.map((a) => request(server.base, 'GET', '/auth/.well-known/jwks.json', undefined, a)))
 
     // One login is held in flight for as long as the test likes: its headers are in, the
     // last byte of its body is not.
@@ -65,7 +65,7 @@ describe('SIGTERM', () => {
     // the in-flight requests are done), and nothing is processed.
     let late: number | string = 200
     for (let i = 0; i < 100 && late === 200; i++) {
-      late = await request(server.base, 'GET', '/.well-known/jwks.json', undefined)
+      late = await request(server.base, 'GET', '/auth/.well-known/jwks.json', undefined)
       if (late === 200) await new Promise((r) => setTimeout(r, 10))
     }
     expect(late).toBe(503)

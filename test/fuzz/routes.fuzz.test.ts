@@ -5,7 +5,7 @@
 //   FUZZ_SEED=n npm run fuzz:long   replays one
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildTestApp, type TestApp } from '../helpers/app.js'
+import { buildTestApp, type TestApp, settledStatements } from '../helpers/app.js'
 import { adminQuery } from '../helpers/database.js'
 import { loginBearer, register, sidOf } from '../helpers/flows.js'
 
@@ -27,11 +27,11 @@ const KNOWN_ROUTES: [string, string][] = [
   ['POST', '/auth/refresh'],
   ['POST', '/auth/logout'],
   ['POST', '/auth/password'],
-  ['GET', '/me'],
-  ['GET', '/sessions'],
-  ['DELETE', '/sessions/:param'],
-  ['GET', '/sessions/events'],
-  ['GET', '/.well-known/jwks.json'],
+  ['GET', '/auth/me'],
+  ['GET', '/auth/sessions'],
+  ['DELETE', '/auth/sessions/:param'],
+  ['GET', '/auth/sessions/events'],
+  ['GET', '/auth/.well-known/jwks.json'],
 ]
 
 let t: TestApp
@@ -45,11 +45,11 @@ let victimSnapshot: string
 // should see it in the trail.
 async function snapshotOf(userId: string): Promise<string> {
   const rows = await Promise.all([
-    adminQuery('SELECT * FROM users WHERE id = $1', [userId], t.databaseUrl),
-    adminQuery(`SELECT * FROM audit_events WHERE user_id = $1 AND type <> 'login_failure' ORDER BY id`, [userId], t.databaseUrl),
-    adminQuery('SELECT * FROM token_families WHERE user_id = $1 ORDER BY id', [userId], t.databaseUrl),
+    adminQuery('SELECT * FROM auth.users WHERE id = $1', [userId], t.databaseUrl),
+    adminQuery(`SELECT * FROM auth.audit_events WHERE user_id = $1 AND type <> 'login_failure' ORDER BY id`, [userId], t.databaseUrl),
+    adminQuery('SELECT * FROM auth.token_families WHERE user_id = $1 ORDER BY id', [userId], t.databaseUrl),
     adminQuery(
-      'SELECT t.* FROM refresh_tokens t JOIN token_families f ON f.id = t.family_id WHERE f.user_id = $1 ORDER BY t.id',
+      'SELECT t.* FROM auth.refresh_tokens t JOIN auth.token_families f ON f.id = t.family_id WHERE f.user_id = $1 ORDER BY t.id',
       [userId],
       t.databaseUrl,
     ),
@@ -71,7 +71,7 @@ beforeAll(async () => {
   const v = await register(t.app)
   const session = await loginBearer(t.app, v.email, v.password)
   victim = { id: v.id, email: v.email, sid: sidOf(session.accessToken) }
-  await t.app.audit.settled()
+  await settledStatements(t.app)
   victimSnapshot = await snapshotOf(victim.id)
   attacker = await loginBearer(t.app)
 }, 60_000)
@@ -199,7 +199,7 @@ describe('fuzzing every route', () => {
     expect(cases).toBeGreaterThanOrEqual(RUNS)
     console.info(`[fuzz] ${cases} cases over ${routes.length} routes, seed ${SEED}; statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`)
     // Another user's rows are exactly as they were.
-    await t.app.audit.settled()
+    await settledStatements(t.app)
     expect(await snapshotOf(victim.id)).toBe(victimSnapshot)
   }, Math.max(600_000, RUNS * 20))
 })

@@ -1,8 +1,9 @@
-// Builds the app exactly as server.ts does, on a fresh database, with test-sized settings.
+// Builds the standalone server exactly as server/main.ts does, on a fresh database, with
+// test-sized settings.
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
-import { buildApp, type AppOptions } from '../../src/app.js'
-import { loadConfig, type Config } from '../../src/config.js'
+import { buildServer, type ServerOptions } from '../../src/server/app.js'
+import { loadConfig, type Config } from '../../src/server/config.js'
 import { createTestDatabase } from './database.js'
 
 const testKey = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
@@ -45,13 +46,13 @@ export async function buildTestApp(
     fastify?: FastifyServerOptions
     config?: Config
     logStream?: { write(line: string): void }
-    onRoute?: AppOptions['onRoute']
+    onRoute?: ServerOptions['onRoute']
   } = {},
 ): Promise<TestApp> {
   const config = opts.config ?? testConfig(opts.env)
   const db = opts.databaseUrl ? null : await createTestDatabase()
   const databaseUrl = opts.databaseUrl ?? db!.url
-  const app = await buildApp({ config, databaseUrl, fastify: opts.fastify, logStream: opts.logStream, onRoute: opts.onRoute })
+  const app = await buildServer({ config, databaseUrl, fastify: opts.fastify, logStream: opts.logStream, onRoute: opts.onRoute })
   await app.ready()
   return {
     app,
@@ -61,5 +62,29 @@ export async function buildTestApp(
       await app.close()
       await db?.drop()
     },
+  }
+}
+
+/** A metric of the auth plugin, as Prometheus would scrape it (summed over its labels). */
+export async function metricValue(app: FastifyInstance, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const metric = app.authn.metrics.getSingleMetric(name)
+  if (!metric) throw new Error(`no metric ${name}`)
+  const { values } = await metric.get()
+  return values
+    .filter((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want))
+    .reduce((sum, v) => sum + v.value, 0)
+}
+
+/**
+ * Statements the plugin has sent, once nothing is in flight: audit rows are written in a batch
+ * up to 50 ms after the request that recorded them, so the count is read until it holds still.
+ */
+export async function settledStatements(app: FastifyInstance): Promise<number> {
+  let before = await metricValue(app, 'auth_db_statements_total')
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 120))
+    const now = await metricValue(app, 'auth_db_statements_total')
+    if (now === before) return now
+    before = now
   }
 }

@@ -20,7 +20,8 @@ const pools = new Map<string, pg.Pool>()
 function poolFor(url: string): pg.Pool {
   let pool = pools.get(url)
   if (!pool) {
-    pool = new pg.Pool({ connectionString: url, max: 2, allowExitOnIdle: true })
+    // Tests read and write the product's tables by their plain names; they live in `auth`.
+    pool = new pg.Pool({ connectionString: url, max: 2, allowExitOnIdle: true, options: '-c search_path=auth,public' })
     pool.on('error', () => {}) // a dropped database kills idle connections; that is expected
     pools.set(url, pool)
   }

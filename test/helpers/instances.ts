@@ -1,7 +1,7 @@
 // Real HTTP servers on real sockets, several sharing one database, as behind a load balancer.
 import type { AddressInfo } from 'node:net'
-import { buildApp } from '../../src/app.js'
-import type { Config } from '../../src/config.js'
+import { buildServer } from '../../src/server/app.js'
+import type { Config } from '../../src/server/config.js'
 import type { FastifyInstance } from 'fastify'
 import { createTestDatabase } from './database.js'
 import { testConfig } from './app.js'
@@ -23,7 +23,7 @@ export async function startCluster(n: number, env: Record<string, string> = {}):
   const config = testConfig(env) // one config: every instance shares keys and secrets
   const instances: Instance[] = []
   for (let i = 0; i < n; i++) {
-    const app = await buildApp({ config, databaseUrl: db.url })
+    const app = await buildServer({ config, databaseUrl: db.url })
     await app.listen({ host: '127.0.0.1', port: 0 })
     instances.push({ app, base: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` })
   }
@@ -54,8 +54,8 @@ export async function get(base: string, path: string, headers: Record<string, st
   return { status: res.status, json: text ? JSON.parse(text) : null }
 }
 
-/** GET /me with a Bearer access token */
-export const me = (base: string, accessToken: string) => get(base, '/me', { authorization: `Bearer ${accessToken}` })
+/** GET /auth/me with a Bearer access token */
+export const me = (base: string, accessToken: string) => get(base, '/auth/me', { authorization: `Bearer ${accessToken}` })
 
 /** ms until `check` is true, polling every 10 ms; throws after `limitMs` */
 export async function timeUntil(check: () => Promise<boolean>, limitMs: number): Promise<number> {

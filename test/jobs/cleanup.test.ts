@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildTestApp, testConfig, type TestApp } from '../helpers/app.js'
+import { buildTestApp, testConfig, type TestApp, settledStatements } from '../helpers/app.js'
 import { adminQuery, createTestDatabase } from '../helpers/database.js'
 import { loginBearer, refreshJson, register, sidOf } from '../helpers/flows.js'
 import { cleanupPlan } from '../../src/jobs/cleanup.js'
@@ -18,8 +18,8 @@ beforeAll(async () => {
 afterAll(() => t.close())
 
 const q = (sql: string, params: unknown[] = []) => adminQuery(sql, params, t.databaseUrl)
-const familyExists = async (sid: string) => (await q('SELECT 1 FROM token_families WHERE id = $1', [sid])).length === 1
-const tokensOf = async (sid: string) => Number((await q('SELECT count(*) AS n FROM refresh_tokens WHERE family_id = $1', [sid]))[0]!.n)
+const familyExists = async (sid: string) => (await q('SELECT 1 FROM auth.token_families WHERE id = $1', [sid])).length === 1
+const tokensOf = async (sid: string) => Number((await q('SELECT count(*) AS n FROM auth.refresh_tokens WHERE family_id = $1', [sid]))[0]!.n)
 
 describe('what is kept and what goes', () => {
   it('families: revoked or expired long enough ago go (with their tokens); recent revocations stay for the denylist', async () => {
@@ -32,14 +32,14 @@ describe('what is kept and what goes', () => {
     const recentlyIdle = await loginBearer(t.app, user.email, user.password)
     await t.app.inject({ method: 'POST', url: '/auth/logout', payload: { refresh_token: justRevoked.refreshToken } })
     // Access-token lifetime 900 s + retention 7 days = 605700 s.
-    await q(`UPDATE token_families SET revoked_at = now() - interval '605800 seconds', revoked_reason = 'logout' WHERE id = $1`, [sidOf(longRevoked.accessToken)])
-    await q(`UPDATE token_families SET revoked_at = now() - interval '605600 seconds', revoked_reason = 'logout' WHERE id = $1`, [sidOf(justRevoked.accessToken)])
-    await q(`UPDATE token_families SET expires_at = now() - interval '605800 seconds' WHERE id = $1`, [sidOf(longExpired.accessToken)])
+    await q(`UPDATE auth.token_families SET revoked_at = now() - interval '605800 seconds', revoked_reason = 'logout' WHERE id = $1`, [sidOf(longRevoked.accessToken)])
+    await q(`UPDATE auth.token_families SET revoked_at = now() - interval '605600 seconds', revoked_reason = 'logout' WHERE id = $1`, [sidOf(justRevoked.accessToken)])
+    await q(`UPDATE auth.token_families SET expires_at = now() - interval '605800 seconds' WHERE id = $1`, [sidOf(longExpired.accessToken)])
     // Idle: refresh lifetime 30 d + window 30 s + 900 s + 7 d = 3197730 s after the last use.
-    await q(`UPDATE token_families SET last_used_at = now() - interval '3197800 seconds' WHERE id = $1`, [sidOf(longIdle.accessToken)])
-    await q(`UPDATE token_families SET last_used_at = now() - interval '3197600 seconds' WHERE id = $1`, [sidOf(recentlyIdle.accessToken)])
+    await q(`UPDATE auth.token_families SET last_used_at = now() - interval '3197800 seconds' WHERE id = $1`, [sidOf(longIdle.accessToken)])
+    await q(`UPDATE auth.token_families SET last_used_at = now() - interval '3197600 seconds' WHERE id = $1`, [sidOf(recentlyIdle.accessToken)])
 
-    const result = await t.app.runCleanup()
+    const result = await t.app.authn.cleanup()
     expect(result.families).toBe(3)
     for (const gone of [longRevoked, longExpired, longIdle]) {
       expect(await familyExists(sidOf(gone.accessToken))).toBe(false)
@@ -62,48 +62,48 @@ describe('what is kept and what goes', () => {
     }
     // The three oldest are 7 days past their expiry; the other two are recent.
     await q(
-      `UPDATE refresh_tokens SET expires_at = now() - interval '604900 seconds', created_at = now() - interval '40 days'
+      `UPDATE auth.refresh_tokens SET expires_at = now() - interval '604900 seconds', created_at = now() - interval '40 days'
        WHERE family_id = $1 AND spent_at IS NOT NULL AND id IN (
-         SELECT id FROM refresh_tokens WHERE family_id = $1 AND spent_at IS NOT NULL ORDER BY created_at LIMIT 3)`,
+         SELECT id FROM auth.refresh_tokens WHERE family_id = $1 AND spent_at IS NOT NULL ORDER BY created_at LIMIT 3)`,
       [sid],
     )
-    const result = await t.app.runCleanup()
+    const result = await t.app.authn.cleanup()
     expect(result.spentTokens).toBe(3)
     expect(await tokensOf(sid)).toBe(3) // two spent + the live one
     expect((await refreshJson(t.app, spent[0]!)).json().error).toBe('invalid_refresh_token') // forgotten
-    await q(`UPDATE refresh_tokens SET created_at = created_at - interval '1 minute' WHERE family_id = $1`, [sid])
+    await q(`UPDATE auth.refresh_tokens SET created_at = created_at - interval '1 minute' WHERE family_id = $1`, [sid])
     expect((await refreshJson(t.app, spent[3]!)).json().error).toBe('refresh_token_reused') // still evidence
   })
 
   it('failed-login counters go after the reset period; audit events after their retention', async () => {
-    await q(`INSERT INTO login_attempts (key, failures, last_failure_at) VALUES ($1, 3, now() - interval '2 hours'), ($2, 3, now())`, ['a'.repeat(64), 'b'.repeat(64)])
+    await q(`INSERT INTO auth.login_attempts (key, failures, last_failure_at) VALUES ($1, 3, now() - interval '2 hours'), ($2, 3, now())`, ['a'.repeat(64), 'b'.repeat(64)])
     const user = await register(t.app)
     await loginBearer(t.app, user.email, user.password)
-    await t.app.audit.settled()
-    await q(`UPDATE audit_events SET created_at = now() - interval '91 days' WHERE user_id = $1`, [user.id])
+    await settledStatements(t.app)
+    await q(`UPDATE auth.audit_events SET created_at = now() - interval '91 days' WHERE user_id = $1`, [user.id])
     const s = await loginBearer(t.app, user.email, user.password)
-    await t.app.audit.settled()
+    await settledStatements(t.app)
 
-    const result = await t.app.runCleanup()
+    const result = await t.app.authn.cleanup()
     expect(result.loginAttempts).toBe(1)
     expect(result.auditEvents).toBe(1)
-    expect((await q('SELECT key FROM login_attempts ORDER BY key')).map((r) => r.key)).toEqual(['b'.repeat(64)])
-    const left = await q('SELECT family_id FROM audit_events WHERE user_id = $1', [user.id])
+    expect((await q('SELECT key FROM auth.login_attempts ORDER BY key')).map((r) => r.key)).toEqual(['b'.repeat(64)])
+    const left = await q('SELECT family_id FROM auth.audit_events WHERE user_id = $1', [user.id])
     expect(left).toEqual([{ family_id: sidOf(s.accessToken) }])
   })
 
   it('rate-limit counters go once their window has ended, in batches; live windows stay', async () => {
     const key = (c: string) => c.repeat(64)
     await q(
-      `INSERT INTO rate_limit_counters (key, count, expires_at) VALUES
+      `INSERT INTO auth.rate_limit_counters (key, count, expires_at) VALUES
        ($1, 5, now() - interval '1 second'), ($2, 1, now() - interval '1 hour'), ($3, 9, now() - interval '1 day'),
        ($4, 3, now() + interval '1 minute')`,
       [key('c'), key('d'), key('e'), key('f')],
     )
-    const result = await t.app.runCleanup()
+    const result = await t.app.authn.cleanup()
     expect(result.rateLimitCounters).toBe(3)
     // (the other rows are the live windows of this file's own logins and registrations)
-    const left = (await q('SELECT key FROM rate_limit_counters WHERE key = ANY($1)', [[key('c'), key('d'), key('e'), key('f')]])).map((r) => r.key)
+    const left = (await q('SELECT key FROM auth.rate_limit_counters WHERE key = ANY($1)', [[key('c'), key('d'), key('e'), key('f')]])).map((r) => r.key)
     expect(left).toEqual([key('f')])
   })
 
@@ -111,8 +111,8 @@ describe('what is kept and what goes', () => {
     const user = await register(t.app)
     const sessions = []
     for (let i = 0; i < 5; i++) sessions.push(await loginBearer(t.app, user.email, user.password))
-    await q(`UPDATE token_families SET revoked_at = now() - interval '30 days', revoked_reason = 'logout' WHERE user_id = $1`, [user.id])
-    const result = await t.app.runCleanup()
+    await q(`UPDATE auth.token_families SET revoked_at = now() - interval '30 days', revoked_reason = 'logout' WHERE user_id = $1`, [user.id])
+    const result = await t.app.authn.cleanup()
     expect(result.families).toBe(5)
     // 2 + 2 + 1 for families, then one short batch each for tokens, login counters,
     // rate-limit counters and events.
@@ -137,9 +137,9 @@ describe('running it', () => {
     try {
       const s = await loginBearer(periodic.app)
       const sid = sidOf(s.accessToken)
-      await adminQuery(`UPDATE token_families SET revoked_at = now() - interval '30 days' WHERE id = $1`, [sid], periodic.databaseUrl)
+      await adminQuery(`UPDATE auth.token_families SET revoked_at = now() - interval '30 days' WHERE id = $1`, [sid], periodic.databaseUrl)
       const started = Date.now()
-      while ((await adminQuery('SELECT 1 FROM token_families WHERE id = $1', [sid], periodic.databaseUrl)).length > 0) {
+      while ((await adminQuery('SELECT 1 FROM auth.token_families WHERE id = $1', [sid], periodic.databaseUrl)).length > 0) {
         expect(Date.now() - started).toBeLessThan(5000)
         await new Promise((r) => setTimeout(r, 100))
       }
@@ -153,7 +153,7 @@ describe('running it', () => {
   it('`npm run cleanup` runs it once against DATABASE_URL and prints what it deleted', async () => {
     const user = await register(t.app)
     const s = await loginBearer(t.app, user.email, user.password)
-    await q(`UPDATE token_families SET revoked_at = now() - interval '30 days', revoked_reason = 'logout' WHERE id = $1`, [sidOf(s.accessToken)])
+    await q(`UPDATE auth.token_families SET revoked_at = now() - interval '30 days', revoked_reason = 'logout' WHERE id = $1`, [sidOf(s.accessToken)])
     const dataDir = mkdtempSync(join(tmpdir(), 'cleanup-cli-'))
     try {
       const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/cleanup.ts'], {

@@ -2,8 +2,7 @@
 // of the OpenAPI document.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { FastifyInstance } from 'fastify'
-import { buildApp } from '../../src/app.js'
-import demo from '../../src/routes/demo.js'
+import { buildServer } from '../../src/server/app.js'
 import { testConfig } from '../helpers/app.js'
 import { createTestDatabase } from '../helpers/database.js'
 
@@ -13,9 +12,7 @@ let drop: () => Promise<void>
 beforeAll(async () => {
   const db = await createTestDatabase()
   drop = db.drop
-  app = await buildApp({ config: testConfig(), databaseUrl: db.url })
-  // until src/app.ts registers it
-  if (!app.hasRoute({ method: 'GET', url: '/sdk.js' })) await app.register(demo)
+  app = await buildServer({ config: testConfig(), databaseUrl: db.url })
   await app.ready()
 })
 afterAll(async () => {

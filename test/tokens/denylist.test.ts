@@ -29,7 +29,7 @@ const quietLog = { warn() {}, debug() {} }
 describe('Denylist', () => {
   it('learns revocations from the catch-up query and forgets them after one access-token lifetime', async () => {
     const f = fakeSource()
-    const list = new Denylist(f.source, { databaseUrl: 'unused', retainMs: 900_000, syncIntervalMs: 500, log: quietLog })
+    const list = new Denylist(f.source, { connectListener: () => Promise.reject(new Error('not listening in this test')), retainMs: 900_000, syncIntervalMs: 500, log: quietLog })
     f.revoke('fam-1')
     f.advance(1_000)
     await list.catchUp()
@@ -42,7 +42,7 @@ describe('Denylist', () => {
 
   it('looks back far enough to catch a revocation that committed after the previous scan', async () => {
     const f = fakeSource()
-    const list = new Denylist(f.source, { databaseUrl: 'unused', retainMs: 900_000, syncIntervalMs: 500, log: quietLog })
+    const list = new Denylist(f.source, { connectListener: () => Promise.reject(new Error('not listening in this test')), retainMs: 900_000, syncIntervalMs: 500, log: quietLog })
     await list.catchUp()
     f.advance(5_000)
     // revoked_at is its transaction's start, 10 s ago, before the previous scan; it only
@@ -57,7 +57,7 @@ describe('Denylist', () => {
 
   it('entries added locally count at once', () => {
     const f = fakeSource()
-    const list = new Denylist(f.source, { databaseUrl: 'unused', retainMs: 900_000, syncIntervalMs: 500, log: quietLog })
+    const list = new Denylist(f.source, { connectListener: () => Promise.reject(new Error('not listening in this test')), retainMs: 900_000, syncIntervalMs: 500, log: quietLog })
     list.add('mine')
     expect(list.has('mine')).toBe(true)
     expect(list.has('other')).toBe(false)

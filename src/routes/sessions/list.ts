@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { RouteDeps } from '../context.js'
 import { ACCESS_TOKEN_SECURITY, Nullable, Type, errorResponses } from '../../schemas/common.js'
 
 const Session = Type.Object({
@@ -12,11 +13,11 @@ const Session = Type.Object({
 })
 
 // The caller's live sessions: one database read; the access token check itself is in memory.
-const list: FastifyPluginAsyncTypebox = async (fastify) => {
+const list: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, tokens, authenticate, limitPerIp }) => {
   fastify.get(
     '/sessions',
     {
-      preHandler: fastify.authenticate,
+      preHandler: authenticate,
       schema: {
         tags: ['sessions'],
         summary: "The caller's live sessions (devices)",
@@ -25,8 +26,8 @@ const list: FastifyPluginAsyncTypebox = async (fastify) => {
       },
     },
     async (request) => {
-      const { sub, sid } = request.auth!
-      const families = await fastify.sessions.list(sub)
+      const { sub, sid } = request.authn!
+      const families = await core.sessions.list(sub)
       return {
         sessions: families.map((f) => ({
           id: f.id,

@@ -1,14 +1,15 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { RouteDeps } from '../context.js'
 import { ACCESS_TOKEN_SECURITY, NoContent, Type, errorResponses } from '../../schemas/common.js'
 import { ApiError } from '../../errors.js'
 import { wantsCookies } from '../../http/transport.js'
 import { requestMeta } from '../../http/meta.js'
 
-const revoke: FastifyPluginAsyncTypebox = async (fastify) => {
+const revoke: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, tokens, authenticate, limitPerIp }) => {
   fastify.delete(
     '/sessions/:id',
     {
-      preHandler: fastify.authenticate,
+      preHandler: authenticate,
       schema: {
         tags: ['sessions'],
         summary: 'Revoke one of your sessions',
@@ -20,10 +21,10 @@ const revoke: FastifyPluginAsyncTypebox = async (fastify) => {
       },
     },
     async (request, reply) => {
-      const { sub, sid } = request.auth!
-      const outcome = await fastify.sessions.revokeOwn(sub, request.params.id, 'user_revoked', requestMeta(request))
+      const { sub, sid } = request.authn!
+      const outcome = await core.sessions.revokeOwn(sub, request.params.id, 'user_revoked', requestMeta(request))
       if (outcome === 'not_found') throw new ApiError('session_not_found')
-      if (request.params.id === sid && wantsCookies(request)) fastify.transport.clearCookies(reply)
+      if (request.params.id === sid && wantsCookies(request)) core.transport.clearCookies(reply)
       return reply.code(204).send(null)
     },
   )

@@ -23,9 +23,9 @@ const OWNER_IP = '127.0.0.1'
 const login = (email: string, password: string, remoteAddress = OWNER_IP) =>
   t.app.inject({ method: 'POST', url: '/auth/login', payload: { email, password }, remoteAddress })
 const counter = async (email: string, ip = OWNER_IP) =>
-  (await adminQuery<{ failures: number; locked_until: Date | null }>('SELECT failures, locked_until FROM login_attempts WHERE key = $1', [attemptKey(email, ip)], t.databaseUrl))[0] ?? null
+  (await adminQuery<{ failures: number; locked_until: Date | null }>('SELECT failures, locked_until FROM auth.login_attempts WHERE key = $1', [attemptKey(email, ip)], t.databaseUrl))[0] ?? null
 const families = async (email: string) =>
-  Number((await adminQuery<{ n: string }>('SELECT count(*) AS n FROM token_families f JOIN users u ON u.id = f.user_id WHERE u.email = $1', [email], t.databaseUrl))[0]!.n)
+  Number((await adminQuery<{ n: string }>('SELECT count(*) AS n FROM auth.token_families f JOIN auth.users u ON u.id = f.user_id WHERE u.email = $1', [email], t.databaseUrl))[0]!.n)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 describe('failure counter per account and client IP', () => {

@@ -7,6 +7,7 @@
 // server's code: find `nonce` such that
 //   SHA-256(challenge + "." + hex(SHA-256(NFC(password))) + "." + nonce)
 // starts with `difficulty` zero bits.
+import { PasswordHasher } from '../../../src/auth/password.js'
 import { createHash } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { buildTestApp, type TestApp } from '../../helpers/app.js'
@@ -79,7 +80,7 @@ function expectChallenge(res: Awaited<ReturnType<typeof login>>): Challenge {
 }
 
 const ownAddressCounter = async (email: string, ip = OWNER_IP) =>
-  (await adminQuery<{ failures: number; locked_until: Date | null }>('SELECT failures, locked_until FROM login_attempts WHERE key = $1', [attemptKey(email, ip)], t.databaseUrl))[0] ?? null
+  (await adminQuery<{ failures: number; locked_until: Date | null }>('SELECT failures, locked_until FROM auth.login_attempts WHERE key = $1', [attemptKey(email, ip)], t.databaseUrl))[0] ?? null
 
 describe('per-account ceiling on failed logins, across all addresses', () => {
   it('below the threshold nothing changes; past it, from any address, the answer is proof_of_work_required', async () => {
@@ -95,7 +96,7 @@ describe('per-account ceiling on failed logins, across all addresses', () => {
   it('an answer without a valid proof costs no argon2 and counts no failure', async () => {
     const user = await register(t.app)
     await failFromMany(user.email, 3)
-    const verify = vi.spyOn(t.app.passwords, 'verify')
+    const verify = vi.spyOn(PasswordHasher.prototype, 'verify')
     try {
       const ip = anotherIp()
       let last: Challenge | undefined
@@ -128,7 +129,7 @@ describe('per-account ceiling on failed logins, across all addresses', () => {
     await failFromMany(user.email, 3)
     const c = expectChallenge(await login(user.email, 'guess a!!'))
     const nonce = solve(c.challenge, c.difficulty, 'guess a!!')
-    const verify = vi.spyOn(t.app.passwords, 'verify')
+    const verify = vi.spyOn(PasswordHasher.prototype, 'verify')
     try {
       // (a nonce may pass for another password by chance, 1 in 2^difficulty; this one is checked)
       const other = ['guess b!!', user.password].filter((p) => leadingZeroBits(sha256(`${c.challenge}.${sha256(p).toString('hex')}.${nonce}`)) < c.difficulty)

@@ -1,7 +1,7 @@
 // When the configured argon2 cost rises, a successful login re-hashes the stored password at
 // the new cost; a failed one changes nothing.
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { buildTestApp, testConfig, type TestApp } from '../../helpers/app.js'
+import { buildTestApp, type TestApp } from '../../helpers/app.js'
 import { adminQuery } from '../../helpers/database.js'
 import { register } from '../../helpers/flows.js'
 
@@ -10,7 +10,7 @@ let costly: TestApp
 beforeAll(async () => {
   cheap = await buildTestApp({ env: { ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1' } })
   // The same database, after an operator raised the cost.
-  costly = await buildTestApp({ databaseUrl: cheap.databaseUrl, config: { ...testConfig(), argon2: { memoryKiB: 2048, timeCost: 2, parallelism: 1 } } })
+  costly = await buildTestApp({ databaseUrl: cheap.databaseUrl, env: { ARGON2_MEMORY_KIB: '2048', ARGON2_TIME_COST: '2' } })
 })
 afterAll(async () => {
   await costly.close()
@@ -18,7 +18,7 @@ afterAll(async () => {
 })
 
 const hashOf = async (email: string) =>
-  (await adminQuery<{ password_hash: string }>('SELECT password_hash FROM users WHERE email = $1', [email], cheap.databaseUrl))[0]!.password_hash
+  (await adminQuery<{ password_hash: string }>('SELECT password_hash FROM auth.users WHERE email = $1', [email], cheap.databaseUrl))[0]!.password_hash
 const login = (t: TestApp, email: string, password: string) =>
   t.app.inject({ method: 'POST', url: '/auth/login', payload: { email, password } })
 

@@ -55,14 +55,14 @@ describe('POST /auth/login with Bearer transport', () => {
     const user = await register(t.app)
     const body = (await login({ email: user.email, password: user.password })).json()
     const { payload } = decodeJwt(body.access_token)
-    const [family] = await adminQuery('SELECT * FROM token_families WHERE id = $1', [payload.sid], t.databaseUrl)
+    const [family] = await adminQuery('SELECT * FROM auth.token_families WHERE id = $1', [payload.sid], t.databaseUrl)
     expect(family).toMatchObject({ user_id: user.id, user_agent: 'vitest-agent', revoked_at: null })
-    const tokens = await adminQuery('SELECT * FROM refresh_tokens WHERE family_id = $1', [payload.sid], t.databaseUrl)
+    const tokens = await adminQuery('SELECT * FROM auth.refresh_tokens WHERE family_id = $1', [payload.sid], t.databaseUrl)
     expect(tokens).toHaveLength(1)
     expect(tokens[0]!.token_hash).toBe(createHash('sha256').update(body.refresh_token).digest('hex'))
     // The raw token appears nowhere in either table.
-    const dump = JSON.stringify(await adminQuery('SELECT * FROM refresh_tokens', [], t.databaseUrl)) +
-      JSON.stringify(await adminQuery('SELECT * FROM token_families', [], t.databaseUrl))
+    const dump = JSON.stringify(await adminQuery('SELECT * FROM auth.refresh_tokens', [], t.databaseUrl)) +
+      JSON.stringify(await adminQuery('SELECT * FROM auth.token_families', [], t.databaseUrl))
     expect(dump).not.toContain(body.refresh_token)
   })
 

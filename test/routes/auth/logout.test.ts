@@ -10,9 +10,9 @@ beforeAll(async () => {
 })
 afterAll(() => t.close())
 
-const me = (accessToken: string) => t.app.inject({ url: '/me', headers: { authorization: `Bearer ${accessToken}` } })
+const me = (accessToken: string) => t.app.inject({ url: '/auth/me', headers: { authorization: `Bearer ${accessToken}` } })
 const reasonOf = async (sid: string) =>
-  (await adminQuery('SELECT revoked_reason FROM token_families WHERE id = $1', [sid], t.databaseUrl))[0]!.revoked_reason
+  (await adminQuery('SELECT revoked_reason FROM auth.token_families WHERE id = $1', [sid], t.databaseUrl))[0]!.revoked_reason
 
 describe('POST /auth/logout', () => {
   it('by refresh token: revokes the family; its refresh and access tokens stop working', async () => {
@@ -44,7 +44,7 @@ describe('POST /auth/logout', () => {
     const c = cookiesOf(res)
     expect(c.refresh_token!.value).toBe('')
     expect(c.access_token!.value).toBe('')
-    const meRes = await t.app.inject({ url: '/me', headers: { cookie: cookieHeader({ access_token: login.access_token!.value }) } })
+    const meRes = await t.app.inject({ url: '/auth/me', headers: { cookie: cookieHeader({ access_token: login.access_token!.value }) } })
     expect(meRes.json().error).toBe('session_revoked')
   })
 
@@ -164,10 +164,10 @@ describe('logout everywhere across instances', () => {
     const s = await signup(a)
     const more = await Promise.all([1, 2, 3].map(() => post(a, '/auth/login', { email: s.email, password: s.password })))
     const tokens = [s.accessToken, ...more.map((r) => r.json.access_token as string)]
-    for (const tok of tokens) expect((await get(b, '/me', bearer(tok))).status).toBe(200)
+    for (const tok of tokens) expect((await get(b, '/auth/me', bearer(tok))).status).toBe(200)
     expect((await post(a, '/auth/logout?scope=all', undefined, bearer(s.accessToken))).status).toBe(204)
     await timeUntil(async () => {
-      const statuses = await Promise.all(tokens.map(async (tok) => (await get(b, '/me', bearer(tok))).status))
+      const statuses = await Promise.all(tokens.map(async (tok) => (await get(b, '/auth/me', bearer(tok))).status))
       return statuses.every((s) => s === 401)
     }, 1000)
   })

@@ -14,12 +14,12 @@ const NEW = 'new staple battery horse'
 
 const change = (headers: Record<string, string>, payload: object) =>
   t.app.inject({ method: 'POST', url: '/auth/password', headers, payload })
-const me = (accessToken: string) => t.app.inject({ url: '/me', headers: bearer(accessToken) })
+const me = (accessToken: string) => t.app.inject({ url: '/auth/me', headers: bearer(accessToken) })
 const login = (email: string, password: string) => t.app.inject({ method: 'POST', url: '/auth/login', payload: { email, password } })
 const reasonOf = async (sid: string) =>
-  (await adminQuery('SELECT revoked_reason FROM token_families WHERE id = $1', [sid], t.databaseUrl))[0]!.revoked_reason
+  (await adminQuery('SELECT revoked_reason FROM auth.token_families WHERE id = $1', [sid], t.databaseUrl))[0]!.revoked_reason
 const hashOf = async (email: string) =>
-  (await adminQuery('SELECT password_hash FROM users WHERE email = $1', [email], t.databaseUrl))[0]!.password_hash as string
+  (await adminQuery('SELECT password_hash FROM auth.users WHERE email = $1', [email], t.databaseUrl))[0]!.password_hash as string
 
 async function account() {
   const user = await register(t.app, uniqueEmail(), OLD)

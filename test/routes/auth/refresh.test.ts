@@ -11,8 +11,8 @@ beforeAll(async () => {
 afterAll(() => t.close())
 
 const familyRow = async (sid: string) =>
-  (await adminQuery('SELECT revoked_at, revoked_reason FROM token_families WHERE id = $1', [sid], t.databaseUrl))[0]!
-const me = (accessToken: string) => t.app.inject({ url: '/me', headers: { authorization: `Bearer ${accessToken}` } })
+  (await adminQuery('SELECT revoked_at, revoked_reason FROM auth.token_families WHERE id = $1', [sid], t.databaseUrl))[0]!
+const me = (accessToken: string) => t.app.inject({ url: '/auth/me', headers: { authorization: `Bearer ${accessToken}` } })
 const form = (body: string) =>
   t.app.inject({
     method: 'POST',
@@ -33,7 +33,7 @@ describe('POST /auth/refresh with a JSON body (mobile)', () => {
     expect((await me(body.access_token)).statusCode).toBe(200)
 
     const rows = await adminQuery<{ token_hash: string; spent_at: Date | null; parent_id: string | null }>(
-      'SELECT token_hash, spent_at, parent_id FROM refresh_tokens WHERE family_id = $1 ORDER BY created_at',
+      'SELECT token_hash, spent_at, parent_id FROM auth.refresh_tokens WHERE family_id = $1 ORDER BY created_at',
       [sidOf(s.accessToken)],
       t.databaseUrl,
     )
@@ -47,7 +47,7 @@ describe('POST /auth/refresh with a JSON body (mobile)', () => {
     const s = await loginBearer(t.app)
     const child = (await refreshJson(t.app, s.refreshToken)).json().refresh_token
     // Move the child's creation outside the 30 s window instead of sleeping.
-    await adminQuery(`UPDATE refresh_tokens SET created_at = created_at - interval '31 seconds' WHERE family_id = $1`, [sidOf(s.accessToken)], t.databaseUrl)
+    await adminQuery(`UPDATE auth.refresh_tokens SET created_at = created_at - interval '31 seconds' WHERE family_id = $1`, [sidOf(s.accessToken)], t.databaseUrl)
 
     const reuse = await refreshJson(t.app, s.refreshToken)
     expect(reuse.statusCode).toBe(401)
@@ -108,7 +108,7 @@ describe('POST /auth/refresh with a JSON body (mobile)', () => {
 
   it('an expired family refreshes to session_expired, not reuse', async () => {
     const s = await loginBearer(t.app)
-    await adminQuery(`UPDATE token_families SET expires_at = now() - interval '1 second' WHERE id = $1`, [sidOf(s.accessToken)], t.databaseUrl)
+    await adminQuery(`UPDATE auth.token_families SET expires_at = now() - interval '1 second' WHERE id = $1`, [sidOf(s.accessToken)], t.databaseUrl)
     const res = await refreshJson(t.app, s.refreshToken)
     expect(res.statusCode).toBe(401)
     expect(res.json().error).toBe('session_expired')
@@ -117,7 +117,7 @@ describe('POST /auth/refresh with a JSON body (mobile)', () => {
 
   it('an idle token past its own expiry refreshes to session_expired', async () => {
     const s = await loginBearer(t.app)
-    await adminQuery(`UPDATE refresh_tokens SET expires_at = now() - interval '1 second' WHERE family_id = $1`, [sidOf(s.accessToken)], t.databaseUrl)
+    await adminQuery(`UPDATE auth.refresh_tokens SET expires_at = now() - interval '1 second' WHERE family_id = $1`, [sidOf(s.accessToken)], t.databaseUrl)
     expect((await refreshJson(t.app, s.refreshToken)).json().error).toBe('session_expired')
   })
 
@@ -162,7 +162,7 @@ describe('POST /auth/refresh as an OAuth 2.0 refresh grant (RFC 6749 §6)', () =
   it('reports reuse as invalid_grant and still revokes the family', async () => {
     const s = await loginBearer(t.app)
     await form(`grant_type=refresh_token&refresh_token=${s.refreshToken}`)
-    await adminQuery(`UPDATE refresh_tokens SET created_at = created_at - interval '1 minute' WHERE family_id = $1`, [sidOf(s.accessToken)], t.databaseUrl)
+    await adminQuery(`UPDATE auth.refresh_tokens SET created_at = created_at - interval '1 minute' WHERE family_id = $1`, [sidOf(s.accessToken)], t.databaseUrl)
     const reuse = await form(`grant_type=refresh_token&refresh_token=${s.refreshToken}`)
     expect([reuse.statusCode, reuse.json().error]).toEqual([400, 'invalid_grant'])
     expect(await familyRow(sidOf(s.accessToken))).toMatchObject({ revoked_reason: 'reuse_detected' })
@@ -190,7 +190,7 @@ describe('POST /auth/refresh with cookies (web)', () => {
     const c = cookiesOf(res)
     expect(c.refresh_token!.value).not.toBe(jar.refresh)
     expect(c.access_token!.value).toBeTruthy()
-    const meRes = await t.app.inject({ url: '/me', headers: { cookie: cookieHeader({ access_token: c.access_token!.value }) } })
+    const meRes = await t.app.inject({ url: '/auth/me', headers: { cookie: cookieHeader({ access_token: c.access_token!.value }) } })
     expect(meRes.statusCode).toBe(200)
   })
 

@@ -23,7 +23,7 @@ describe('POST /auth/register', () => {
     const email = uniqueEmail()
     await post({ email, password: 'correct horse battery' })
     const [row] = await adminQuery<{ password_hash: string }>(
-      'SELECT password_hash FROM users WHERE email = $1',
+      'SELECT password_hash FROM auth.users WHERE email = $1',
       [email],
       t.databaseUrl,
     )

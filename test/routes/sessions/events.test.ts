@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildTestApp, type TestApp } from '../../helpers/app.js'
+import { buildTestApp, type TestApp, settledStatements } from '../../helpers/app.js'
 import { adminQuery } from '../../helpers/database.js'
 import { bearer, loginBearer, loginCookie, refreshJson, register, sidOf } from '../../helpers/flows.js'
 
@@ -21,7 +21,7 @@ interface Event {
 }
 
 const events = async (accessToken: string, query = '') => {
-  const res = await t.app.inject({ url: `/sessions/events${query}`, headers: bearer(accessToken) })
+  const res = await t.app.inject({ url: `/auth/sessions/events${query}`, headers: bearer(accessToken) })
   if (res.statusCode !== 200) throw new Error(`${res.statusCode} ${res.body}`)
   return res.json() as { events: Event[]; next_cursor: string | null }
 }
@@ -45,6 +45,7 @@ describe('GET /sessions/events', () => {
 
     const page = await events(changed.json().access_token)
     expect(typesOf(page.events)).toEqual([
+      'registered',
       'login_failure:invalid_credentials',
       'login_success',
       'refresh',
@@ -82,11 +83,11 @@ describe('GET /sessions/events', () => {
     const user = await register(t.app)
     const s = await loginBearer(t.app, user.email, user.password)
     await refreshJson(t.app, s.refreshToken)
-    await adminQuery(`UPDATE refresh_tokens SET created_at = created_at - interval '1 minute' WHERE family_id = $1`, [sidOf(s.accessToken)], t.databaseUrl)
+    await adminQuery(`UPDATE auth.refresh_tokens SET created_at = created_at - interval '1 minute' WHERE family_id = $1`, [sidOf(s.accessToken)], t.databaseUrl)
     expect((await refreshJson(t.app, s.refreshToken)).json().error).toBe('refresh_token_reused')
     // Written before the answer: visible straight from the table.
     const rows = await adminQuery<{ type: string; reason: string | null; family_id: string }>(
-      `SELECT type, reason, family_id FROM audit_events WHERE family_id = $1 AND type IN ('reuse_detected', 'family_revoked') ORDER BY type DESC`,
+      `SELECT type, reason, family_id FROM auth.audit_events WHERE family_id = $1 AND type IN ('reuse_detected', 'family_revoked') ORDER BY type DESC`,
       [sidOf(s.accessToken)],
       t.databaseUrl,
     )
@@ -104,7 +105,7 @@ describe('GET /sessions/events', () => {
     let token = s.refreshToken
     for (let i = 0; i < 24; i++) token = (await refreshJson(t.app, token)).json().refresh_token
     const all = await events(s.accessToken, '?limit=100')
-    expect(all.events).toHaveLength(25)
+    expect(all.events).toHaveLength(26) // registered, login_success, 24 refreshes
     expect(all.next_cursor).toBeNull()
 
     const seen: string[] = []
@@ -125,7 +126,7 @@ describe('GET /sessions/events', () => {
   it('refuses a limit outside 1–100 and a cursor it did not make', async () => {
     const s = await loginBearer(t.app)
     for (const q of ['?limit=0', '?limit=101', '?limit=-1', '?limit=abc', '?cursor=bogus!', '?cursor=' + Buffer.from('x|y').toString('base64url')]) {
-      const res = await t.app.inject({ url: `/sessions/events${q}`, headers: bearer(s.accessToken) })
+      const res = await t.app.inject({ url: `/auth/sessions/events${q}`, headers: bearer(s.accessToken) })
       expect([res.statusCode, res.json().error], q).toEqual([400, 'invalid_request'])
     }
   })
@@ -136,19 +137,19 @@ describe('GET /sessions/events', () => {
     const sa = await loginBearer(t.app, a.email, a.password)
     await loginBearer(t.app, b.email, b.password)
     await t.app.inject({ method: 'POST', url: '/auth/login', payload: { email: b.email, password: 'wrong password' } })
-    expect(typesOf((await events(sa.accessToken)).events)).toEqual(['login_success'])
+    expect(typesOf((await events(sa.accessToken)).events)).toEqual(['registered', 'login_success'])
     const web = await loginCookie(t.app, b)
-    const res = await t.app.inject({ url: '/sessions/events', headers: { cookie: `access_token=${web.access}` } })
-    expect(typesOf(res.json().events)).toEqual(['login_success', 'login_failure:invalid_credentials', 'login_success'])
-    expect((await t.app.inject({ url: '/sessions/events' })).statusCode).toBe(401)
+    const res = await t.app.inject({ url: '/auth/sessions/events', headers: { cookie: `access_token=${web.access}` } })
+    expect(typesOf(res.json().events)).toEqual(['registered', 'login_success', 'login_failure:invalid_credentials', 'login_success'])
+    expect((await t.app.inject({ url: '/auth/sessions/events' })).statusCode).toBe(401)
   })
 
   it('a login for an unknown address is a log line only: there is no account to show it to', async () => {
-    const before = Number((await adminQuery<{ n: string }>('SELECT count(*) AS n FROM audit_events', [], t.databaseUrl))[0]!.n)
+    const before = Number((await adminQuery<{ n: string }>('SELECT count(*) AS n FROM auth.audit_events', [], t.databaseUrl))[0]!.n)
     const res = await t.app.inject({ method: 'POST', url: '/auth/login', payload: { email: 'nobody-at-all@example.com', password: 'wrong password' } })
     expect(res.statusCode).toBe(401)
-    await t.app.audit.settled()
-    const after = Number((await adminQuery<{ n: string }>('SELECT count(*) AS n FROM audit_events', [], t.databaseUrl))[0]!.n)
+    await settledStatements(t.app)
+    const after = Number((await adminQuery<{ n: string }>('SELECT count(*) AS n FROM auth.audit_events', [], t.databaseUrl))[0]!.n)
     expect(after).toBe(before)
     const logged = lines.map((l) => JSON.parse(l)).filter((l) => l.audit?.type === 'login_failure' && l.audit.userId === null)
     expect(logged.length).toBeGreaterThan(0)

@@ -9,7 +9,7 @@ beforeAll(async () => {
 })
 afterAll(() => t.close())
 
-const list = (headers: Record<string, string>) => t.app.inject({ url: '/sessions', headers })
+const list = (headers: Record<string, string>) => t.app.inject({ url: '/auth/sessions', headers })
 const loginAs = (user: { email: string; password: string }, ua: string) =>
   t.app.inject({ method: 'POST', url: '/auth/login', payload: user, headers: { 'user-agent': ua } }).then((r) => r.json())
 
@@ -53,8 +53,8 @@ describe('GET /sessions', () => {
     const idle = await loginBearer(t.app, user.email, user.password)
     await loginBearer(t.app) // someone else
     await t.app.inject({ method: 'POST', url: '/auth/logout', payload: { refresh_token: loggedOut.refreshToken } })
-    await adminQuery(`UPDATE token_families SET expires_at = now() - interval '1 second' WHERE id = $1`, [sidOf(expired.accessToken)], t.databaseUrl)
-    await adminQuery(`UPDATE refresh_tokens SET expires_at = now() - interval '1 second' WHERE family_id = $1`, [sidOf(idle.accessToken)], t.databaseUrl)
+    await adminQuery(`UPDATE auth.token_families SET expires_at = now() - interval '1 second' WHERE id = $1`, [sidOf(expired.accessToken)], t.databaseUrl)
+    await adminQuery(`UPDATE auth.refresh_tokens SET expires_at = now() - interval '1 second' WHERE family_id = $1`, [sidOf(idle.accessToken)], t.databaseUrl)
     const ids = (await list(bearer(keep.accessToken))).json().sessions.map((s: { id: string }) => s.id)
     expect(ids).toEqual([sidOf(keep.accessToken)])
   })

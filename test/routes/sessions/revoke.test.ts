@@ -11,10 +11,10 @@ beforeAll(async () => {
 })
 afterAll(() => t.close())
 
-const del = (id: string, headers: Record<string, string>) => t.app.inject({ method: 'DELETE', url: `/sessions/${id}`, headers })
-const me = (accessToken: string) => t.app.inject({ url: '/me', headers: bearer(accessToken) })
+const del = (id: string, headers: Record<string, string>) => t.app.inject({ method: 'DELETE', url: `/auth/sessions/${id}`, headers })
+const me = (accessToken: string) => t.app.inject({ url: '/auth/me', headers: bearer(accessToken) })
 const reasonOf = async (sid: string) =>
-  (await adminQuery('SELECT revoked_reason FROM token_families WHERE id = $1', [sid], t.databaseUrl))[0]!.revoked_reason
+  (await adminQuery('SELECT revoked_reason FROM auth.token_families WHERE id = $1', [sid], t.databaseUrl))[0]!.revoked_reason
 
 describe('DELETE /sessions/:id', () => {
   it("revokes one of the caller's other sessions: its refresh and access tokens stop at once", async () => {
@@ -65,7 +65,7 @@ describe('DELETE /sessions/:id', () => {
     expect(res.statusCode).toBe(204)
     const c = cookiesOf(res)
     expect([c.access_token?.value, c.refresh_token?.value]).toEqual(['', ''])
-    expect((await t.app.inject({ url: '/me', headers: { cookie: `access_token=${web.access}` } })).json().error).toBe('session_revoked')
+    expect((await t.app.inject({ url: '/auth/me', headers: { cookie: `access_token=${web.access}` } })).json().error).toBe('session_revoked')
   })
 })
 
@@ -85,9 +85,9 @@ describe('DELETE /sessions/:id across instances', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ email: s.email, password: s.password }),
     }).then((r) => r.json() as Promise<{ access_token: string }>)
-    expect((await get(b, '/me', bearer(other.access_token))).status).toBe(200)
-    const res = await fetch(`${a}/sessions/${sidOf(other.access_token)}`, { method: 'DELETE', headers: bearer(s.accessToken) })
+    expect((await get(b, '/auth/me', bearer(other.access_token))).status).toBe(200)
+    const res = await fetch(`${a}/auth/sessions/${sidOf(other.access_token)}`, { method: 'DELETE', headers: bearer(s.accessToken) })
     expect(res.status).toBe(204)
-    await timeUntil(async () => (await get(b, '/me', bearer(other.access_token))).status === 401, 1000)
+    await timeUntil(async () => (await get(b, '/auth/me', bearer(other.access_token))).status === 401, 1000)
   })
 })

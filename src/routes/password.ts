@@ -1,13 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ACCESS_TOKEN_SECURITY, PasswordString, RefreshTokenField, TRANSPORT_NOTE, TokenResponse, Type, errorResponses } from '../../schemas/common.js'
-import { ApiError } from '../../errors.js'
-import { requestMeta } from '../../http/meta.js'
+import type { RouteDeps } from './context.js'
+import { ACCESS_TOKEN_SECURITY, PasswordString, RefreshTokenField, TRANSPORT_NOTE, TokenResponse, Type, errorResponses } from '../schemas/common.js'
+import { ApiError } from '../errors.js'
+import { requestMeta } from '../http/meta.js'
 
-const password: FastifyPluginAsyncTypebox = async (fastify) => {
+const password: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, tokens, authenticate, limitPerIp }) => {
   fastify.post(
-    '/auth/password',
+    '/password',
     {
-      preHandler: fastify.authenticate,
+      preHandler: authenticate,
       schema: {
         tags: ['auth'],
         summary: 'Change the password',
@@ -25,10 +26,10 @@ const password: FastifyPluginAsyncTypebox = async (fastify) => {
       },
     },
     async (request, reply) => {
-      const auth = request.auth!
-      const refreshToken = fastify.transport.readRefreshToken(request)
+      const auth = request.authn!
+      const refreshToken = core.transport.readRefreshToken(request)
       if (!refreshToken) throw new ApiError('invalid_request', "This session's refresh token is required.")
-      const session = await fastify.accounts.changePassword({
+      const session = await core.accounts.changePassword({
         userId: auth.sub,
         familyId: auth.sid,
         refreshToken,
@@ -36,9 +37,9 @@ const password: FastifyPluginAsyncTypebox = async (fastify) => {
         newPassword: request.body.new_password,
         meta: requestMeta(request),
       })
-      return fastify.transport.sendTokens(request, reply, {
+      return core.transport.sendTokens(request, reply, {
         userId: session.userId,
-        accessToken: fastify.accessTokens.sign(session),
+        accessToken: tokens.sign(session),
         refreshToken: session.refreshToken,
       })
     },

@@ -1,17 +1,18 @@
-// Process entry: configuration, database (embedded unless DATABASE_URL is set), migrations,
-// then the app. Nothing here is needed by tests, which build the app directly.
+#!/usr/bin/env node
+// Process entry of the standalone server (`npm start`): configuration, the database (embedded
+// unless DATABASE_URL is set), migrations, then the server. Nothing here is needed by tests,
+// which build the server directly.
 import { loadConfig, ConfigError } from './config.js'
-import { openDatabase } from './db/open.js'
-import { migrate } from './db/migrate.js'
-import { buildApp } from './app.js'
-import { answerMetricsOverIpc } from './ipc-metrics.js'
+import { openDatabase } from './database.js'
+import { migrate } from '../db/migrate.js'
+import { buildServer } from './app.js'
 
 async function main(): Promise<void> {
   const config = loadConfig()
   const { url: databaseUrl, stop: stopDatabase } = await openDatabase(config)
   try {
     await migrate(databaseUrl)
-    const app = await buildApp({ config, databaseUrl })
+    const app = await buildServer({ config, databaseUrl })
     let closing = false
     const shutdown = async (signal: string) => {
       if (closing) return
@@ -35,11 +36,6 @@ async function main(): Promise<void> {
     // SIGHUP too: a closed terminal should drain and stop the embedded server like Ctrl-C.
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => void shutdown(signal))
     await app.listen({ host: config.host, port: config.port })
-    // When started by a parent over IPC (the benchmarks), answer its requests for counters.
-    if (process.send) {
-      answerMetricsOverIpc(() => ({ dbQueries: app.db.queryCount(), denylistSize: app.denylist.size }))
-      process.send({ listening: (app.server.address() as { port: number }).port })
-    }
   } catch (err) {
     await stopDatabase()
     throw err

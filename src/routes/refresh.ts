@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ClientString, RefreshTokenField, TRANSPORT_NOTE, TokenResponse, Type, errorResponses } from '../../schemas/common.js'
-import { ApiError, type ErrorCode } from '../../errors.js'
-import { requestMeta } from '../../http/meta.js'
+import type { RouteDeps } from './context.js'
+import { ClientString, RefreshTokenField, TRANSPORT_NOTE, TokenResponse, Type, errorResponses } from '../schemas/common.js'
+import { ApiError, type ErrorCode } from '../errors.js'
+import { requestMeta } from '../http/meta.js'
 
 const FORM = 'application/x-www-form-urlencoded'
 
@@ -14,9 +15,9 @@ const SESSION_OVER = new Set<ErrorCode>(['refresh_token_reused', 'session_revoke
 // invalid_grant (which it would take as the end of the session).
 const TRY_AGAIN = new Set<ErrorCode>(['service_unavailable', 'too_many_requests'])
 
-const refresh: FastifyPluginAsyncTypebox = async (fastify) => {
+const refresh: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, tokens, authenticate, limitPerIp }) => {
   fastify.post(
-    '/auth/refresh',
+    '/refresh',
     {
       schema: {
         tags: ['auth'],
@@ -43,14 +44,14 @@ const refresh: FastifyPluginAsyncTypebox = async (fastify) => {
       if (oauthForm && (request.body as { grant_type: string }).grant_type !== 'refresh_token') {
         throw new ApiError('unsupported_grant_type')
       }
-      const token = fastify.transport.readRefreshToken(request)
+      const token = core.transport.readRefreshToken(request)
       if (!token) throw new ApiError(oauthForm ? 'invalid_request' : 'unauthorized', 'A refresh token is required.')
 
       try {
-        const session = await fastify.sessions.refresh(token, requestMeta(request))
-        return fastify.transport.sendTokens(request, reply, {
+        const session = await core.sessions.refresh(token, requestMeta(request))
+        return core.transport.sendTokens(request, reply, {
           userId: session.userId,
-          accessToken: fastify.accessTokens.sign(session),
+          accessToken: tokens.sign(session),
           refreshToken: session.refreshToken,
         })
       } catch (err) {

@@ -1,13 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Status, errorResponses } from '../schemas/common.js'
 import { ApiError } from '../errors.js'
-import { readMigrations, unappliedMigrations } from '../db/migrate.js'
 
 // Liveness is the process answering. Readiness is the database reachable and every migration
-// this build ships applied: an instance started against an older schema is not sent traffic.
+// this build ships applied (the plugin's own check): an instance started against an older
+// schema is not sent traffic.
 const health: FastifyPluginAsyncTypebox = async (fastify) => {
-  const expected = (await readMigrations()).map((m) => m.name)
-
   fastify.get(
     '/health/live',
     {
@@ -28,18 +26,14 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
       },
     },
     async (request) => {
-      let missing: string[]
-      try {
-        missing = await unappliedMigrations(fastify.db.pool, expected)
-      } catch (err) {
-        request.log.warn({ err }, 'not ready: database unreachable')
+      const ready = await fastify.authn.ready()
+      if (ready.ok) return { status: 'ok' as const }
+      if (ready.reason === 'database_unreachable') {
+        request.log.warn('not ready: database unreachable')
         throw new ApiError('service_unavailable', 'The database is unreachable.', 1)
       }
-      if (missing.length > 0) {
-        request.log.warn({ missing }, 'not ready: migrations not applied')
-        throw new ApiError('service_unavailable', 'The database schema is not up to date.', 5)
-      }
-      return { status: 'ok' as const }
+      request.log.warn({ missing: ready.missing }, 'not ready: migrations not applied')
+      throw new ApiError('service_unavailable', 'The database schema is not up to date.', 5)
     },
   )
 }

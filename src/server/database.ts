@@ -1,8 +1,8 @@
 // The database a process uses: DATABASE_URL, or else the embedded PostgreSQL in DATA_DIR
 // (started here unless another process of this project already runs it).
 import { join } from 'node:path'
-import type { Config } from '../config.js'
-import { startEmbeddedPostgres } from './embedded.js'
+import type { Config } from './config.js'
+import { startEmbeddedPostgres } from '../db/embedded.js'
 
 export interface OpenDatabase {
   url: string

@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// Builds what `npm start` and the package run: the Prisma client, then src/ compiled to dist/
+// (with declaration files), then the client SDK to client/dist. `prepare` runs it, so a fresh
+// `npm install` (or `npm ci`) leaves everything built with no extra step.
+//
+//   node scripts/build.mjs             always build
+//   node scripts/build.mjs --if-stale  only when a source is newer than the last build
+import { spawnSync } from 'node:child_process'
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const stamp = join(root, 'dist', '.build-stamp')
+
+function newest(path) {
+  if (!existsSync(path)) return 0
+  const s = statSync(path)
+  if (!s.isDirectory()) return s.mtimeMs
+  let max = 0
+  for (const entry of readdirSync(path)) {
+    if (entry === 'generated' || entry === 'node_modules' || entry === 'dist') continue
+    max = Math.max(max, newest(join(path, entry)))
+  }
+  return max
+}
+
+const sources = ['src', 'client/src', 'prisma/schema.prisma', 'tsconfig.json', 'tsconfig.build.json', 'client/tsconfig.build.json', 'package-lock.json']
+if (process.argv.includes('--if-stale') && existsSync(stamp)) {
+  const built = statSync(stamp).mtimeMs
+  if (sources.every((s) => newest(join(root, s)) <= built)) process.exit(0)
+}
+
+function run(label, args) {
+  const started = Date.now()
+  const result = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' })
+  if (result.status !== 0) {
+    console.error(`build: ${label} failed`)
+    process.exit(result.status ?? 1)
+  }
+  console.error(`build: ${label} (${Date.now() - started} ms)`)
+}
+
+const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
+run('prisma client', [join(root, 'scripts', 'prisma-generate.mjs'), '--if-stale'])
+run('server (dist/)', [tsc, '-p', 'tsconfig.build.json'])
+if (existsSync(join(root, 'client', 'tsconfig.build.json'))) run('client SDK (client/dist/)', [tsc, '-p', 'client/tsconfig.build.json'])
+writeFileSync(stamp, new Date().toISOString())

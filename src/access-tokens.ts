@@ -1,0 +1,174 @@
+// Signs and verifies access JWTs through @fastify/jwt, and makes the `authenticate`
+// pre-handler. Verification is pinned: one algorithm, one key id, issuer, audience, typ and
+// every claim required; every failure is a 401 with a stable code. The protected path reads
+// only the token and the in-memory denylist: no database query.
+import { randomUUID } from 'node:crypto'
+import jwt from '@fastify/jwt'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { ApiError, withBearerChallenge } from './errors.js'
+import type { AuthSettings } from './options.js'
+import type { JwtAlgorithm } from './keys.js'
+import { ACCESS_TOKEN_TYP, parseAccessClaims, type AccessClaims } from './auth/access-claims.js'
+import { TRANSPORT_HEADER, type Transport } from './http/transport.js'
+import { checkCsrf } from './http/csrf.js'
+
+export interface AccessTokens {
+  sign(subject: { userId: string; email: string; familyId: string }): string
+  /** the claims, or ApiError(401) unless the token is one we issued and it is still good */
+  verify(token: string): AccessClaims
+}
+
+interface Decoded {
+  header: { alg?: unknown; kid?: unknown; typ?: unknown }
+  payload: unknown
+}
+
+interface JwtNamespace {
+  sign(payload: object): string
+  verify<T>(token: string): T
+  decode<T>(token: string, options?: { complete: boolean }): T
+}
+
+// When the host already uses @fastify/jwt, ours registers under a namespace of its
+// `fastify.jwt` instead of colliding with it.
+const NAMESPACE = 'fastifyAuthService'
+
+/**
+ * Registers @fastify/jwt for our keys in a context of its own (its request decorators stay
+ * there) and returns the signer and verifier.
+ */
+export async function registerAccessTokens(fastify: FastifyInstance, settings: AuthSettings): Promise<AccessTokens> {
+  const { key, previousKeys, issuer, audience, accessTtlSec } = settings.jwt
+  const verifyOptions = (algorithm: JwtAlgorithm) => ({
+    algorithms: [algorithm] as JwtAlgorithm[],
+    allowedIss: issuer,
+    allowedAud: audience,
+    // allowedIss/allowedAud alone let a token without iss/aud/exp through.
+    requiredClaims: ['sub', 'sid', 'iat', 'exp', 'iss', 'aud', 'jti'],
+    checkTyp: ACCESS_TOKEN_TYP,
+    complete: true,
+    cache: 10_000,
+    cacheTTL: 60_000,
+    // The plugin's default caches failures for 10 minutes; a failure must not outlive its cause.
+    errorCacheTTL: 0,
+  })
+  let current!: JwtNamespace
+  const previous = new Map<string, { kid: string; algorithm: string; verify: (token: string) => Decoded }>()
+  await fastify.register(async (scope) => {
+    const hostHasJwt = scope.hasDecorator('jwt')
+    const ns = (name: string) => (hostHasJwt ? { namespace: `${NAMESPACE}${name}` } : name === '' ? {} : { namespace: name })
+    const namespaced = (name: string): JwtNamespace => {
+      const decorator = scope.jwt as unknown as JwtNamespace & Record<string, JwtNamespace>
+      return hostHasJwt || name !== '' ? decorator[hostHasJwt ? `${NAMESPACE}${name}` : name]! : decorator
+    }
+    await scope.register(jwt, {
+      ...ns(''),
+      secret: { private: key.signKey, public: key.verifyKey },
+      sign: {
+        algorithm: key.algorithm,
+        kid: key.kid,
+        iss: issuer,
+        aud: audience,
+        expiresIn: accessTtlSec, // seconds, as @fastify/jwt reads a number
+        header: { alg: key.algorithm, typ: ACCESS_TOKEN_TYP },
+      },
+      verify: verifyOptions(key.algorithm),
+    })
+    current = namespaced('')
+    // Retired keys: one verify-only namespace each, pinned to EdDSA like the current key,
+    // looked up by the token's kid.
+    for (const [i, k] of previousKeys.entries()) {
+      const name = `previousKey${i}`
+      await scope.register(jwt, { ...ns(name), secret: { public: k.verifyKey }, verify: verifyOptions(k.algorithm) })
+      const verifier = namespaced(name)
+      previous.set(k.kid, { kid: k.kid, algorithm: k.algorithm, verify: (token) => verifier.verify<Decoded>(token) })
+    }
+  })
+
+  const toApiError = (err: unknown): ApiError => {
+    if (err instanceof ApiError) return err
+    return new ApiError((err as { code?: string }).code === 'FAST_JWT_EXPIRED' ? 'token_expired' : 'invalid_token')
+  }
+  // fast-jwt has pinned the algorithm; the key id and claim shape are ours to pin.
+  const checked = (decoded: Decoded, expected: { kid: string; algorithm: string }): AccessClaims => {
+    if (decoded.header.kid !== expected.kid || decoded.header.alg !== expected.algorithm) throw new ApiError('invalid_token')
+    const claims = parseAccessClaims(decoded.payload)
+    if (!claims) throw new ApiError('invalid_token')
+    return claims
+  }
+  // The token's kid names a retired key; only read when the current key has refused it, so
+  // the common path pays nothing for rotation support.
+  const retiredKeyFor = (token: string) => {
+    if (previous.size === 0) return undefined
+    try {
+      const kid = (current.decode<Decoded>(token, { complete: true }) as Decoded | null)?.header.kid
+      return typeof kid === 'string' ? previous.get(kid) : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  return {
+    sign: ({ userId, email, familyId }) => current.sign({ sub: userId, sid: familyId, email, jti: randomUUID() }),
+    verify(token) {
+      try {
+        return checked(current.verify<Decoded>(token), key)
+      } catch (err) {
+        const retired = retiredKeyFor(token)
+        if (!retired) throw toApiError(err)
+        try {
+          return checked(retired.verify(token), retired)
+        } catch (again) {
+          throw toApiError(again)
+        }
+      }
+    },
+  }
+}
+
+export interface Authenticator {
+  (request: FastifyRequest, reply: FastifyReply): Promise<void>
+}
+
+/**
+ * The pre-handler for protected routes, the plugin's and the host's: a valid access token of
+ * a session that is not revoked (the in-memory denylist), or 401 with a Bearer challenge.
+ * Claims land on `request.authn`. A state-changing request authenticated by the access cookie
+ * must also pass the CSRF check (src/http/csrf.ts), on the host's routes as on ours.
+ */
+export function makeAuthenticate(deps: {
+  tokens: AccessTokens
+  transport: Transport
+  isRevoked(sid: string): boolean
+  allowedOrigins: ReadonlySet<string>
+}): Authenticator {
+  const { tokens, transport, isRevoked, allowedOrigins } = deps
+  return async function authenticate(request, reply) {
+    let claims: AccessClaims
+    try {
+      const token = transport.readAccessToken(request)
+      if (token === null) throw new ApiError('unauthorized')
+      claims = tokens.verify(token)
+      if (isRevoked(claims.sid)) throw new ApiError('session_revoked')
+    } catch (err) {
+      const challenged = withBearerChallenge(err)
+      // On a host's route our error handler does not run: the challenge goes on the reply here.
+      if (challenged instanceof ApiError && challenged.wwwAuthenticate) reply.header('www-authenticate', challenged.wwwAuthenticate)
+      throw challenged
+    }
+    if (request.headers.authorization === undefined) {
+      const verdict = checkCsrf({
+        method: request.method,
+        transportHeader: request.headers[TRANSPORT_HEADER] as string | undefined,
+        authorization: undefined,
+        hasAuthCookie: true,
+        origin: request.headers.origin,
+        secFetchSite: request.headers['sec-fetch-site'] as string | undefined,
+        selfOrigin: `${request.protocol}://${request.host}`,
+        allowedOrigins,
+      })
+      if (!verdict.ok) throw new ApiError('csrf_rejected', verdict.reason)
+    }
+    request.authn = claims
+  }
+}

@@ -1,0 +1,199 @@
+// The composition root: every store and service of one plugin instance, built once from the
+// resolved settings. The plugin builds one (src/plugin.ts), and so do the operator commands
+// (src/cli), which serve no requests and so never start the denylist. Data flows route ->
+// service -> store; nothing here is reached back into from below.
+import type pg from 'pg'
+import type { Registry } from 'prom-client'
+import type { AuthSettings } from './options.js'
+import { createDb, dbOnHostPool, type Db } from './db/client.js'
+import { PasswordHasher } from './auth/password.js'
+import { AccountService } from './auth/account-service.js'
+import { UserStore } from './users/user-store.js'
+import { TokenStore } from './tokens/token-store.js'
+import { SessionService } from './tokens/session-service.js'
+import { Denylist, denylistRetentionMs, type ListenConnection } from './tokens/denylist.js'
+import { LoginAttemptStore } from './limits/login-attempt-store.js'
+import { CounterStore } from './limits/counter-store.js'
+import { AccountCeiling } from './limits/account-ceiling.js'
+import { AuditStore } from './audit/audit-store.js'
+import { AuditLog } from './audit/audit-log.js'
+import { Transport } from './http/transport.js'
+import { createMetrics, type AuthMetrics } from './metrics.js'
+import { Redis } from 'ioredis'
+import { postgresCounters, redisCounters, type CounterBackend } from './limits/rate-limit-store.js'
+
+/** What the core logs through: Fastify's logger, or any pino-like one. */
+export interface CoreLogger {
+  child(bindings: Record<string, unknown>): CoreLogger
+  info(obj: object, msg?: string): void
+  warn(obj: object, msg?: string): void
+  error(obj: object, msg?: string): void
+  debug(obj: object, msg?: string): void
+}
+
+export interface Core {
+  settings: AuthSettings
+  db: Db
+  users: UserStore
+  passwords: PasswordHasher
+  tokens: TokenStore
+  attempts: LoginAttemptStore
+  counters: CounterStore
+  auditStore: AuditStore
+  audit: AuditLog
+  denylist: Denylist
+  sessions: SessionService
+  accounts: AccountService
+  transport: Transport
+  metrics: AuthMetrics
+  /** where the per-IP limits count: Postgres, or Redis when configured */
+  counterBackend: CounterBackend
+  log: CoreLogger
+  /** listens for revocations and loads the recent ones: before serving protected routes */
+  start(): Promise<void>
+  /** stops listening, writes pending audit rows, closes what the core opened */
+  close(): Promise<void>
+}
+
+export interface CoreOptions {
+  log: CoreLogger
+  /** the registry the metrics go to (the host's, to export them with its own) */
+  registry?: Registry
+  /** operator commands: a small pool */
+  poolSize?: number
+  /** another hasher than argon2 at the settings' cost (tests hold one at a chosen point) */
+  passwords?: PasswordHasher
+}
+
+export function createCore(settings: AuthSettings, opts: CoreOptions): Core {
+  const { log } = opts
+  const metrics = createMetrics(opts.registry)
+  const { database } = settings
+  const db = database.pool
+    ? dbOnHostPool(database.pool, metrics.statement)
+    : createDb(
+        {
+          url: database.url!,
+          poolSize: opts.poolSize ?? settings.db.poolSize,
+          statementTimeoutMs: settings.db.statementTimeoutMs,
+          lockTimeoutMs: settings.db.lockTimeoutMs,
+          connectTimeoutMs: settings.db.lockTimeoutMs,
+        },
+        metrics.statement,
+      )
+
+  const tokens = new TokenStore(db.prisma, settings.db)
+  const denylist = new Denylist(tokens, {
+    connectListener: () => listenConnection(database),
+    retainMs: denylistRetentionMs(settings.jwt.accessTtlSec, settings.db),
+    syncIntervalMs: settings.denylist.syncIntervalMs,
+    log: log.child({ component: 'denylist' }),
+  })
+  metrics.watchDenylist(() => denylist.size)
+  const attempts = new LoginAttemptStore(db.prisma, settings.db)
+  const counters = new CounterStore(db.prisma)
+  const auditStore = new AuditStore(db.prisma)
+  const audit = new AuditLog(auditStore, log.child({ component: 'audit' }))
+  const users = new UserStore(db.prisma)
+  const passwords = opts.passwords ?? new PasswordHasher(settings.argon2)
+  const sessions = new SessionService(tokens, settings.refresh, denylist, {
+    events: audit,
+    metrics,
+    refreshLimit: { max: settings.rateLimit.refreshPerSession, windowSec: settings.rateLimit.windowSec },
+  })
+  const accounts = new AccountService({
+    users,
+    passwords,
+    attempts,
+    lockout: settings.lockout,
+    ceiling: new AccountCeiling({
+      attempts,
+      counters,
+      policy: settings.loginProofOfWork,
+      resetSec: settings.lockout.resetSec,
+      key: settings.loginProofOfWork.key,
+    }),
+    sessions,
+    events: audit,
+    metrics,
+    log: log.child({ component: 'accounts' }),
+  })
+  const transport = new Transport({
+    secure: settings.cookies.secure,
+    refreshPath: settings.cookies.refreshPath,
+    accessTtlSec: settings.jwt.accessTtlSec,
+    refreshTtlSec: settings.refresh.ttlSec,
+  })
+
+  const redis = settings.redis.url ? connectRedis(settings.redis.url, log.child({ component: 'rate-limit' })) : null
+  const counterBackend = redis ? redisCounters(redis, settings.redis.keyPrefix) : postgresCounters(counters)
+
+  let started = false
+  return {
+    settings,
+    db,
+    users,
+    passwords,
+    tokens,
+    attempts,
+    counters,
+    auditStore,
+    audit,
+    denylist,
+    sessions,
+    accounts,
+    transport,
+    metrics,
+    counterBackend,
+    log,
+    async start() {
+      started = true
+      await denylist.start()
+    },
+    async close() {
+      if (started) await denylist.close()
+      await audit.settled()
+      redis?.disconnect()
+      await db.close()
+    },
+  }
+}
+
+function connectRedis(url: string, log: CoreLogger): Redis {
+  const redis = new Redis(url, {
+    // As @fastify/rate-limit recommends: ioredis' defaults (10 s to connect, 20 retries per
+    // command) would hold a request for seconds when Redis is gone. With these it fails
+    // within about a second and answers 503.
+    connectTimeout: 500,
+    maxRetriesPerRequest: 1,
+    // A Redis that accepts the connection but does not answer fails the same way.
+    commandTimeout: 1000,
+  })
+  // Without a listener ioredis prints every failed reconnection; one line per outage is
+  // enough, and each refused request logs its own warning.
+  let down = false
+  redis.on('error', (err: Error) => {
+    if (!down) log.warn({ err }, 'redis unreachable; login and register answer 503 until it returns')
+    down = true
+  })
+  redis.on('ready', () => {
+    if (down) log.info({}, 'redis reachable again')
+    down = false
+  })
+  return redis
+}
+
+// LISTEN needs a session of its own that stays open: a direct connection (listenUrl, or the
+// plugin's own connection string), or else one connection held out of the host's pool.
+async function listenConnection(database: AuthSettings['database']): Promise<ListenConnection> {
+  const url = database.listenUrl ?? database.url
+  if (url !== null) {
+    const { default: pg } = await import('pg')
+    const client = new pg.Client({ connectionString: url, application_name: 'fastify-auth-listener' })
+    await client.connect()
+    return { client, close: () => client.end() }
+  }
+  const client = await (database.pool as pg.Pool).connect()
+  // Destroyed, not returned to the pool, when done: it is subscribed to our channel.
+  return { client, close: async () => client.release(true) }
+}

@@ -1,0 +1,393 @@
+// The plugin's options: what a host passes to `app.register(auth, {...})`, checked once at
+// register time (like @fastify/jwt's), so a bad configuration fails `ready()` with a message
+// naming the option, never the first request. Nothing here reads the environment: the
+// standalone server turns its environment into these options (src/server/config.ts).
+import type { KeyObject } from 'node:crypto'
+import { hkdfSync } from 'node:crypto'
+import type pg from 'pg'
+import { previousKeysFromJwks, signingKeyFrom, type PreviousKey, type SigningKey } from './keys.js'
+import { weakSecretReason } from './secrets.js'
+
+/** Where the plugin's tables live: a connection string it opens a pool for, or the host's own pool. */
+export type DatabaseOption =
+  | string
+  | pg.Pool
+  | {
+      /** a connection string: the plugin opens a pool and closes it on close */
+      url?: string
+      /** or the host's pool: the plugin uses it and never closes it */
+      pool?: pg.Pool
+      /** connections of the plugin's own pool (with `url`) */
+      poolSize?: number
+      /**
+       * A direct connection for LISTEN (revocations reach every instance through it), when
+       * `url` or `pool` goes through a transaction pooler such as PgBouncer, where LISTEN
+       * does not work. Default: `url`, or a connection taken from `pool`.
+       */
+      listenUrl?: string
+      /** the longest a statement waits for a row lock (503 past it) */
+      lockTimeoutMs?: number
+      /** the longest a statement runs (503 past it) */
+      statementTimeoutMs?: number
+    }
+
+/** The key that signs access tokens: Ed25519 (EdDSA, published in the JWKS) or an HS256 shared secret. */
+export type SigningKeyOption =
+  | { kid: string; algorithm?: 'EdDSA'; privateKey: string | KeyObject }
+  | { kid: string; algorithm: 'HS256'; secret: string }
+
+export interface AuthPluginOptions {
+  /** where the routes live (Fastify's register option); the refresh cookie's path follows it */
+  prefix?: string
+  /**
+   * true (the default): refuse weak secrets, argon2 below OWASP's minimum and cookies without
+   * Secure. false only for development and tests.
+   */
+  production?: boolean
+  database: DatabaseOption
+  keys: {
+    signing: SigningKeyOption
+    /** public keys of retired signing keys (a JWKS): their tokens verify until they expire */
+    previous?: { keys: unknown[] }
+    /** 32+ random bytes: derives each refresh token's child, and the proof-of-work key */
+    refreshTokenSecret: string | Buffer
+  }
+  tokens?: {
+    issuer?: string
+    audience?: string
+    accessTtlSec?: number
+    /** a refresh token unused this long expires (the session's idle lifetime) */
+    refreshTtlSec?: number
+    /** a session ends this long after login whatever its use */
+    sessionMaxAgeSec?: number
+    /** how long the parent of the live refresh token replays to the same child; 0 disables */
+    reuseWindowSec?: number
+  }
+  /** argon2id cost */
+  passwords?: { memoryKiB?: number; timeCost?: number; parallelism?: number }
+  /** Secure cookies with the __Host-/__Secure- prefixes; default: `production` */
+  cookies?: { secure?: boolean }
+  /** origins allowed to call the plugin's routes with credentials (CORS) and to pass its CSRF origin check */
+  corsOrigins?: string[]
+  limits?: {
+    loginPerIp?: number
+    registerPerIp?: number
+    /** rotations per session per window */
+    refreshPerSession?: number
+    windowSec?: number
+    /** per-IP counters in Redis instead of Postgres */
+    redis?: { url: string; keyPrefix?: string } | null
+    /** failed logins per account and client IP before a lock, and the lock's growth */
+    lockout?: { afterFailures?: number; baseSec?: number; maxSec?: number; resetSec?: number }
+    /** failed logins per account from every address before a proof of work is asked */
+    proofOfWork?: { afterFailures?: number; baseBits?: number; maxBits?: number; challengeTtlSec?: number }
+  }
+  denylist?: { syncIntervalMs?: number }
+  cleanup?: { intervalSec?: number; retentionSec?: number; batchSize?: number }
+  audit?: { retentionDays?: number }
+  /** serve the routes' OpenAPI document at `{prefix}/openapi.json` (default true) */
+  openapi?: boolean
+}
+
+/** The options resolved: every default filled in, every key parsed. What the code runs on. */
+export interface AuthSettings {
+  /** the `prefix` option */
+  prefix: string
+  /** where the routes are: the host context's prefix, then ours */
+  mountPath: string
+  production: boolean
+  database: { url: string | null; pool: pg.Pool | null; listenUrl: string | null }
+  db: { poolSize: number; lockTimeoutMs: number; statementTimeoutMs: number }
+  jwt: { key: SigningKey; previousKeys: PreviousKey[]; issuer: string; audience: string; accessTtlSec: number }
+  refresh: { ttlSec: number; sessionMaxSec: number; reuseWindowSec: number; secret: Buffer }
+  argon2: { memoryKiB: number; timeCost: number; parallelism: number }
+  cookies: { secure: boolean; refreshPath: string }
+  corsOrigins: string[]
+  denylist: { syncIntervalMs: number }
+  rateLimit: { loginPerIp: number; registerPerIp: number; refreshPerSession: number; windowSec: number }
+  redis: { url: string | null; keyPrefix: string }
+  lockout: { freeFailures: number; baseSec: number; maxSec: number; resetSec: number }
+  loginProofOfWork: { afterFailures: number; baseBits: number; maxBits: number; challengeTtlSec: number; key: Buffer }
+  cleanup: { intervalSec: number; retentionSec: number; batchSize: number }
+  audit: { retentionDays: number }
+  openapi: boolean
+}
+
+/** One problem per option, named by its path in the options object. */
+export interface OptionProblem {
+  option: string
+  message: string
+}
+
+export class AuthOptionsError extends Error {
+  constructor(readonly problems: OptionProblem[]) {
+    super(`fastify-auth-service: invalid options:\n  - ${problems.map((p) => `${p.option}: ${p.message}`).join('\n  - ')}`)
+  }
+}
+
+/**
+ * Every numeric setting: its option path, the environment variable the standalone server reads
+ * it from, its default and its bounds. One table, so the plugin and the server agree.
+ */
+export const NUMERIC_SETTINGS = {
+  'database.poolSize': { env: 'DB_POOL_SIZE', default: 10, min: 1, max: 500 },
+  'database.lockTimeoutMs': { env: 'DB_LOCK_TIMEOUT_MS', default: 2000, min: 10, max: 60_000 },
+  'database.statementTimeoutMs': { env: 'DB_STATEMENT_TIMEOUT_MS', default: 5000, min: 10, max: 600_000 },
+  'tokens.accessTtlSec': { env: 'ACCESS_TOKEN_TTL', default: 900, min: 30, max: 86_400 },
+  'tokens.refreshTtlSec': { env: 'REFRESH_TOKEN_TTL', default: 30 * 86_400, min: 60, max: 400 * 86_400 },
+  'tokens.sessionMaxAgeSec': { env: 'SESSION_MAX_AGE', default: 90 * 86_400, min: 60, max: 5 * 365 * 86_400 },
+  'tokens.reuseWindowSec': { env: 'REFRESH_REUSE_WINDOW', default: 30, min: 0, max: 300 },
+  // OWASP's minimum for argon2id is m=19 MiB, t=2, p=1; lower is refused in production.
+  'passwords.memoryKiB': { env: 'ARGON2_MEMORY_KIB', default: 19_456, min: 19_456, max: 4_194_304, devMin: 8 },
+  'passwords.timeCost': { env: 'ARGON2_TIME_COST', default: 2, min: 2, max: 100, devMin: 1 },
+  'passwords.parallelism': { env: 'ARGON2_PARALLELISM', default: 1, min: 1, max: 16 },
+  'denylist.syncIntervalMs': { env: 'DENYLIST_SYNC_INTERVAL_MS', default: 500, min: 50, max: 60_000 },
+  'limits.loginPerIp': { env: 'RATE_LIMIT_LOGIN_PER_IP', default: 100, min: 1, max: 1_000_000 },
+  'limits.registerPerIp': { env: 'RATE_LIMIT_REGISTER_PER_IP', default: 30, min: 1, max: 1_000_000 },
+  'limits.refreshPerSession': { env: 'RATE_LIMIT_REFRESH_PER_SESSION', default: 60, min: 1, max: 1_000_000 },
+  'limits.windowSec': { env: 'RATE_LIMIT_WINDOW_SEC', default: 60, min: 1, max: 86_400 },
+  'limits.lockout.afterFailures': { env: 'LOGIN_LOCK_AFTER_FAILURES', default: 5, min: 1, max: 1000 },
+  'limits.lockout.baseSec': { env: 'LOGIN_LOCK_BASE_SEC', default: 1, min: 1, max: 86_400 },
+  'limits.lockout.maxSec': { env: 'LOGIN_LOCK_MAX_SEC', default: 900, min: 1, max: 86_400 },
+  'limits.lockout.resetSec': { env: 'LOGIN_FAILURE_RESET_SEC', default: 3600, min: 1, max: 7 * 86_400 },
+  'limits.proofOfWork.afterFailures': { env: 'LOGIN_POW_AFTER_FAILURES', default: 10, min: 1, max: 1_000_000 },
+  'limits.proofOfWork.baseBits': { env: 'LOGIN_POW_BASE_BITS', default: 13, min: 1, max: 24 },
+  // 2^16 SHA-256 on average: about half a second to a second of WebCrypto (measured at
+  // 60-170k hashes/s in Node's, batched as the SDK does, on a loaded 2-core machine).
+  'limits.proofOfWork.maxBits': { env: 'LOGIN_POW_MAX_BITS', default: 16, min: 1, max: 24 },
+  'limits.proofOfWork.challengeTtlSec': { env: 'LOGIN_POW_CHALLENGE_TTL_SEC', default: 120, min: 10, max: 3600 },
+  'cleanup.intervalSec': { env: 'CLEANUP_INTERVAL_SEC', default: 3600, min: 0, max: 7 * 86_400 },
+  // At least a minute: the denylist looks back its retention plus 30 s.
+  'cleanup.retentionSec': { env: 'CLEANUP_RETENTION_SEC', default: 7 * 86_400, min: 60, max: 400 * 86_400 },
+  'cleanup.batchSize': { env: 'CLEANUP_BATCH_SIZE', default: 1000, min: 1, max: 100_000 },
+  'audit.retentionDays': { env: 'AUDIT_RETENTION_DAYS', default: 90, min: 1, max: 10 * 365 },
+} as const satisfies Record<string, { env: string; default: number; min: number; max: number; devMin?: number }>
+
+export type NumericSetting = keyof typeof NUMERIC_SETTINGS
+
+/** The bounds of a numeric setting; outside production some minimums are lower (cheap argon2 in tests). */
+export function boundsOf(path: NumericSetting, production: boolean): { min: number; max: number } {
+  const s: { min: number; max: number; devMin?: number } = NUMERIC_SETTINGS[path]
+  return { min: production || s.devMin === undefined ? s.min : s.devMin, max: s.max }
+}
+
+export const DEFAULT_ISSUER = 'fastify-auth'
+export const DEFAULT_AUDIENCE = 'fastify-auth-api'
+export const DEFAULT_REDIS_KEY_PREFIX = 'fastify-auth:'
+
+/** `mountedAt`: the prefix of the host's context the plugin is registered in ('' at the root). */
+export function resolveAuthOptions(input: AuthPluginOptions, mountedAt = ''): AuthSettings {
+  const problems: OptionProblem[] = []
+  const fail = (option: string, message: string) => problems.push({ option, message })
+  if (!input || typeof input !== 'object') throw new AuthOptionsError([{ option: '(options)', message: 'must be an object' }])
+  const production = input.production ?? true
+  if (typeof production !== 'boolean') fail('production', 'must be true or false')
+
+  const num = (path: NumericSetting): number => {
+    const value = getPath(input, path)
+    if (value === undefined) return NUMERIC_SETTINGS[path].default
+    const { min, max } = boundsOf(path, production)
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      fail(path, `must be an integer from ${min} to ${max} (got ${JSON.stringify(value)})`)
+      return NUMERIC_SETTINGS[path].default
+    }
+    return value
+  }
+  const str = (path: string, fallback: string): string => {
+    const value = getPath(input, path)
+    if (value === undefined) return fallback
+    if (typeof value !== 'string' || value.trim() === '') {
+      fail(path, 'must be a non-empty string')
+      return fallback
+    }
+    return value
+  }
+
+  const prefix = input.prefix ?? ''
+  if (typeof prefix !== 'string' || (prefix !== '' && !/^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*[^/]$/.test(prefix))) {
+    fail('prefix', 'must be a path like /auth or /api/auth (no trailing slash), or empty')
+  }
+
+  const database = resolveDatabase(input.database, fail)
+  const keys = (input.keys ?? {}) as Partial<AuthPluginOptions['keys']>
+  if (input.keys === undefined) fail('keys', 'is required: { signing: { kid, privateKey }, refreshTokenSecret }')
+  const signing = keys.signing === undefined ? null : signingKeyFrom(keys.signing, production, (m) => fail('keys.signing', m))
+  if (input.keys !== undefined && keys.signing === undefined) fail('keys.signing', 'is required: { kid, privateKey } (Ed25519) or { kid, algorithm: "HS256", secret }')
+  const previous =
+    keys.previous === undefined || signing === null
+      ? []
+      : previousKeysFromJwks(keys.previous, signing, (m) => fail('keys.previous', m))
+  const refreshSecret = refreshTokenSecret(keys.refreshTokenSecret, production, (m) => fail('keys.refreshTokenSecret', m))
+
+  const secure = input.cookies?.secure ?? production
+  if (typeof secure !== 'boolean') fail('cookies.secure', 'must be true or false')
+  const corsOrigins = origins(input.corsOrigins, (m) => fail('corsOrigins', m))
+  const redis = input.limits?.redis ?? null
+  if (redis !== null && !isRedisUrl(redis?.url)) fail('limits.redis.url', 'must be a redis:// or rediss:// URL')
+  const openapi = input.openapi ?? true
+  if (typeof openapi !== 'boolean') fail('openapi', 'must be true or false')
+
+  const mountPath = `${mountedAt}${typeof prefix === 'string' ? prefix : ''}`
+  const settings: AuthSettings = {
+    prefix: typeof prefix === 'string' ? prefix : '',
+    mountPath,
+    production,
+    database,
+    db: { poolSize: num('database.poolSize'), lockTimeoutMs: num('database.lockTimeoutMs'), statementTimeoutMs: num('database.statementTimeoutMs') },
+    jwt: {
+      key: signing ?? PLACEHOLDER_KEY,
+      previousKeys: previous,
+      issuer: str('tokens.issuer', DEFAULT_ISSUER),
+      audience: str('tokens.audience', DEFAULT_AUDIENCE),
+      accessTtlSec: num('tokens.accessTtlSec'),
+    },
+    refresh: {
+      ttlSec: num('tokens.refreshTtlSec'),
+      sessionMaxSec: num('tokens.sessionMaxAgeSec'),
+      reuseWindowSec: num('tokens.reuseWindowSec'),
+      secret: refreshSecret ?? Buffer.alloc(32),
+    },
+    argon2: { memoryKiB: num('passwords.memoryKiB'), timeCost: num('passwords.timeCost'), parallelism: num('passwords.parallelism') },
+    // The refresh cookie goes to the plugin's own routes only.
+    cookies: { secure, refreshPath: mountPath === '' ? '/' : mountPath },
+    corsOrigins,
+    denylist: { syncIntervalMs: num('denylist.syncIntervalMs') },
+    rateLimit: {
+      loginPerIp: num('limits.loginPerIp'),
+      registerPerIp: num('limits.registerPerIp'),
+      refreshPerSession: num('limits.refreshPerSession'),
+      windowSec: num('limits.windowSec'),
+    },
+    redis: { url: redis?.url ?? null, keyPrefix: redis?.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX },
+    lockout: {
+      freeFailures: num('limits.lockout.afterFailures'),
+      baseSec: num('limits.lockout.baseSec'),
+      maxSec: num('limits.lockout.maxSec'),
+      resetSec: num('limits.lockout.resetSec'),
+    },
+    loginProofOfWork: {
+      afterFailures: num('limits.proofOfWork.afterFailures'),
+      baseBits: num('limits.proofOfWork.baseBits'),
+      maxBits: num('limits.proofOfWork.maxBits'),
+      challengeTtlSec: num('limits.proofOfWork.challengeTtlSec'),
+      // Its own key, not the refresh secret itself: a challenge MAC must never be usable as
+      // (or reveal anything about) a derived refresh token.
+      key: Buffer.from(hkdfSync('sha256', refreshSecret ?? Buffer.alloc(32), Buffer.alloc(0), 'login-proof-of-work-v1', 32)),
+    },
+    cleanup: { intervalSec: num('cleanup.intervalSec'), retentionSec: num('cleanup.retentionSec'), batchSize: num('cleanup.batchSize') },
+    audit: { retentionDays: num('audit.retentionDays') },
+    openapi: openapi === true,
+  }
+
+  if (settings.refresh.ttlSec > settings.refresh.sessionMaxSec) fail('tokens.refreshTtlSec', 'must not exceed tokens.sessionMaxAgeSec')
+  if (settings.lockout.baseSec > settings.lockout.maxSec) fail('limits.lockout.baseSec', 'must not exceed limits.lockout.maxSec')
+  // Otherwise a counter would be forgotten while its lock runs out, and an attacker would get
+  // the free failures again after every lock.
+  if (settings.lockout.resetSec <= settings.lockout.maxSec) fail('limits.lockout.resetSec', 'must be longer than limits.lockout.maxSec')
+  if (settings.loginProofOfWork.baseBits > settings.loginProofOfWork.maxBits) {
+    fail('limits.proofOfWork.baseBits', 'must not exceed limits.proofOfWork.maxBits')
+  }
+  // Browsers drop Secure cookies over http and the prefixed names need Secure: in production
+  // the cookie transport works only over https, which is what production is.
+  if (production && !secure) fail('cookies.secure', 'must be true in production (cookies travel only over https)')
+  if (problems.length > 0) throw new AuthOptionsError(problems)
+  return settings
+}
+
+function resolveDatabase(option: DatabaseOption | undefined, fail: (option: string, message: string) => void): AuthSettings['database'] {
+  const none = { url: null, pool: null, listenUrl: null }
+  if (option === undefined || option === null) {
+    fail('database', 'is required: a postgresql:// connection string, or your pg.Pool')
+    return none
+  }
+  if (typeof option === 'string') return isPostgresUrl(option) ? { url: option, pool: null, listenUrl: null } : (fail('database', 'must be a postgresql:// connection string'), none)
+  if (isPool(option)) return { url: null, pool: option, listenUrl: null }
+  const { url, pool, listenUrl } = option
+  if ((url === undefined) === (pool === undefined)) {
+    fail('database', 'needs exactly one of url (a connection string) or pool (your pg.Pool)')
+    return none
+  }
+  if (url !== undefined && !isPostgresUrl(url)) fail('database.url', 'must be a postgresql:// connection string')
+  if (pool !== undefined && !isPool(pool)) fail('database.pool', 'must be a pg.Pool')
+  if (listenUrl !== undefined && !isPostgresUrl(listenUrl)) fail('database.listenUrl', 'must be a postgresql:// connection string')
+  return { url: url ?? null, pool: pool ?? null, listenUrl: listenUrl ?? null }
+}
+
+function refreshTokenSecret(value: unknown, production: boolean, fail: (m: string) => void): Buffer | null {
+  if (value === undefined) {
+    fail('is required: 32 or more random bytes (a string or a Buffer)')
+    return null
+  }
+  if (typeof value !== 'string' && !Buffer.isBuffer(value)) {
+    fail('must be a string or a Buffer')
+    return null
+  }
+  const secret = Buffer.isBuffer(value) ? value : Buffer.from(value, 'utf8')
+  if (secret.length < 32) {
+    fail('must be at least 32 bytes')
+    return null
+  }
+  const weak = typeof value === 'string' ? weakSecretReason(value) : null
+  if (weak && production) {
+    fail(`is too weak: ${weak}`)
+    return null
+  }
+  return secret
+}
+
+function origins(list: unknown, fail: (m: string) => void): string[] {
+  if (list === undefined) return []
+  if (!Array.isArray(list)) {
+    fail('must be an array of origins like https://app.example.com')
+    return []
+  }
+  const ok: string[] = []
+  for (const o of list) {
+    let valid = false
+    try {
+      const u = new URL(String(o))
+      valid = typeof o === 'string' && (u.protocol === 'https:' || u.protocol === 'http:') && u.origin === o
+    } catch {
+      valid = false
+    }
+    if (valid) ok.push(o as string)
+    else fail(`"${String(o)}" is not an origin like https://app.example.com (no path, no trailing slash)`)
+  }
+  return ok
+}
+
+function isPostgresUrl(value: unknown): value is string {
+  if (typeof value !== 'string') return false
+  try {
+    return ['postgres:', 'postgresql:'].includes(new URL(value).protocol)
+  } catch {
+    return false
+  }
+}
+
+function isRedisUrl(value: unknown): boolean {
+  if (typeof value !== 'string') return false
+  try {
+    return ['redis:', 'rediss:'].includes(new URL(value).protocol)
+  } catch {
+    return false
+  }
+}
+
+// Duck-typed: the host's pg may be another copy of the package than ours.
+function isPool(value: unknown): value is pg.Pool {
+  const v = value as { connect?: unknown; query?: unknown; end?: unknown } | null
+  return typeof v === 'object' && v !== null && typeof v.connect === 'function' && typeof v.query === 'function' && typeof v.end === 'function'
+}
+
+function getPath(obj: unknown, path: string): unknown {
+  let cur = obj
+  for (const part of path.split('.')) {
+    if (cur === null || typeof cur !== 'object') return undefined
+    cur = (cur as Record<string, unknown>)[part]
+  }
+  return cur
+}
+
+// Keeps the settings total when a problem has already been recorded (the error is thrown).
+const PLACEHOLDER_KEY: SigningKey = { kid: 'invalid', algorithm: 'HS256', signKey: '', verifyKey: '', jwk: null }

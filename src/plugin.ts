@@ -1,0 +1,121 @@
+// The Fastify plugin a team registers:
+//
+//   await app.register(auth, { prefix: '/auth', database: process.env.DATABASE_URL, keys: {...} })
+//   app.get('/notes', { preHandler: app.authn.authenticate }, async (req) => notesOf(req.authn!.sub))
+//
+// Its routes (register, login, refresh, logout, password, me, sessions, events, JWKS, its
+// OpenAPI document) live under the prefix in a context of their own (src/routes/index.ts).
+// What the host sees is one decorator, `fastify.authn`, and one request property,
+// `request.authn`, typed below by declaration merging. Not `fastify.auth`: @fastify/auth,
+// which many hosts use to combine strategies, already takes that name.
+import fp from 'fastify-plugin'
+import type { FastifyPluginAsync } from 'fastify'
+import type { Registry } from 'prom-client'
+import { resolveAuthOptions, type AuthPluginOptions } from './options.js'
+import { createCore } from './core.js'
+import { makeAuthenticate, registerAccessTokens, type Authenticator } from './access-tokens.js'
+import type { AccessClaims } from './auth/access-claims.js'
+import type { RevokeReason } from './tokens/token-store.js'
+import { cleanupTimer } from './jobs/cleanup-timer.js'
+import type { CleanupResult } from './jobs/cleanup.js'
+import { readMigrations, unappliedMigrations } from './db/migrate.js'
+import routes from './routes/index.js'
+import { ApiError } from './errors.js'
+
+const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+export interface Authn {
+  /**
+   * A preHandler for any route: 401 (with a Bearer challenge) unless the request carries a
+   * valid access token, by `Authorization: Bearer` or the access cookie, of a session that has
+   * not been revoked on any instance. No database query. The claims land on `request.authn`.
+   */
+  authenticate: Authenticator
+  /** The claims of an access token, or an error with statusCode 401: signature, claims, denylist. */
+  verify(token: string): AccessClaims
+  /** Ends one session everywhere within a second; true when this call ended it. */
+  revokeSession(sessionId: string, reason?: Extract<RevokeReason, 'admin' | 'logout'>): Promise<boolean>
+  /** Ends every session of a user everywhere within a second; the session ids ended. */
+  revokeUserSessions(userId: string, reason?: Extract<RevokeReason, 'admin' | 'logout'>): Promise<string[]>
+  /** Database reachable and every migration of this version applied: for a readiness check. */
+  ready(): Promise<{ ok: true } | { ok: false; reason: 'database_unreachable' | 'migrations_pending'; missing?: string[] }>
+  /** Runs the cleanup job now (it also runs every `cleanup.intervalSec`). */
+  cleanup(): Promise<CleanupResult>
+  /** The plugin's Prometheus metrics. */
+  readonly metrics: Registry
+  /** Where the routes are mounted. */
+  readonly prefix: string
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    authn: Authn
+  }
+  interface FastifyRequest {
+    /** the access token's claims once `authn.authenticate` has passed; null before */
+    authn: AccessClaims | null
+  }
+}
+
+export interface AuthPluginRegisterOptions extends AuthPluginOptions {
+  /** where the metrics go; default: a registry of the plugin's own (`fastify.authn.metrics`) */
+  metricsRegistry?: Registry
+}
+
+const authPlugin: FastifyPluginAsync<AuthPluginRegisterOptions> = async (fastify, options) => {
+  // Checked before anything is opened: a bad option fails register/ready, naming it.
+  // Routes land under the host's own prefix (when it registers us inside a prefixed context)
+  // plus ours, and the refresh cookie must follow them there.
+  const settings = resolveAuthOptions(options, fastify.prefix)
+  const log = fastify.log.child({ plugin: 'fastify-auth-service' })
+  const core = createCore(settings, { log, registry: options.metricsRegistry })
+  const cleanup = cleanupTimer({ tokens: core.tokens, attempts: core.attempts, counters: core.counters, audit: core.auditStore }, settings, log.child({ component: 'cleanup' }))
+  fastify.addHook('onClose', async () => {
+    await cleanup.stop()
+    await core.close()
+  })
+  await core.start()
+  fastify.addHook('onReady', async () => cleanup.start())
+
+  const tokens = await registerAccessTokens(fastify, settings)
+  const authenticate = makeAuthenticate({
+    tokens,
+    transport: core.transport,
+    isRevoked: (sid) => core.denylist.has(sid),
+    allowedOrigins: new Set(settings.corsOrigins),
+  })
+  const expectedMigrations = (await readMigrations()).map((m) => m.name)
+
+  fastify.decorateRequest('authn', null)
+  fastify.decorate('authn', {
+    authenticate,
+    verify(token: string): AccessClaims {
+      const claims = tokens.verify(token)
+      if (core.denylist.has(claims.sid)) throw new ApiError('session_revoked')
+      return claims
+    },
+    async revokeSession(sessionId, reason = 'admin') {
+      if (!SESSION_ID.test(sessionId)) return false
+      return core.sessions.revoke(sessionId, reason, undefined, { ip: null, userAgent: null })
+    },
+    async revokeUserSessions(userId, reason = 'admin') {
+      if (!SESSION_ID.test(userId)) return []
+      return core.sessions.revokeAll(userId, reason, null, { ip: null, userAgent: null })
+    },
+    async ready() {
+      try {
+        const missing = await unappliedMigrations(core.db.pool, expectedMigrations)
+        return missing.length === 0 ? { ok: true as const } : { ok: false as const, reason: 'migrations_pending' as const, missing }
+      } catch {
+        return { ok: false as const, reason: 'database_unreachable' as const }
+      }
+    },
+    cleanup: () => cleanup.run(),
+    metrics: core.metrics.registry,
+    prefix: settings.mountPath,
+  } satisfies Authn)
+
+  await fastify.register(routes, { prefix: settings.prefix, core, tokens, authenticate })
+}
+
+export default fp(authPlugin, { fastify: '5.x', name: 'fastify-auth-service' })

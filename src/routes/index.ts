@@ -1,0 +1,110 @@
+// The plugin's own routes, in a context of their own under the prefix. Everything registered
+// here (cookie and form parsing, security headers, CORS, the CSRF check, the body default,
+// the error and not-found handlers, validation settings, the OpenAPI document) applies to
+// these routes only; the host's routes never see it. Plugins the host has registered already
+// (cookies, forms, helmet, CORS) are used as they are rather than registered twice.
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import AjvCompiler from '@fastify/ajv-compiler'
+import cookie from '@fastify/cookie'
+import formbody from '@fastify/formbody'
+import helmet from '@fastify/helmet'
+import cors from '@fastify/cors'
+import swagger, { type SwaggerOptions } from '@fastify/swagger'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { ApiError } from '../errors.js'
+import { errorHandler } from '../http/error-handler.js'
+import { TRANSPORT_HEADER } from '../http/transport.js'
+import { checkCsrf } from '../http/csrf.js'
+import { ipLimiter } from '../limits/rate-limit-store.js'
+import { openApiOptions } from '../openapi.js'
+import type { Core } from '../core.js'
+import type { AccessTokens, Authenticator } from '../access-tokens.js'
+import type { RouteDeps } from './context.js'
+import register from './register.js'
+import login from './login.js'
+import refresh from './refresh.js'
+import logout from './logout.js'
+import password from './password.js'
+import me from './me.js'
+import listSessions from './sessions/list.js'
+import revokeSession from './sessions/revoke.js'
+import sessionEvents from './sessions/events.js'
+import jwks from './jwks.js'
+
+export interface RoutesOptions {
+  core: Core
+  tokens: AccessTokens
+  authenticate: Authenticator
+}
+
+const FORM = 'application/x-www-form-urlencoded'
+
+export default async function routes(parent: FastifyInstance, { core, tokens, authenticate }: RoutesOptions): Promise<void> {
+  const fastify = parent.withTypeProvider<TypeBoxTypeProvider>()
+  const { settings } = core
+
+  // Validation by our rules whatever the host's Ajv settings: Fastify's defaults, except that a
+  // number where a string belongs is a client bug to report, not to coerce.
+  const ajv = AjvCompiler()({}, { customOptions: { coerceTypes: false } })
+  fastify.setValidatorCompiler(ajv)
+
+  if (!fastify.hasReplyDecorator('setCookie')) await fastify.register(cookie)
+  if (!fastify.hasContentTypeParser(FORM)) await fastify.register(formbody)
+  if (!fastify.hasReplyDecorator('helmet')) {
+    await fastify.register(helmet, {
+      // These routes answer JSON only: nothing in them may load or frame anything.
+      contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+      hsts: settings.cookies.secure ? { maxAge: 31_536_000, includeSubDomains: true } : false,
+    })
+  }
+  const allowed = new Set(settings.corsOrigins)
+  if (allowed.size > 0 && !fastify.hasRequestDecorator('corsPreflightEnabled')) {
+    await fastify.register(cors, {
+      origin: (origin, cb) => cb(null, origin !== undefined && allowed.has(origin)),
+      credentials: true,
+      allowedHeaders: ['content-type', 'authorization', TRANSPORT_HEADER],
+      methods: ['GET', 'POST', 'DELETE'],
+      maxAge: 600,
+    })
+  }
+  // Under its own decorator name, beside a host's @fastify/swagger if it has one.
+  if (settings.openapi) await fastify.register(swagger, { ...openApiOptions(settings), decorator: 'authnOpenApi' } as SwaggerOptions)
+
+  // A state-changing request that carries our cookies must prove it comes from our pages.
+  fastify.addHook('onRequest', async (request: FastifyRequest) => {
+    const verdict = checkCsrf({
+      method: request.method,
+      transportHeader: request.headers[TRANSPORT_HEADER] as string | undefined,
+      authorization: request.headers.authorization,
+      hasAuthCookie: core.transport.carriesAuthCookie(request),
+      origin: request.headers.origin,
+      secFetchSite: request.headers['sec-fetch-site'] as string | undefined,
+      selfOrigin: `${request.protocol}://${request.host}`,
+      allowedOrigins: allowed,
+    })
+    if (!verdict.ok) {
+      request.log.warn({ reason: verdict.reason, origin: request.headers.origin }, 'csrf check refused a request')
+      throw new ApiError('csrf_rejected', verdict.reason)
+    }
+  })
+  // A bodiless POST (a browser refreshing or logging out by cookie) validates as `{}`.
+  fastify.addHook('preValidation', async (request) => {
+    if (request.body === undefined || request.body === null) request.body = {}
+  })
+  fastify.addHook('onResponse', async (request, reply) => {
+    core.metrics.request(request.method, request.routeOptions.url ?? 'unknown', reply.statusCode, reply.elapsedTime / 1000)
+  })
+  fastify.setErrorHandler(errorHandler)
+  fastify.setNotFoundHandler((_request, reply) => {
+    reply.code(404).send(new ApiError('not_found').toBody())
+  })
+
+  const limitPerIp = ipLimiter(core.counterBackend, settings.rateLimit.windowSec, core.log.child({ component: 'rate-limit' }))
+  const deps: RouteDeps = { core, tokens, authenticate, limitPerIp }
+  for (const route of [register, login, refresh, logout, password, me, listSessions, revokeSession, sessionEvents, jwks]) {
+    await fastify.register(route, deps)
+  }
+  if (settings.openapi) {
+    fastify.get('/openapi.json', { schema: { hide: true } }, async () => (fastify as unknown as { authnOpenApi(): unknown }).authnOpenApi())
+  }
+}

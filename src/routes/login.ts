@@ -1,0 +1,30 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { RouteDeps } from './context.js'
+import { LoginBody, LoginUnauthorized, TRANSPORT_NOTE, TokenResponse, Type, errorResponses } from '../schemas/common.js'
+import { requestMeta } from '../http/meta.js'
+
+const login: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, tokens, limitPerIp }) => {
+  fastify.post(
+    '/login',
+    {
+      onRequest: limitPerIp('login', core.settings.rateLimit.loginPerIp),
+      schema: {
+        tags: ['auth'],
+        summary: 'Log in: start a session',
+        description: `Unknown email and wrong password get the same 401. Limited per client IP and, after repeated failures, per account and client IP (429 with Retry-After). After repeated failures of the account from any address, 401 proof_of_work_required with a challenge: send the same request again with \`proof\`. ${TRANSPORT_NOTE}`,
+        body: LoginBody,
+        response: { 200: TokenResponse, 401: LoginUnauthorized, ...errorResponses(400, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const session = await core.accounts.login(request.body.email, request.body.password, requestMeta(request), request.body.proof ?? null)
+      return core.transport.sendTokens(request, reply, {
+        userId: session.userId,
+        accessToken: tokens.sign(session),
+        refreshToken: session.refreshToken,
+      })
+    },
+  )
+}
+
+export default login

@@ -1,0 +1,200 @@
+// The standalone server: the auth plugin mounted at /auth on a Fastify of its own, with what
+// a deployed service needs around it: health checks, the OpenAPI document and its UI,
+// Prometheus metrics (opt-in), the demo page (development), logging with credentials
+// redacted, and a drain on shutdown. server/main.ts and the tests both build it through
+// buildServer(), from the same options, so what is tested is what runs.
+import { createRequire } from 'node:module'
+import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify'
+import helmet from '@fastify/helmet'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { collectDefaultMetrics, Registry } from 'prom-client'
+import type { Config, TrustProxy } from './config.js'
+import { ApiError } from '../errors.js'
+import { clientIp } from '../http/meta.js'
+import { clientErrorHandler, errorHandler } from '../http/error-handler.js'
+import authPlugin from '../plugin.js'
+import { openApiOptions } from '../openapi.js'
+import health from './health.js'
+import demo from './demo.js'
+import metrics from './metrics.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** answers every new request 503 and resolves once those in flight have finished */
+    drain(): Promise<void>
+  }
+}
+
+export interface ServerOptions {
+  config: Config
+  databaseUrl: string
+  /** where logs go instead of stdout (tests read them to prove redaction) */
+  logStream?: { write(line: string): void }
+  fastify?: FastifyServerOptions
+  /** sees every route as it is registered (the OpenAPI test lists them with this) */
+  onRoute?: (route: RouteOptions) => void
+}
+
+/** Where the plugin is mounted in the standalone server. */
+export const AUTH_PREFIX = '/auth'
+
+// Anything that can carry a credential is removed from logs before it is written.
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  '*.password',
+  '*.passwordHash',
+  '*.password_hash',
+  '*.refresh_token',
+  '*.access_token',
+  '*.refreshToken',
+  '*.accessToken',
+  '*.token',
+]
+
+export function loggerOptions(config: Config, stream?: ServerOptions['logStream']): FastifyServerOptions['logger'] {
+  if (config.logLevel === 'silent') return false
+  return {
+    level: config.logLevel,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    // Fastify's own serializer logs request.ip, which can be X-Forwarded-For text; log
+    // viewers render it. Same fields, with the address the rest of the service uses. Code
+    // may log any object as `req`, hence the check for a real request.
+    serializers: {
+      req: (request) => ({
+        method: request.method,
+        url: request.url,
+        version: request.headers?.['accept-version'] as string | undefined,
+        host: request.host,
+        remoteAddress: request.raw ? (clientIp(request) ?? undefined) : undefined,
+        remotePort: request.socket?.remotePort,
+      }),
+    },
+    ...(stream ? { stream } : {}),
+    // Pretty lines for a developer at a terminal, when pino-pretty (a dev dependency) is there.
+    ...(!stream && config.env === 'development' && process.stdout.isTTY && installed('pino-pretty')
+      ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss', ignore: 'pid,hostname' } } }
+      : {}),
+  }
+}
+
+/** The server options; the benchmarks' ceiling processes reuse them to compare like with like. */
+export function fastifyOptions(config: Config, logStream?: ServerOptions['logStream']): FastifyServerOptions {
+  return {
+    logger: loggerOptions(config, logStream),
+    trustProxy: trustProxyOption(config.trustProxy),
+    bodyLimit: 64 * 1024,
+    clientErrorHandler,
+    // Client-chosen ids would let one request's log lines pose as another's.
+    requestIdHeader: false,
+    // A number where a string belongs is a client bug to report, not to paper over.
+    ajv: { customOptions: { coerceTypes: false } },
+    // During shutdown a hook in buildApp answers in the catalogue's shape instead.
+    return503OnClosing: false,
+  }
+}
+
+export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
+  const { config } = opts
+  const app = Fastify({ ...fastifyOptions(config, opts.logStream), ...opts.fastify }).withTypeProvider<TypeBoxTypeProvider>()
+
+  if (opts.onRoute) app.addHook('onRoute', opts.onRoute)
+  app.setErrorHandler(errorHandler)
+  app.setNotFoundHandler((_request, reply) => {
+    reply.code(404).send(new ApiError('not_found').toBody())
+  })
+  // Shutdown comes in two steps. drain() (src/server.ts, on SIGTERM) keeps the socket open:
+  // every new request, on a new connection or a kept-alive one, is answered 503 with
+  // Connection: close, and it resolves once the requests already in flight have finished.
+  // Then close() stops listening (a later connection is refused) and closes the pool. close()
+  // alone drains too, minus the open socket.
+  let closing = false
+  let inFlight = 0
+  let drained: Promise<void> | null = null
+  let onDrained = () => {}
+  app.server.on('request', (_req, res) => {
+    inFlight++
+    res.once('close', () => {
+      if (--inFlight === 0) onDrained()
+    })
+  })
+  app.decorate('drain', (): Promise<void> => {
+    closing = true
+    drained ??= inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (onDrained = resolve))
+    return drained
+  })
+  app.addHook('preClose', async () => {
+    closing = true
+  })
+  app.addHook('onRequest', async (_request, reply) => {
+    if (!closing) return
+    reply.header('connection', 'close')
+    throw new ApiError('service_unavailable', 'The server is shutting down; retry.', 1)
+  })
+  // An in-flight request's connection ends with its answer instead of idling on, so the
+  // server's close completes as soon as the last answer is out.
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close')
+  })
+
+  // Security headers on every answer, the plugin's routes included (the plugin then leaves
+  // them to this). The demo page loads scripts from this origin only; over plain http
+  // (development on a LAN address) upgrading requests to https would break it.
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        frameAncestors: ["'none'"],
+        upgradeInsecureRequests: config.cookies.secure ? [] : null,
+      },
+    },
+    hsts: config.cookies.secure ? { maxAge: 31_536_000, includeSubDomains: true } : false,
+  })
+  // Before any route: it documents the routes registered after it, the plugin's included.
+  await app.register(swagger, openApiOptions(config, { health: true }))
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+
+  const registry = new Registry()
+  if (config.metrics.enabled) collectDefaultMetrics({ register: registry })
+  await app.register(authPlugin, {
+    ...config.auth,
+    prefix: AUTH_PREFIX,
+    database: {
+      url: opts.databaseUrl,
+      poolSize: config.db.poolSize,
+      lockTimeoutMs: config.db.lockTimeoutMs,
+      statementTimeoutMs: config.db.statementTimeoutMs,
+      ...(config.databaseListenUrl ? { listenUrl: config.databaseListenUrl } : {}),
+    },
+    metricsRegistry: registry,
+  })
+  await app.register(health)
+  if (config.metrics.enabled) await app.register(metrics, { registry, token: config.metrics.token })
+  if (config.demoPage) await app.register(demo, { authPath: AUTH_PREFIX })
+  return app
+}
+
+/** Fastify's trustProxy for a TRUST_PROXY setting. */
+export function trustProxyOption(setting: TrustProxy): NonNullable<FastifyServerOptions['trustProxy']> {
+  if (typeof setting !== 'number') return setting
+  // Fastify 5.12.1 and later ignore a numeric trustProxy (they trust nothing), so the hop count
+  // is this function: the peer (hop 0) and the next setting-1 entries from the right are the
+  // proxies, and the entry after them is the client. Safe only when nothing reaches the service
+  // except through those proxies (README: Client address behind proxies).
+  return (_address: string, hop: number) => hop < setting
+}
+
+function installed(pkg: string): boolean {
+  try {
+    createRequire(import.meta.url).resolve(pkg)
+    return true
+  } catch {
+    return false
+  }
+}

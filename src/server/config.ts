@@ -1,0 +1,347 @@
+// The standalone server's configuration: every variable it reads, parsed and checked once at
+// start. A bad value stops the process with a message naming the variable; nothing is read
+// from process.env later. The auth plugin's part is turned into its options
+// (src/options.ts) and checked by the plugin's own rules here already, so a bad key or a weak
+// secret stops the start too, named by its variable.
+import { resolve } from 'node:path'
+import { isIP } from 'node:net'
+import {
+  AuthOptionsError,
+  DEFAULT_AUDIENCE,
+  DEFAULT_ISSUER,
+  DEFAULT_REDIS_KEY_PREFIX,
+  NUMERIC_SETTINGS,
+  boundsOf,
+  resolveAuthOptions,
+  type AuthPluginOptions,
+  type AuthSettings,
+  type NumericSetting,
+  type SigningKeyOption,
+} from '../options.js'
+import { loadDevSecrets } from './dev-secrets.js'
+
+export type { JwtAlgorithm, PreviousKey, SigningKey } from '../keys.js'
+
+/**
+ * Who may tell us the client's address in X-Forwarded-For. false: nobody, the peer is the client.
+ * A number: that many proxies in front, each appending the address it saw (the peer is the
+ * nearest). A list: the proxies' addresses or CIDRs; entries are skipped from the right while
+ * they are listed. Never "everyone": the leftmost entries are whatever the client wrote.
+ */
+export type TrustProxy = false | number | string[]
+
+export interface ServerSettings {
+  env: 'development' | 'production' | 'test'
+  host: string
+  port: number
+  logLevel: string
+  /** null: start the embedded Postgres in dataDir (in production only with EMBEDDED_POSTGRES_IN_PRODUCTION=true) */
+  databaseUrl: string | null
+  /** a direct connection for LISTEN when DATABASE_URL goes through a transaction pooler */
+  databaseListenUrl: string | null
+  dataDir: string
+  embeddedPgPort: number
+  /** serve the demo page at / and the browser SDK at /sdk.js */
+  demoPage: boolean
+  trustProxy: TrustProxy
+  /** serve Prometheus metrics at /metrics; a bearer token guards it when set */
+  metrics: { enabled: boolean; token: string | null }
+  /** the plugin's options, all but the database, which is known once it is open */
+  auth: Omit<AuthPluginOptions, 'database'>
+}
+
+/** The server's settings, and the plugin's settings as the plugin will resolve them. */
+export type Config = ServerSettings & Omit<AuthSettings, 'database'>
+
+export class ConfigError extends Error {
+  constructor(public readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`)
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+// The variable each non-numeric plugin option comes from, to name it in a problem.
+const OPTION_VARIABLES: Record<string, string> = {
+  'keys.previous': 'JWT_PREVIOUS_JWKS',
+  'keys.refreshTokenSecret': 'REFRESH_TOKEN_SECRET',
+  'tokens.issuer': 'JWT_ISSUER',
+  'tokens.audience': 'JWT_AUDIENCE',
+  'cookies.secure': 'COOKIE_SECURE',
+  corsOrigins: 'CORS_ORIGINS',
+  'limits.redis.url': 'REDIS_URL',
+  ...Object.fromEntries(Object.entries(NUMERIC_SETTINGS).map(([path, s]) => [path, s.env])),
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = []
+  const r = new Reader(env, problems)
+
+  const nodeEnv = r.oneOf('NODE_ENV', ['development', 'production', 'test'] as const, 'development')
+  const production = nodeEnv === 'production'
+  const dataDir = resolve(r.str('DATA_DIR', '.data'))
+  const algorithm = r.oneOf('JWT_ALGORITHM', ['EdDSA', 'HS256'] as const, 'EdDSA')
+  const dev = production ? null : () => loadDevSecrets(dataDir)
+
+  const numbers: Record<string, number> = {}
+  for (const [path, s] of Object.entries(NUMERIC_SETTINGS)) {
+    const { min, max } = boundsOf(path as NumericSetting, production)
+    numbers[path] = r.int(s.env, s.default, min, max)
+  }
+  const n = (path: NumericSetting) => numbers[path]!
+
+  const signing = signingKeyOption(r, algorithm, production, problems, dev)
+  const refreshSecret = r.optional('REFRESH_TOKEN_SECRET') ?? (dev ? Buffer.from(dev().refreshSecret, 'base64url') : null)
+  if (refreshSecret === null) problems.push('REFRESH_TOKEN_SECRET is required in production (32+ random bytes)')
+  const previous = previousJwks(r, problems)
+  const redisUrl = r.optional('REDIS_URL')
+
+  const auth: Omit<AuthPluginOptions, 'database'> = {
+    prefix: '/auth',
+    production,
+    keys: {
+      signing: signing ?? { kid: 'invalid', algorithm: 'HS256', secret: 'x' },
+      ...(previous ? { previous } : {}),
+      refreshTokenSecret: refreshSecret ?? Buffer.alloc(32, 1),
+    },
+    tokens: {
+      issuer: r.str('JWT_ISSUER', DEFAULT_ISSUER),
+      audience: r.str('JWT_AUDIENCE', DEFAULT_AUDIENCE),
+      accessTtlSec: n('tokens.accessTtlSec'),
+      refreshTtlSec: n('tokens.refreshTtlSec'),
+      sessionMaxAgeSec: n('tokens.sessionMaxAgeSec'),
+      reuseWindowSec: n('tokens.reuseWindowSec'),
+    },
+    passwords: { memoryKiB: n('passwords.memoryKiB'), timeCost: n('passwords.timeCost'), parallelism: n('passwords.parallelism') },
+    cookies: { secure: r.bool('COOKIE_SECURE', production) },
+    corsOrigins: r.origins('CORS_ORIGINS'),
+    limits: {
+      loginPerIp: n('limits.loginPerIp'),
+      registerPerIp: n('limits.registerPerIp'),
+      refreshPerSession: n('limits.refreshPerSession'),
+      windowSec: n('limits.windowSec'),
+      redis: redisUrl === null ? null : { url: redisUrl, keyPrefix: r.str('REDIS_KEY_PREFIX', DEFAULT_REDIS_KEY_PREFIX) },
+      lockout: {
+        afterFailures: n('limits.lockout.afterFailures'),
+        baseSec: n('limits.lockout.baseSec'),
+        maxSec: n('limits.lockout.maxSec'),
+        resetSec: n('limits.lockout.resetSec'),
+      },
+      proofOfWork: {
+        afterFailures: n('limits.proofOfWork.afterFailures'),
+        baseBits: n('limits.proofOfWork.baseBits'),
+        maxBits: n('limits.proofOfWork.maxBits'),
+        challengeTtlSec: n('limits.proofOfWork.challengeTtlSec'),
+      },
+    },
+    denylist: { syncIntervalMs: n('denylist.syncIntervalMs') },
+    cleanup: { intervalSec: n('cleanup.intervalSec'), retentionSec: n('cleanup.retentionSec'), batchSize: n('cleanup.batchSize') },
+    audit: { retentionDays: n('audit.retentionDays') },
+  }
+  // Pool settings are the plugin's, but the pool is the server's to describe.
+  const pool = { poolSize: n('database.poolSize'), lockTimeoutMs: n('database.lockTimeoutMs'), statementTimeoutMs: n('database.statementTimeoutMs') }
+
+  const server: ServerSettings = {
+    env: nodeEnv,
+    host: r.str('HOST', '127.0.0.1'),
+    port: r.int('PORT', 3000, 0, 65_535),
+    logLevel: r.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+    databaseUrl: r.optional('DATABASE_URL'),
+    databaseListenUrl: r.optional('DATABASE_LISTEN_URL'),
+    dataDir,
+    embeddedPgPort: r.int('EMBEDDED_PG_PORT', 54329, 1024, 65_535),
+    demoPage: r.bool('DEMO_PAGE', !production),
+    trustProxy: trustProxy(r.optional('TRUST_PROXY'), problems),
+    metrics: { enabled: r.bool('METRICS', false), token: r.optional('METRICS_TOKEN') },
+    auth,
+  }
+  // The embedded server is a development convenience: one machine, its data in a local folder,
+  // no backups or failover. Production gets it only when the operator says so in as many words.
+  const embeddedInProduction = r.bool('EMBEDDED_POSTGRES_IN_PRODUCTION', false)
+  if (production && server.databaseUrl === null && !embeddedInProduction) {
+    problems.push(
+      'DATABASE_URL is required in production (postgresql://user:password@host:5432/database); ' +
+        'to run the embedded PostgreSQL in DATA_DIR anyway, set EMBEDDED_POSTGRES_IN_PRODUCTION=true',
+    )
+  }
+  for (const [name, value] of [['DATABASE_URL', server.databaseUrl], ['DATABASE_LISTEN_URL', server.databaseListenUrl]] as const) {
+    if (value !== null && !/^postgres(ql)?:\/\//.test(value)) problems.push(`${name} must be a postgresql:// connection string`)
+  }
+
+  // The plugin's own rules (keys, secret strength, relations between settings), named by the
+  // variable each option came from. The database is checked when it is opened.
+  let settings: AuthSettings | null = null
+  if (problems.length === 0) {
+    try {
+      settings = resolveAuthOptions({ ...auth, database: { url: 'postgresql://checked-at-open', ...pool } })
+    } catch (err) {
+      if (!(err instanceof AuthOptionsError)) throw err
+      for (const p of err.problems) problems.push(asVariableProblem(p.option, p.message, algorithm))
+    }
+  }
+  if (problems.length > 0 || settings === null) throw new ConfigError(problems)
+  const { database: _checkedAtOpen, ...resolved } = settings
+  return { ...server, ...resolved }
+}
+
+function asVariableProblem(option: string, message: string, algorithm: 'EdDSA' | 'HS256'): string {
+  const names: Record<string, string> = { ...OPTION_VARIABLES, 'keys.signing': algorithm === 'HS256' ? 'JWT_SECRET' : 'JWT_PRIVATE_KEY' }
+  let text = message
+  for (const [path, variable] of Object.entries(names)) text = text.split(path).join(variable)
+  return `${names[option] ?? option} ${text}`
+}
+
+function signingKeyOption(
+  r: Reader,
+  algorithm: 'EdDSA' | 'HS256',
+  production: boolean,
+  problems: string[],
+  dev: (() => ReturnType<typeof loadDevSecrets>) | null,
+): SigningKeyOption | null {
+  if (algorithm === 'HS256') {
+    const secret = r.optional('JWT_SECRET')
+    if (secret !== null) return { kid: r.str('JWT_KEY_ID', 'hs256-1'), algorithm: 'HS256', secret }
+    if (production || !dev) {
+      problems.push('JWT_SECRET is required with JWT_ALGORITHM=HS256 in production')
+      return null
+    }
+    return { kid: r.str('JWT_KEY_ID', 'dev-hs256'), algorithm: 'HS256', secret: dev().hs256Secret }
+  }
+  const pem = r.optional('JWT_PRIVATE_KEY')
+  if (pem !== null) return { kid: r.str('JWT_KEY_ID', 'ed25519-1'), privateKey: pem }
+  if (production || !dev) {
+    problems.push('JWT_PRIVATE_KEY (an Ed25519 private key in PEM) is required in production')
+    return null
+  }
+  const secrets = dev()
+  return { kid: secrets.kid, privateKey: secrets.ed25519PrivatePem }
+}
+
+/**
+ * JWT_PREVIOUS_JWKS: the public keys of signing keys this deployment has retired, as a JWKS
+ * (what /.well-known/jwks.json published while each was current); the plugin checks each key.
+ */
+function previousJwks(r: Reader, problems: string[]): { keys: unknown[] } | null {
+  const raw = r.optional('JWT_PREVIOUS_JWKS')
+  if (raw === null) return null
+  try {
+    return JSON.parse(raw) as { keys: unknown[] }
+  } catch {
+    problems.push('JWT_PREVIOUS_JWKS is not JSON; expected a JWKS, {"keys":[…]}')
+    return null
+  }
+}
+
+// More hops than any real chain has trusts entries the client wrote, as true would.
+const MAX_PROXY_HOPS = 10
+
+function trustProxy(raw: string | null, problems: string[]): TrustProxy {
+  if (raw === null) return false
+  const value = raw.trim()
+  const word = value.toLowerCase()
+  if (word === 'false' || word === 'no') return false
+  // Fastify's true takes the leftmost X-Forwarded-For entry, which the client writes: any
+  // address per request (no per-IP limit, anyone's lock) or any text (stored as a session's ip).
+  if (word === 'true' || word === 'yes') {
+    problems.push(
+      'TRUST_PROXY=true would trust every X-Forwarded-For entry, including the ones the client writes itself; ' +
+        'set the number of proxies in front of the service, each appending the address it saw (TRUST_PROXY=1 for one load balancer), ' +
+        'or their addresses or CIDRs (TRUST_PROXY=10.0.0.0/8 or TRUST_PROXY=10.0.0.7,2001:db8::/48). README: Client address behind proxies',
+    )
+    return false
+  }
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value)
+    if (hops > MAX_PROXY_HOPS) {
+      problems.push(`TRUST_PROXY as a hop count must be 1 to ${MAX_PROXY_HOPS}, the proxies in front of the service (got "${value}")`)
+      return false
+    }
+    return hops === 0 ? false : hops
+  }
+  const entries = value.split(',').map((s) => s.trim()).filter(Boolean)
+  let ok = true
+  for (const entry of entries) {
+    const why = proxyEntryProblem(entry)
+    if (why) {
+      problems.push(`TRUST_PROXY: "${entry}" ${why}`)
+      ok = false
+    }
+  }
+  return ok ? entries : false
+}
+
+function proxyEntryProblem(entry: string): string | null {
+  const slash = entry.indexOf('/')
+  const version = isIP(slash === -1 ? entry : entry.slice(0, slash))
+  if (version === 0) return 'is not an IP address or CIDR (like 10.0.0.7 or 10.0.0.0/8); give a hop count or the proxies\' addresses'
+  if (slash === -1) return null
+  const max = version === 4 ? 32 : 128
+  const prefix = entry.slice(slash + 1)
+  if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > max) return `has no prefix length from 1 to ${max}`
+  if (Number(prefix) === 0) return 'covers every address, which trusts what any client writes, as true would'
+  return null
+}
+
+class Reader {
+  constructor(
+    private readonly env: Env,
+    private readonly problems: string[],
+  ) {}
+
+  optional(name: string): string | null {
+    const v = this.env[name]
+    return v === undefined || v.trim() === '' ? null : v
+  }
+
+  str(name: string, fallback: string): string {
+    return this.optional(name) ?? fallback
+  }
+
+  int(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.optional(name)
+    if (raw === null) return fallback
+    const n = Number(raw)
+    if (!Number.isInteger(n) || n < min || n > max) {
+      this.problems.push(`${name} must be an integer from ${min} to ${max} (got "${raw}")`)
+      return fallback
+    }
+    return n
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const raw = this.optional(name)
+    if (raw === null) return fallback
+    if (['true', '1', 'yes'].includes(raw.toLowerCase())) return true
+    if (['false', '0', 'no'].includes(raw.toLowerCase())) return false
+    this.problems.push(`${name} must be true or false (got "${raw}")`)
+    return fallback
+  }
+
+  /** comma-separated list of exact origins (scheme://host[:port]) */
+  origins(name: string): string[] {
+    const raw = this.optional(name)
+    if (raw === null) return []
+    const list = raw.split(',').map((s) => s.trim()).filter(Boolean)
+    for (const o of list) {
+      let ok = false
+      try {
+        const u = new URL(o)
+        ok = (u.protocol === 'https:' || u.protocol === 'http:') && u.origin === o
+      } catch {
+        ok = false
+      }
+      if (!ok) this.problems.push(`${name}: "${o}" is not an origin like https://app.example.com (no path, no trailing slash)`)
+    }
+    return list
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const raw = this.optional(name)
+    if (raw === null) return fallback
+    if (!(allowed as readonly string[]).includes(raw)) {
+      this.problems.push(`${name} must be one of ${allowed.join(', ')} (got "${raw}")`)
+      return fallback
+    }
+    return raw as T
+  }
+}
