@@ -11,7 +11,7 @@
 //   tokens it used are compared with the stored ones (Bearer) and a change counter is
 //   compared with the one it started from (both; in cookie mode it also counts what other
 //   tabs announce).
-import { AuthError, DEFINITIVE_REFRESH_ERRORS, errorFromResponse } from './errors.js'
+import { AuthError, DEFINITIVE_REFRESH_ERRORS, errorFromResponse, hasCode, isAuthErrorCode, type AuthErrorCode } from './errors.js'
 import { DEFAULT_RETRY, defaultSleep, discard, send, type FetchLike, type HttpDeps, type RetryOptions } from './http.js'
 import { memoryStorage, sameTokens, type TokenStorage, type Tokens } from './storage.js'
 import { Coordinator, detectCrossTab, type ChannelLike, type LockManagerLike, type TabMessage } from './cross-tab.js'
@@ -128,7 +128,7 @@ class Client implements AuthClient {
   private epoch = 0
   /** when credentials last changed (Date.now() of whoever changed them) */
   private lastChange = 0
-  private lastLogoutReason = 'unauthorized'
+  private lastLogoutReason: AuthErrorCode = 'unauthorized'
   private inflight: Promise<Outcome> | null = null
 
   constructor(o: AuthClientOptions) {
@@ -360,7 +360,7 @@ class Client implements AuthClient {
       return 'refreshed'
     }
     const err = await errorFromResponse(res)
-    if (res.status === 401 || (res.status === 400 && DEFINITIVE_REFRESH_ERRORS.has(err.code))) {
+    if (res.status === 401 || (res.status === 400 && hasCode(DEFINITIVE_REFRESH_ERRORS, err.code))) {
       // Definitive, but only for the credentials it was about: if they were replaced
       // meanwhile (a login, another tab's refresh), the newer ones stay.
       const changed = await this.changedSince({ ...basis, tokens: used ?? basis.tokens })
@@ -394,7 +394,7 @@ class Client implements AuthClient {
    * The session is over. `remote`: another tab said so (it already cleared what is shared,
    * and told everyone). `since`: when the request that found out began.
    */
-  private async endSession(reason: string, since: number, remote: boolean): Promise<void> {
+  private async endSession(reason: AuthErrorCode, since: number, remote: boolean): Promise<void> {
     const was = this.current
     if (this.bearer && !remote) await this.storage.clear()
     this.changed('anonymous', this.now())
@@ -417,7 +417,8 @@ class Client implements AuthClient {
       // A failure that began before our credentials last changed is about older ones.
       if (this.lastChange > m.since) return
       if (this.bearer && (await this.storage.get())) return // tokens not shared with that tab
-      return this.endSession(m.reason, m.since, true)
+      // Another tab may run another version of this SDK: its reason is checked, not trusted.
+      return this.endSession(isAuthErrorCode(m.reason) ? m.reason : 'logged_out_elsewhere', m.since, true)
     }
     if (this.bearer && !(await this.storage.get())) return
     this.changed('authenticated', m.at)
