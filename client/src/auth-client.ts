@@ -38,6 +38,11 @@ export interface LogoutInfo {
 export interface AuthClientOptions {
   /** where the API lives, e.g. `https://api.example.com`; '' (default) for the page's own origin */
   baseUrl?: string
+  /**
+   * Where the server mounts the auth routes under `baseUrl` (its plugin prefix): `/auth`
+   * (default) gives `/auth/login`, `/auth/me`, `/auth/sessions`...; '' for the root.
+   */
+  basePath?: string
   /** `cookie` for browsers (tokens in httpOnly cookies), `bearer` for mobile apps and servers */
   transport: TransportMode
   /** defaults to the global fetch */
@@ -53,7 +58,7 @@ export interface AuthClientOptions {
   timeoutMs?: number
   /**
    * Cookie mode: after waiting for another tab's refresh, a cheap authenticated GET that tells
-   * whether the cookies the other tab got already work (default `/me`; null: always refresh).
+   * whether the cookies the other tab got already work (default `{basePath}/me`; null: always refresh).
    */
   probePath?: string | null
   /** false: this page only; or explicit Web Locks / channel (tests, workers). Default: detected. */
@@ -86,7 +91,7 @@ export interface AuthClient {
   fetch(path: string, init?: RequestInit): Promise<Response>
   /** Refreshes now (or adopts another tab's fresh result). Throws AuthError('definitive') if the session is over. */
   refresh(): Promise<void>
-  /** GET /me; throws AuthError (`definitive` on a 401). */
+  /** GET {basePath}/me; throws AuthError (`definitive` on a 401). */
   me(): Promise<Me>
   subscribe(listener: (event: AuthEvent) => void): () => void
   /** Stops listening to other tabs. */
@@ -115,6 +120,7 @@ class Client implements AuthClient {
   readonly transport: TransportMode
   private readonly bearer: boolean
   private readonly baseUrl: string
+  private readonly basePath: string
   private readonly storage: TokenStorage
   private readonly http: HttpDeps
   private readonly coordinator: Coordinator
@@ -136,8 +142,9 @@ class Client implements AuthClient {
     this.transport = o.transport
     this.bearer = o.transport === 'bearer'
     this.baseUrl = (o.baseUrl ?? '').replace(/\/+$/, '')
+    this.basePath = normalizeBasePath(o.basePath)
     this.storage = o.storage ?? memoryStorage()
-    this.probePath = o.probePath === undefined ? '/me' : o.probePath
+    this.probePath = o.probePath === undefined ? `${this.basePath}/me` : o.probePath
     this.onLogout = o.onLogout
     this.now = o.now ?? (() => Date.now())
     if (!o.fetch && typeof globalThis.fetch !== 'function') throw new TypeError('no fetch available: pass options.fetch')
@@ -167,13 +174,13 @@ class Client implements AuthClient {
   // ---- public API -------------------------------------------------------------------------
 
   async register(email: string, password: string): Promise<{ id: string; email: string }> {
-    const res = await send(this.http, this.url('/auth/register'), this.jsonPost({ email, password }), { retryUnknownOutcome: false })
+    const res = await send(this.http, this.authUrl('/register'), this.jsonPost({ email, password }), { retryUnknownOutcome: false })
     if (res.status !== 201) throw await errorFromResponse(res)
     return (await res.json()) as { id: string; email: string }
   }
 
   async login(email: string, password: string): Promise<void> {
-    const post = (body: object) => send(this.http, this.url('/auth/login'), this.jsonPost(body), { retryUnknownOutcome: false })
+    const post = (body: object) => send(this.http, this.authUrl('/login'), this.jsonPost(body), { retryUnknownOutcome: false })
     let res = await post({ email, password })
     // An account failing from many places: the server wants a proof of work for this
     // password. Solved here and sent once; a second challenge is thrown like any refusal.
@@ -204,7 +211,7 @@ class Client implements AuthClient {
       }
       let res: Response
       try {
-        res = await send(this.http, this.url('/auth/logout'), { method: 'POST', headers, body, credentials: this.credentials() }, { retryUnknownOutcome: true })
+        res = await send(this.http, this.authUrl('/logout'), { method: 'POST', headers, body, credentials: this.credentials() }, { retryUnknownOutcome: true })
       } catch (err) {
         // The device forgets its tokens even if the server could not be told; cookies, which
         // only the server can clear, stay, and so does the session.
@@ -257,7 +264,7 @@ class Client implements AuthClient {
   }
 
   async me(): Promise<Me> {
-    const res = await this.fetch('/me')
+    const res = await this.fetch(`${this.basePath}/me`)
     if (res.ok) {
       const me = (await res.json()) as Me
       if (this.current !== 'authenticated') this.current = 'authenticated'
@@ -280,7 +287,7 @@ class Client implements AuthClient {
 
   private mayRefresh(basis: Basis): boolean {
     if (this.bearer) return basis.tokens !== null
-    // A page known to be logged out does not knock on /auth/refresh after every 401.
+    // A page known to be logged out does not knock on {basePath}/refresh after every 401.
     return this.current !== 'anonymous' || this.epoch !== basis.epoch
   }
 
@@ -347,7 +354,7 @@ class Client implements AuthClient {
     this.coordinator.post({ type: 'refreshing' })
     let res: Response
     try {
-      res = await send(this.http, this.url('/auth/refresh'), { method: 'POST', headers, body, credentials: this.credentials() }, { retryUnknownOutcome: true })
+      res = await send(this.http, this.authUrl('/refresh'), { method: 'POST', headers, body, credentials: this.credentials() }, { retryUnknownOutcome: true })
     } catch (err) {
       this.coordinator.post({ type: 'refresh-failed' })
       throw err
@@ -450,6 +457,10 @@ class Client implements AuthClient {
     return this.baseUrl + path
   }
 
+  private authUrl(route: string): string {
+    return this.url(this.basePath + route)
+  }
+
   private credentials(): RequestCredentials {
     // Cookie mode needs the cookies (also cross-origin, when the API allowlists the page);
     // Bearer mode must not mix in whatever cookies a browser holds.
@@ -472,6 +483,16 @@ class Client implements AuthClient {
     const headers = this.baseHeaders({ 'content-type': 'application/json' })
     return { method: 'POST', headers, body: JSON.stringify(payload), credentials: this.credentials() }
   }
+}
+
+function normalizeBasePath(path: string | undefined): string {
+  if (path === undefined) return '/auth'
+  const p = path.replace(/\/+$/, '')
+  // Same rule as request paths: the credentials must not be sent anywhere but baseUrl.
+  if (p !== '' && (!p.startsWith('/') || p.startsWith('//') || /[?#\\]/.test(p))) {
+    throw new TypeError(`basePath must be '' or start with a single "/" and hold no query (got ${JSON.stringify(path)})`)
+  }
+  return p
 }
 
 async function readTokens(res: Response): Promise<Tokens> {

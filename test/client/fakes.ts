@@ -52,6 +52,9 @@ export class FakeApi {
   private readonly powKey = randomBytes(32)
   private readonly spentProofs = new Set<string>()
 
+  /** `basePath`: where the auth routes are mounted (the server's plugin prefix) */
+  constructor(readonly basePath = '/auth') {}
+
   plan(path: string, ...answers: Planned[]): void {
     this.plans.set(path, [...(this.plans.get(path) ?? []), ...answers])
   }
@@ -134,12 +137,14 @@ export class FakeApi {
   }
 
   route(call: Call): Response {
-    const key = `${call.method} ${call.path}`
+    const base = this.basePath
+    const sub = call.path.startsWith(`${base}/`) ? call.path.slice(base.length) : null
+    const key = `${call.method} ${sub}`
     const body = call.body as Record<string, string> | undefined
     switch (key) {
-      case 'POST /auth/register':
+      case 'POST /register':
         return json(201, { id: 'u1', email: body?.email })
-      case 'POST /auth/login':
+      case 'POST /login':
         if (this.proofOfWorkBits !== null && !this.provenWork(body)) {
           const policy = this.powPolicy()
           const challenge = issueChallenge(this.powKey, accountKey(body?.email ?? ''), this.proofOfWorkBits, nowSec(), randomBytes(16).toString('base64url'), policy)
@@ -147,7 +152,7 @@ export class FakeApi {
         }
         if (body?.password !== 'correct horse battery') return apiError(401, 'invalid_credentials')
         return this.tokens(call, this.issue())
-      case 'POST /auth/refresh': {
+      case 'POST /refresh': {
         const token = body?.refresh_token ?? (this.cookieMode(call) ? this.jar.refresh : undefined)
         if (!token) return apiError(401, 'unauthorized')
         if (!this.refreshTokens.has(token)) return apiError(401, 'invalid_refresh_token')
@@ -158,7 +163,7 @@ export class FakeApi {
         this.children.set(token, { access: child.accessToken, refresh: child.refreshToken })
         return this.tokens(call, child)
       }
-      case 'POST /auth/logout':
+      case 'POST /logout':
         if (this.cookieMode(call)) this.jar = {}
         this.expireAccess()
         return new Response(null, { status: 204 })
@@ -166,7 +171,7 @@ export class FakeApi {
         const access = this.accessOf(call)
         if (!access) return apiError(401, 'unauthorized')
         if (!this.validAccess.has(access)) return apiError(401, 'token_expired')
-        if (call.path === '/me') return json(200, { id: 'u1', email: 'ada@example.com', session_id: 's1' })
+        if (key === 'GET /me') return json(200, { id: 'u1', email: 'ada@example.com', session_id: 's1' })
         return json(200, { ok: true, method: call.method, body: call.body ?? null })
       }
     }
