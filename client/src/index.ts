@@ -2,7 +2,19 @@
 // tabs coordinated by Web Locks and BroadcastChannel), Node and React Native (Bearer
 // transport with a secure-storage callback).
 export { createAuthClient, TRANSPORT_HEADER } from './auth-client.js'
-export type { AuthClient, AuthClientOptions, AuthEvent, LogoutInfo, Me, SessionState, TransportMode } from './auth-client.js'
+export type {
+  AccountEvent,
+  AccountEventsPage,
+  AuthClient,
+  AuthClientOptions,
+  AuthEvent,
+  LogoutInfo,
+  LogoutScope,
+  Me,
+  Session,
+  SessionState,
+  TransportMode,
+} from './auth-client.js'
 export {
   AuthError,
   DEFINITIVE_REFRESH_ERRORS,

@@ -309,18 +309,26 @@ describe('basePath', () => {
       const client = createAuthClient({ baseUrl: 'http://api.test', basePath: '/api/v2/auth/', transport, fetch: api.fetch, crossTab: false })
       await client.register('ada@example.com', PASSWORD)
       await client.login('ada@example.com', PASSWORD)
-      await client.me()
+      const me = await client.me()
+      await client.sessions()
+      await client.events({ limit: 5 })
       api.expireAccess()
       await client.fetch('/data')
-      await client.logout()
+      await client.changePassword(PASSWORD, 'a new long password')
+      await client.logout({ scope: 'others' })
+      await client.revokeSession(me.session_id)
       expect(api.calls.map((c) => `${c.method} ${c.path}`)).toEqual([
         'POST /api/v2/auth/register',
         'POST /api/v2/auth/login',
         'GET /api/v2/auth/me',
+        'GET /api/v2/auth/sessions',
+        'GET /api/v2/auth/sessions/events',
         'GET /data',
         'POST /api/v2/auth/refresh',
         'GET /data',
+        'POST /api/v2/auth/password',
         'POST /api/v2/auth/logout',
+        'DELETE /api/v2/auth/sessions/s1',
       ])
       expect(client.state).toBe('anonymous')
     })
