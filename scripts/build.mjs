@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-// Builds what `npm start` and the package run: the Prisma client, then src/ compiled to dist/
-// (with declaration files), then the client SDK to client/dist. `prepare` runs it, so a fresh
+// Builds what `npm start` and the package run: the Prisma client, the client SDK's error codes
+// (generated from src/errors.ts), src/ compiled to dist/ (with declaration files), and the
+// client SDK to client/dist. `prepare` runs it, so a fresh
 // `npm install` (or `npm ci`) leaves everything built with no extra step.
 //
 //   node scripts/build.mjs             always build
 //   node scripts/build.mjs --if-stale  only when a source is newer than the last build
 import { spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -42,7 +43,11 @@ function run(label, args) {
 }
 
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
+const tsx = join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs')
 run('prisma client', [join(root, 'scripts', 'prisma-generate.mjs'), '--if-stale'])
+run('client error codes', [tsx, join(root, 'scripts', 'gen-client-errors.ts')])
+rmSync(join(root, 'dist'), { recursive: true, force: true })
 run('server (dist/)', [tsc, '-p', 'tsconfig.build.json'])
-if (existsSync(join(root, 'client', 'tsconfig.build.json'))) run('client SDK (client/dist/)', [tsc, '-p', 'client/tsconfig.build.json'])
+rmSync(join(root, 'client', 'dist'), { recursive: true, force: true })
+run('client SDK (client/dist/)', [tsc, '-p', 'client/tsconfig.build.json'])
 writeFileSync(stamp, new Date().toISOString())

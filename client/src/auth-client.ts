@@ -11,7 +11,15 @@
 //   tokens it used are compared with the stored ones (Bearer) and a change counter is
 //   compared with the one it started from (both; in cookie mode it also counts what other
 //   tabs announce).
-import { AuthError, DEFINITIVE_REFRESH_ERRORS, errorFromResponse } from './errors.js'
+import {
+  AuthError,
+  DEFINITIVE_REFRESH_ERRORS,
+  SESSION_OVER_ERRORS,
+  errorFromResponse,
+  hasCode,
+  isAuthErrorCode,
+  type AuthErrorCode,
+} from './errors.js'
 import { DEFAULT_RETRY, defaultSleep, discard, send, type FetchLike, type HttpDeps, type RetryOptions } from './http.js'
 import { memoryStorage, sameTokens, type TokenStorage, type Tokens } from './storage.js'
 import { Coordinator, detectCrossTab, type ChannelLike, type LockManagerLike, type TabMessage } from './cross-tab.js'
@@ -23,6 +31,7 @@ export type TransportMode = 'cookie' | 'bearer'
 export type SessionState = 'unknown' | 'authenticated' | 'anonymous'
 
 export interface AuthEvent {
+  /** `refresh` also for a password change, which gives this session a new token pair */
   type: 'login' | 'refresh' | 'logout'
   /** true when another tab did it */
   remote: boolean
@@ -38,6 +47,11 @@ export interface LogoutInfo {
 export interface AuthClientOptions {
   /** where the API lives, e.g. `https://api.example.com`; '' (default) for the page's own origin */
   baseUrl?: string
+  /**
+   * Where the server mounts the auth routes under `baseUrl` (its plugin prefix): `/auth`
+   * (default) gives `/auth/login`, `/auth/me`, `/auth/sessions`...; '' for the root.
+   */
+  basePath?: string
   /** `cookie` for browsers (tokens in httpOnly cookies), `bearer` for mobile apps and servers */
   transport: TransportMode
   /** defaults to the global fetch */
@@ -53,7 +67,7 @@ export interface AuthClientOptions {
   timeoutMs?: number
   /**
    * Cookie mode: after waiting for another tab's refresh, a cheap authenticated GET that tells
-   * whether the cookies the other tab got already work (default `/me`; null: always refresh).
+   * whether the cookies the other tab got already work (default `{basePath}/me`; null: always refresh).
    */
   probePath?: string | null
   /** false: this page only; or explicit Web Locks / channel (tests, workers). Default: detected. */
@@ -70,13 +84,55 @@ export interface Me {
   session_id: string
 }
 
+/** One live session (device) of the account. */
+export interface Session {
+  /** what `revokeSession` takes; `me().session_id` for this one */
+  id: string
+  /** ISO 8601: login time */
+  created_at: string
+  /** ISO 8601: last refresh */
+  last_used_at: string
+  /** ISO 8601: when it ends unless refreshed before */
+  expires_at: string
+  user_agent: string | null
+  ip: string | null
+  /** true for the session making the request */
+  current: boolean
+}
+
+/** One entry of the account's activity (audit trail), newest first. */
+export interface AccountEvent {
+  id: string
+  /** `login_success`, `login_failure`, `refresh`, `reuse_detected`, `family_revoked`, `password_changed`, `password_change_failure` */
+  type: string
+  session_id: string | null
+  /** why: a revocation's reason, a failure's cause */
+  reason: string | null
+  ip: string | null
+  user_agent: string | null
+  /** ISO 8601 */
+  created_at: string
+}
+
+export interface AccountEventsPage {
+  events: AccountEvent[]
+  /** pass as `cursor` for the next page; null on the last page */
+  next_cursor: string | null
+}
+
+/** `current`: this session (default); `all`: every session of the account; `others`: all but this one. */
+export type LogoutScope = 'current' | 'all' | 'others'
+
 export interface AuthClient {
   readonly transport: TransportMode
   readonly state: SessionState
   register(email: string, password: string): Promise<{ id: string; email: string }>
   login(email: string, password: string): Promise<void>
-  /** Ends the session on the server, here and in the other tabs. */
-  logout(): Promise<void>
+  /**
+   * Ends the session on the server, here and in the other tabs (`scope: 'current'`, the
+   * default, or `'all'`); `'others'` ends every other session of the account and keeps this one.
+   */
+  logout(options?: { scope?: LogoutScope }): Promise<void>
   /**
    * An authenticated request to `baseUrl + path` (path starts with '/'). On a 401 it
    * refreshes once (shared with every other request and tab) and retries once. Returns the
@@ -86,8 +142,25 @@ export interface AuthClient {
   fetch(path: string, init?: RequestInit): Promise<Response>
   /** Refreshes now (or adopts another tab's fresh result). Throws AuthError('definitive') if the session is over. */
   refresh(): Promise<void>
-  /** GET /me; throws AuthError (`definitive` on a 401). */
+  /** GET {basePath}/me; throws AuthError (`definitive` on a 401). */
   me(): Promise<Me>
+  /** The account's live sessions (GET {basePath}/sessions). */
+  sessions(): Promise<Session[]>
+  /**
+   * Ends one session of the account on every device (DELETE {basePath}/sessions/:id). When
+   * `id` is this session, as last seen from `me()` or `sessions()`, this client logs out too.
+   */
+  revokeSession(id: string): Promise<void>
+  /** A page of the account's activity, newest first (GET {basePath}/sessions/events). */
+  events(options?: { limit?: number; cursor?: string }): Promise<AccountEventsPage>
+  /**
+   * Changes the password; every other session is revoked, and this one continues with a new
+   * token pair (cookies, or `storage` in Bearer mode). A wrong current password is
+   * AuthError('rejected', 'invalid_current_password'); a 401 logs out only when it says the
+   * session is over. AuthError('transient') means the outcome is unknown: the client has
+   * already tried to pick up the new tokens with a refresh.
+   */
+  changePassword(currentPassword: string, newPassword: string): Promise<void>
   subscribe(listener: (event: AuthEvent) => void): () => void
   /** Stops listening to other tabs. */
   close(): void
@@ -115,6 +188,7 @@ class Client implements AuthClient {
   readonly transport: TransportMode
   private readonly bearer: boolean
   private readonly baseUrl: string
+  private readonly basePath: string
   private readonly storage: TokenStorage
   private readonly http: HttpDeps
   private readonly coordinator: Coordinator
@@ -128,16 +202,21 @@ class Client implements AuthClient {
   private epoch = 0
   /** when credentials last changed (Date.now() of whoever changed them) */
   private lastChange = 0
-  private lastLogoutReason = 'unauthorized'
+  private lastLogoutReason: AuthErrorCode = 'unauthorized'
   private inflight: Promise<Outcome> | null = null
+  /** this session's id, when an answer told it (me, sessions); forgotten when the session changes */
+  private sessionId: string | null = null
+  /** bumped when the session (not just its tokens) changes, so that a late answer about the previous one is not learnt */
+  private sessionGen = 0
 
   constructor(o: AuthClientOptions) {
     if (o.transport !== 'cookie' && o.transport !== 'bearer') throw new TypeError('transport must be "cookie" or "bearer"')
     this.transport = o.transport
     this.bearer = o.transport === 'bearer'
     this.baseUrl = (o.baseUrl ?? '').replace(/\/+$/, '')
+    this.basePath = normalizeBasePath(o.basePath)
     this.storage = o.storage ?? memoryStorage()
-    this.probePath = o.probePath === undefined ? '/me' : o.probePath
+    this.probePath = o.probePath === undefined ? `${this.basePath}/me` : o.probePath
     this.onLogout = o.onLogout
     this.now = o.now ?? (() => Date.now())
     if (!o.fetch && typeof globalThis.fetch !== 'function') throw new TypeError('no fetch available: pass options.fetch')
@@ -167,13 +246,13 @@ class Client implements AuthClient {
   // ---- public API -------------------------------------------------------------------------
 
   async register(email: string, password: string): Promise<{ id: string; email: string }> {
-    const res = await send(this.http, this.url('/auth/register'), this.jsonPost({ email, password }), { retryUnknownOutcome: false })
+    const res = await send(this.http, this.authUrl('/register'), this.jsonPost({ email, password }), { retryUnknownOutcome: false })
     if (res.status !== 201) throw await errorFromResponse(res)
     return (await res.json()) as { id: string; email: string }
   }
 
   async login(email: string, password: string): Promise<void> {
-    const post = (body: object) => send(this.http, this.url('/auth/login'), this.jsonPost(body), { retryUnknownOutcome: false })
+    const post = (body: object) => send(this.http, this.authUrl('/login'), this.jsonPost(body), { retryUnknownOutcome: false })
     let res = await post({ email, password })
     // An account failing from many places: the server wants a proof of work for this
     // password. Solved here and sent once; a second challenge is thrown like any refusal.
@@ -185,12 +264,15 @@ class Client implements AuthClient {
     }
     if (!res.ok) throw await errorFromResponse(res)
     await this.acceptTokens(res)
+    this.forgetSession()
     this.changed('authenticated', this.now())
     this.coordinator.post({ type: 'logged-in' })
     this.emit({ type: 'login', remote: false })
   }
 
-  async logout(): Promise<void> {
+  async logout(options: { scope?: LogoutScope } = {}): Promise<void> {
+    const scope = options.scope ?? 'current'
+    if (scope !== 'current') return this.logoutAccount(scope)
     const since = this.now()
     await this.coordinator.withLock(async () => {
       const tokens = this.bearer ? await this.storage.get() : null
@@ -204,7 +286,7 @@ class Client implements AuthClient {
       }
       let res: Response
       try {
-        res = await send(this.http, this.url('/auth/logout'), { method: 'POST', headers, body, credentials: this.credentials() }, { retryUnknownOutcome: true })
+        res = await send(this.http, this.authUrl('/logout'), { method: 'POST', headers, body, credentials: this.credentials() }, { retryUnknownOutcome: true })
       } catch (err) {
         // The device forgets its tokens even if the server could not be told; cookies, which
         // only the server can clear, stay, and so does the session.
@@ -257,13 +339,91 @@ class Client implements AuthClient {
   }
 
   async me(): Promise<Me> {
-    const res = await this.fetch('/me')
+    const gen = this.sessionGen
+    const res = await this.fetch(`${this.basePath}/me`)
     if (res.ok) {
       const me = (await res.json()) as Me
       if (this.current !== 'authenticated') this.current = 'authenticated'
+      this.learnSession(me.session_id, gen)
       return me
     }
     throw await errorFromResponse(res, res.status === 401 ? 'definitive' : undefined)
+  }
+
+  async sessions(): Promise<Session[]> {
+    const gen = this.sessionGen
+    const res = await this.fetch(`${this.basePath}/sessions`)
+    if (!res.ok) throw await this.failure(res)
+    const { sessions } = (await res.json()) as { sessions: Session[] }
+    this.learnSession(sessions.find((s) => s.current)?.id, gen)
+    return sessions
+  }
+
+  async revokeSession(id: string): Promise<void> {
+    if (typeof id !== 'string' || id === '') throw new TypeError('revokeSession needs a session id')
+    const since = this.now()
+    const res = await this.fetch(`${this.basePath}/sessions/${encodeURIComponent(id)}`, { method: 'DELETE' })
+    if (!res.ok) throw await this.failure(res)
+    discard(res)
+    // The server has ended the session these credentials belong to (and cleared the cookies):
+    // waiting for the next 401 would leave the app showing a session that is gone.
+    if (id === this.sessionId) await this.endSession('logout', since, false)
+  }
+
+  async events(options: { limit?: number; cursor?: string } = {}): Promise<AccountEventsPage> {
+    // By hand: React Native's URLSearchParams lacks most of its methods.
+    const query: string[] = []
+    if (options.limit !== undefined) query.push(`limit=${encodeURIComponent(String(options.limit))}`)
+    if (options.cursor !== undefined) query.push(`cursor=${encodeURIComponent(options.cursor)}`)
+    const qs = query.length > 0 ? `?${query.join('&')}` : ''
+    const res = await this.fetch(`${this.basePath}/sessions/events${qs}`)
+    if (!res.ok) throw await this.failure(res)
+    return (await res.json()) as AccountEventsPage
+  }
+
+  async changePassword(currentPassword: string, newPassword: string): Promise<void> {
+    // Round 2 only after a refresh, or when the credentials were replaced while round 1 was
+    // out: a password change is never sent twice with the same tokens.
+    for (let round = 0; ; round++) {
+      let basis: Basis | null = null
+      let res: Response | null
+      try {
+        // Under the refresh lock: it rotates this session's refresh token, as a refresh does.
+        res = await this.coordinator.withLock(async () => {
+          basis = await this.basis()
+          if (this.bearer && !basis.tokens) return null
+          return this.sendPasswordChange(basis.tokens, currentPassword, newPassword)
+        })
+      } catch (err) {
+        if (basis && err instanceof AuthError && err.kind === 'transient') await this.settleUnknownOutcome(basis)
+        throw err
+      }
+      if (!res) throw new AuthError('definitive', 'unauthorized', 'not logged in', 401)
+      if (res.ok) return
+      const b: Basis = basis!
+      const err = await errorFromResponse(res)
+      if (res.status === 502 || res.status === 504) {
+        await this.settleUnknownOutcome(b)
+        throw err
+      }
+      // 403 invalid_current_password, 400, 429 / 503 (already retried by send): nothing changed.
+      if (res.status !== 401) throw err
+      if (hasCode(SESSION_OVER_ERRORS, err.code)) {
+        const changed = await this.changedSince(b)
+        if (!changed) {
+          await this.endSession(err.code, b.startedAt, false)
+          throw new AuthError('definitive', err.code, err.message, 401)
+        }
+        if (changed === 'logged-out') throw new AuthError('definitive', this.lastLogoutReason, 'the session has ended', 401)
+        // The answer was about credentials replaced meanwhile: the newer ones get one try.
+      } else {
+        // The access token was refused (expired, revoked in memory, missing): refresh, then retry.
+        if (round > 0 || !this.mayRefresh(b)) throw this.residual(err)
+        const outcome = await this.refreshFrom(b)
+        if (outcome === 'logged-out') throw new AuthError('definitive', this.lastLogoutReason, 'the session has ended', 401)
+      }
+      if (round > 0) throw this.residual(err)
+    }
   }
 
   subscribe(listener: (event: AuthEvent) => void): () => void {
@@ -276,11 +436,75 @@ class Client implements AuthClient {
     this.listeners.clear()
   }
 
+  /** logout({ scope: 'all' | 'others' }): an authenticated call, refreshed like any other. */
+  private async logoutAccount(scope: 'all' | 'others'): Promise<void> {
+    const since = this.now()
+    const res = await this.fetch(`${this.basePath}/logout?scope=${scope}`, { method: 'POST' })
+    if (!res.ok) throw await this.failure(res)
+    discard(res)
+    if (scope === 'all') await this.endSession('logout', since, false)
+  }
+
+  private async sendPasswordChange(tokens: Tokens | null, currentPassword: string, newPassword: string): Promise<Response> {
+    const body: Record<string, string> = { current_password: currentPassword, new_password: newPassword }
+    // Bearer: the server rotates this session's refresh token, so it must see it; cookie
+    // mode sends the refresh cookie (its path covers the auth routes).
+    if (tokens) body.refresh_token = tokens.refreshToken
+    const init = this.authed({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }, tokens)
+    this.coordinator.post({ type: 'refreshing' })
+    let res: Response
+    try {
+      // Never re-sent after a lost answer: the new password would then be checked as the
+      // current one, fail, and count as a failed login.
+      res = await send(this.http, this.authUrl('/password'), init, { retryUnknownOutcome: false })
+    } catch (err) {
+      this.coordinator.post({ type: 'refresh-failed' })
+      throw err
+    }
+    if (!res.ok) {
+      this.coordinator.post({ type: 'refresh-failed' })
+      return res
+    }
+    await this.acceptTokens(res)
+    this.changed('authenticated', this.now())
+    this.coordinator.post({ type: 'refreshed' })
+    this.emit({ type: 'refresh', remote: false })
+    return res
+  }
+
+  /**
+   * A password change whose answer was lost may have rotated the refresh token: the server
+   * answers a refresh with the old one, within its reuse window, with the same new pair. Done
+   * at once, before that window closes; if it fails too, the next 401 tries again.
+   */
+  private async settleUnknownOutcome(basis: Basis): Promise<void> {
+    try {
+      await this.refreshFrom(basis)
+    } catch {
+      // the original error is the one to report
+    }
+  }
+
+  /** The error for an answer that the refresh machinery did not fix. */
+  private async failure(res: Response): Promise<AuthError> {
+    const err = await errorFromResponse(res)
+    return res.status === 401 ? this.residual(err) : err
+  }
+
+  /**
+   * A 401 left over: `definitive` when the client has no session (it logged out on the way,
+   * or never had one), else `rejected` (the server refused credentials that still refresh).
+   */
+  private residual(err: AuthError): AuthError {
+    if (this.current === 'authenticated') return err
+    return new AuthError('definitive', err.code, err.message, err.status, err.retryAfterMs)
+  }
+
   // ---- refresh ----------------------------------------------------------------------------
 
   private mayRefresh(basis: Basis): boolean {
     if (this.bearer) return basis.tokens !== null
-    // A page known to be logged out does not knock on /auth/refresh after every 401.
+    // A page known to be logged out does not knock on {basePath}/refresh after every 401.
     return this.current !== 'anonymous' || this.epoch !== basis.epoch
   }
 
@@ -347,7 +571,7 @@ class Client implements AuthClient {
     this.coordinator.post({ type: 'refreshing' })
     let res: Response
     try {
-      res = await send(this.http, this.url('/auth/refresh'), { method: 'POST', headers, body, credentials: this.credentials() }, { retryUnknownOutcome: true })
+      res = await send(this.http, this.authUrl('/refresh'), { method: 'POST', headers, body, credentials: this.credentials() }, { retryUnknownOutcome: true })
     } catch (err) {
       this.coordinator.post({ type: 'refresh-failed' })
       throw err
@@ -360,7 +584,7 @@ class Client implements AuthClient {
       return 'refreshed'
     }
     const err = await errorFromResponse(res)
-    if (res.status === 401 || (res.status === 400 && DEFINITIVE_REFRESH_ERRORS.has(err.code))) {
+    if (res.status === 401 || (res.status === 400 && hasCode(DEFINITIVE_REFRESH_ERRORS, err.code))) {
       // Definitive, but only for the credentials it was about: if they were replaced
       // meanwhile (a login, another tab's refresh), the newer ones stay.
       const changed = await this.changedSince({ ...basis, tokens: used ?? basis.tokens })
@@ -394,9 +618,10 @@ class Client implements AuthClient {
    * The session is over. `remote`: another tab said so (it already cleared what is shared,
    * and told everyone). `since`: when the request that found out began.
    */
-  private async endSession(reason: string, since: number, remote: boolean): Promise<void> {
+  private async endSession(reason: AuthErrorCode, since: number, remote: boolean): Promise<void> {
     const was = this.current
     if (this.bearer && !remote) await this.storage.clear()
+    this.forgetSession()
     this.changed('anonymous', this.now())
     this.lastLogoutReason = reason
     if (!remote) this.coordinator.post({ type: 'logged-out', since, reason })
@@ -417,11 +642,22 @@ class Client implements AuthClient {
       // A failure that began before our credentials last changed is about older ones.
       if (this.lastChange > m.since) return
       if (this.bearer && (await this.storage.get())) return // tokens not shared with that tab
-      return this.endSession(m.reason, m.since, true)
+      // Another tab may run another version of this SDK: its reason is checked, not trusted.
+      return this.endSession(isAuthErrorCode(m.reason) ? m.reason : 'logged_out_elsewhere', m.since, true)
     }
     if (this.bearer && !(await this.storage.get())) return
+    if (m.type === 'logged-in') this.forgetSession()
     this.changed('authenticated', m.at)
     this.emit({ type: m.type === 'refreshed' ? 'refresh' : 'login', remote: true })
+  }
+
+  private learnSession(id: string | undefined, gen: number): void {
+    if (id !== undefined && gen === this.sessionGen) this.sessionId = id
+  }
+
+  private forgetSession(): void {
+    this.sessionId = null
+    this.sessionGen++
   }
 
   private emit(e: AuthEvent): void {
@@ -449,6 +685,10 @@ class Client implements AuthClient {
     return this.baseUrl + path
   }
 
+  private authUrl(route: string): string {
+    return this.url(this.basePath + route)
+  }
+
   private credentials(): RequestCredentials {
     // Cookie mode needs the cookies (also cross-origin, when the API allowlists the page);
     // Bearer mode must not mix in whatever cookies a browser holds.
@@ -471,6 +711,16 @@ class Client implements AuthClient {
     const headers = this.baseHeaders({ 'content-type': 'application/json' })
     return { method: 'POST', headers, body: JSON.stringify(payload), credentials: this.credentials() }
   }
+}
+
+function normalizeBasePath(path: string | undefined): string {
+  if (path === undefined) return '/auth'
+  const p = path.replace(/\/+$/, '')
+  // Same rule as request paths: the credentials must not be sent anywhere but baseUrl.
+  if (p !== '' && (!p.startsWith('/') || p.startsWith('//') || /[?#\\]/.test(p))) {
+    throw new TypeError(`basePath must be '' or start with a single "/" and hold no query (got ${JSON.stringify(path)})`)
+  }
+  return p
 }
 
 async function readTokens(res: Response): Promise<Tokens> {

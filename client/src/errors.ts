@@ -1,15 +1,76 @@
 // What the SDK throws, and how it classifies the server's answers.
+import { ERROR_CODES, type ErrorCode } from './error-codes.js'
 
-/** Refresh answers that end the session for good: the user must log in again. */
-export const DEFINITIVE_REFRESH_ERRORS: ReadonlySet<string> = new Set([
+export { ERROR_CODES, type ErrorCode }
+
+/** Codes the SDK produces itself; the server never sends them. */
+export type ClientErrorCode =
+  /** no answer arrived */
+  | 'network_error'
+  /** no answer within `timeoutMs` */
+  | 'timeout'
+  /** a success answer without what it must carry (tokens) */
+  | 'invalid_response'
+  /** a proof of work was asked for and WebCrypto is missing */
+  | 'proof_of_work_unsupported'
+  /** the session ended here (`logout()`), or elsewhere in the app or another tab */
+  | 'logout'
+  | 'logged_out_elsewhere'
+
+/**
+ * An answer whose body has no code of the catalogue: a proxy's HTML error page, or a code
+ * added to a newer server than this SDK knows. The server's description, if any, is kept as
+ * the message.
+ */
+export type HttpStatusCode = `http_${number}`
+
+export type AuthErrorCode = ErrorCode | ClientErrorCode | HttpStatusCode
+
+const SERVER_CODES: ReadonlySet<string> = new Set(ERROR_CODES)
+const CLIENT_CODES: ReadonlySet<string> = new Set<ClientErrorCode>([
+  'network_error',
+  'timeout',
+  'invalid_response',
+  'proof_of_work_unsupported',
+  'logout',
+  'logged_out_elsewhere',
+])
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && SERVER_CODES.has(value)
+}
+
+/** Whether `value` is a code an AuthError can carry (what another tab sends is not trusted to be). */
+export function isAuthErrorCode(value: unknown): value is AuthErrorCode {
+  return typeof value === 'string' && (SERVER_CODES.has(value) || CLIENT_CODES.has(value) || /^http_\d{3}$/.test(value))
+}
+
+/**
+ * Answers from any authenticated route that end the session itself, not just the access
+ * token: the refresh token was reused, the session was revoked or has expired, or its
+ * refresh token is unknown. Anything else in a 401 (an expired or missing access token) is
+ * worth a refresh first.
+ */
+export const SESSION_OVER_ERRORS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'refresh_token_reused',
   'session_revoked',
   'session_expired',
   'invalid_refresh_token',
+])
+
+/** Refresh answers that end the session for good: the user must log in again. */
+export const DEFINITIVE_REFRESH_ERRORS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  ...SESSION_OVER_ERRORS,
+  // from the refresh route itself: no refresh token was sent (no cookie: never logged in)
   'unauthorized',
   // RFC 6749 §5.2, for servers answering the OAuth form grant
   'invalid_grant',
 ])
+
+/** `set.has(code)` for any code an AuthError carries (a set of server codes only takes those). */
+export function hasCode(set: ReadonlySet<ErrorCode>, code: AuthErrorCode): boolean {
+  return (set as ReadonlySet<string>).has(code)
+}
 
 /** Statuses that say "nothing happened, try again later". */
 export const TRANSIENT_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504])
@@ -26,8 +87,8 @@ export class AuthError extends Error {
   override readonly name = 'AuthError'
   constructor(
     readonly kind: AuthErrorKind,
-    /** the server's stable code (`invalid_credentials`, `service_unavailable`...), or `network_error` / `timeout` */
-    readonly code: string,
+    /** the server's stable code (`invalid_credentials`, `service_unavailable`...), or one of the SDK's (`network_error`, `timeout`...) */
+    readonly code: AuthErrorCode,
     message: string,
     /** HTTP status, 0 when no answer arrived */
     readonly status = 0,
@@ -39,19 +100,26 @@ export class AuthError extends Error {
 }
 
 export interface ErrorBody {
-  error: string
+  error: ErrorCode | HttpStatusCode
   error_description?: string
 }
 
-/** The server's `{error, error_description}`, or a stand-in when the body is something else. */
+/**
+ * The server's `{error, error_description}`, or a stand-in (`http_<status>`) when the body is
+ * something else or its code is not one this SDK was built with.
+ */
 export async function readErrorBody(res: Response): Promise<ErrorBody> {
+  let description: string | undefined
   try {
-    const body = (await res.json()) as Partial<ErrorBody> | null
-    if (body && typeof body.error === 'string') return { error: body.error, error_description: body.error_description }
+    const body = (await res.json()) as { error?: unknown; error_description?: unknown } | null
+    if (body && typeof body.error_description === 'string') description = body.error_description
+    if (body && isErrorCode(body.error)) return { error: body.error, error_description: description }
+    // An unknown code still says what happened: kept in the message.
+    if (body && typeof body.error === 'string') description = description ? `${description} (${body.error})` : body.error
   } catch {
     // not JSON
   }
-  return { error: `http_${res.status}`, error_description: res.statusText || `HTTP ${res.status}` }
+  return { error: `http_${res.status}`, error_description: description ?? (res.statusText || `HTTP ${res.status}`) }
 }
 
 export async function errorFromResponse(res: Response, kind?: AuthErrorKind): Promise<AuthError> {

@@ -2,9 +2,29 @@
 // tabs coordinated by Web Locks and BroadcastChannel), Node and React Native (Bearer
 // transport with a secure-storage callback).
 export { createAuthClient, TRANSPORT_HEADER } from './auth-client.js'
-export type { AuthClient, AuthClientOptions, AuthEvent, LogoutInfo, Me, SessionState, TransportMode } from './auth-client.js'
-export { AuthError, DEFINITIVE_REFRESH_ERRORS, TRANSIENT_STATUSES, parseRetryAfter } from './errors.js'
-export type { AuthErrorKind } from './errors.js'
+export type {
+  AccountEvent,
+  AccountEventsPage,
+  AuthClient,
+  AuthClientOptions,
+  AuthEvent,
+  LogoutInfo,
+  LogoutScope,
+  Me,
+  Session,
+  SessionState,
+  TransportMode,
+} from './auth-client.js'
+export {
+  AuthError,
+  DEFINITIVE_REFRESH_ERRORS,
+  ERROR_CODES,
+  SESSION_OVER_ERRORS,
+  TRANSIENT_STATUSES,
+  isErrorCode,
+  parseRetryAfter,
+} from './errors.js'
+export type { AuthErrorCode, AuthErrorKind, ClientErrorCode, ErrorCode, HttpStatusCode } from './errors.js'
 export { memoryStorage } from './storage.js'
 export type { TokenStorage, Tokens } from './storage.js'
 export { DEFAULT_RETRY, backoffDelay } from './http.js'

@@ -2,7 +2,7 @@
 // logs out (a definitive refresh answer) versus what does not.
 import { describe, expect, it, vi } from 'vitest'
 import { AuthError, createAuthClient, memoryStorage, type AuthClientOptions, type TokenStorage } from '../../client/src/index.js'
-import { FakeApi, apiError, recordingSleep } from './fakes.js'
+import { FakeApi, FakeHub, FakeLocks, apiError, recordingSleep, tick } from './fakes.js'
 
 const PASSWORD = 'correct horse battery'
 
@@ -26,7 +26,7 @@ function setup(transport: 'cookie' | 'bearer', extra: Partial<AuthClientOptions>
 
 for (const transport of ['cookie', 'bearer'] as const) {
   describe(`${transport} transport`, () => {
-    it('logs in, calls /me and logs out', async () => {
+    it('logs in, calls /auth/me and logs out', async () => {
       const { api, client, storage, onLogout } = setup(transport)
       await client.login('ada@example.com', PASSWORD)
       expect(client.state).toBe('authenticated')
@@ -103,7 +103,7 @@ for (const transport of ['cookie', 'bearer'] as const) {
         await client.login('ada@example.com', PASSWORD)
         api.expireAccess()
         api.plan('/auth/refresh', apiError(401, code))
-        const results = await Promise.all([client.fetch('/data'), client.fetch('/data'), client.fetch('/me')])
+        const results = await Promise.all([client.fetch('/data'), client.fetch('/data'), client.fetch('/auth/me')])
         expect(results.map((r) => r.status)).toEqual([401, 401, 401])
         expect(api.count('/auth/refresh')).toBe(1)
         expect(onLogout).toHaveBeenCalledTimes(1)
@@ -167,7 +167,7 @@ describe('cookie transport specifics', () => {
     expect(api.calls.map((c) => `${c.method} ${c.path}`)).toEqual([
       'POST /auth/register',
       'POST /auth/login',
-      'GET /me',
+      'GET /auth/me',
       'DELETE /data',
       'POST /auth/refresh',
       'DELETE /data',
@@ -299,5 +299,79 @@ describe('paths', () => {
     const { client } = setup('bearer')
     await expect(client.fetch('https://evil.example/x')).rejects.toThrow(TypeError)
     await expect(client.fetch('//evil.example/x')).rejects.toThrow(TypeError)
+  })
+})
+
+describe('basePath', () => {
+  for (const transport of ['cookie', 'bearer'] as const) {
+    it(`${transport}: every auth route goes under basePath (trailing slash ignored); fetch() paths do not`, async () => {
+      const api = new FakeApi('/api/v2/auth')
+      const client = createAuthClient({ baseUrl: 'http://api.test', basePath: '/api/v2/auth/', transport, fetch: api.fetch, crossTab: false })
+      await client.register('ada@example.com', PASSWORD)
+      await client.login('ada@example.com', PASSWORD)
+      const me = await client.me()
+      await client.sessions()
+      await client.events({ limit: 5 })
+      api.expireAccess()
+      await client.fetch('/data')
+      await client.changePassword(PASSWORD, 'a new long password')
+      await client.logout({ scope: 'others' })
+      await client.revokeSession(me.session_id)
+      expect(api.calls.map((c) => `${c.method} ${c.path}`)).toEqual([
+        'POST /api/v2/auth/register',
+        'POST /api/v2/auth/login',
+        'GET /api/v2/auth/me',
+        'GET /api/v2/auth/sessions',
+        'GET /api/v2/auth/sessions/events',
+        'GET /data',
+        'POST /api/v2/auth/refresh',
+        'GET /data',
+        'POST /api/v2/auth/password',
+        'POST /api/v2/auth/logout',
+        'DELETE /api/v2/auth/sessions/s1',
+      ])
+      expect(client.state).toBe('anonymous')
+    })
+  }
+
+  it("'' mounts the routes at the root, and '/' means the same", async () => {
+    for (const basePath of ['', '/']) {
+      const api = new FakeApi('')
+      const client = createAuthClient({ basePath, transport: 'bearer', fetch: api.fetch, crossTab: false })
+      await client.login('ada@example.com', PASSWORD)
+      expect((await client.me()).session_id).toBe('s1')
+      expect(api.calls.map((c) => c.path)).toEqual(['/login', '/me'])
+    }
+  })
+
+  it('defaults to /auth', async () => {
+    const api = new FakeApi()
+    const client = createAuthClient({ transport: 'cookie', fetch: api.fetch, crossTab: false })
+    await client.login('ada@example.com', PASSWORD)
+    await client.me()
+    expect(api.calls.map((c) => c.path)).toEqual(['/auth/login', '/auth/me'])
+  })
+
+  it('the cross-tab probe (probePath) defaults to {basePath}/me', async () => {
+    const api = new FakeApi('/id')
+    const locks = new FakeLocks()
+    const hub = new FakeHub()
+    const tab = () => createAuthClient({ basePath: '/id', transport: 'cookie', fetch: api.fetch, crossTab: { locks, channel: hub.channel() } })
+    const [t1, t2] = [tab(), tab()]
+    await t1.login('ada@example.com', PASSWORD)
+    await tick()
+    api.expireAccess()
+    api.latencyMs = 3
+    // t2 waits for t1's refresh and, before t1's announcement lands, asks the probe path.
+    await Promise.all([t1.fetch('/data'), t2.fetch('/data')])
+    expect(api.count('/id/refresh')).toBe(1)
+    expect(api.count('/id/me')).toBeGreaterThan(0)
+    expect(api.calls.filter((c) => c.path === '/me' || c.path === '/auth/me')).toEqual([])
+  })
+
+  it('refuses a basePath that could send credentials elsewhere', () => {
+    for (const basePath of ['auth', '//evil.example/auth', 'https://evil.example/auth', '/auth?x=1', '/auth#x', '/\\evil.example']) {
+      expect(() => createAuthClient({ basePath, transport: 'bearer', fetch: new FakeApi().fetch }), basePath).toThrow(TypeError)
+    }
   })
 })

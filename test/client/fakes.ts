@@ -8,9 +8,12 @@ import { accountKey } from '../../src/limits/policy.js'
 export interface Call {
   method: string
   path: string
+  query: URLSearchParams
   headers: Headers
   body: unknown
   credentials: RequestCredentials | undefined
+  /** the cookies the browser attached when the request left (credentials: 'include') */
+  cookies: { access?: string; refresh?: string }
 }
 
 type Handler = (call: Call) => Response | Promise<Response>
@@ -29,19 +32,40 @@ const nowSec = () => Math.floor(Date.now() / 1000)
 export const apiError = (status: number, error: string, headers: Record<string, string> = {}) =>
   json(status, { error, error_description: error }, headers)
 
+export interface FakeEvent {
+  id: string
+  type: string
+  session_id: string | null
+  reason: string | null
+  ip: string | null
+  user_agent: string | null
+  created_at: string
+}
+
 /**
- * The auth API: rotation (with the server's 30 s replay of the parent), access tokens that
- * can be expired at will, and one shared cookie jar standing in for the browser's.
+ * The auth API under `basePath` (the server's plugin prefix): rotation (with the server's
+ * replay of a spent parent), sessions that can be listed and revoked, the activity log, the
+ * password change, access tokens that can be expired at will, and one shared cookie jar
+ * standing in for the browser's. Any other path is a protected resource of the app.
  */
 export class FakeApi {
   calls: Call[] = []
   private n = 0
+  private sessionsIssued = 0
   private readonly validAccess = new Set<string>()
   /** refresh token -> its child once spent (replay window), or null while live */
   private readonly refreshTokens = new Map<string, string | null>()
   private readonly children = new Map<string, { access: string; refresh: string }>()
+  /** any token -> the session (family) it belongs to */
+  private readonly sessionOf = new Map<string, string>()
+  /** session id -> whether revoked */
+  readonly sessions = new Map<string, { revoked: boolean; createdAt: string }>()
   jar: { access?: string; refresh?: string } = {}
   private readonly plans = new Map<string, Planned[]>()
+  /** the account's password: login and password change check it, a change replaces it */
+  password = 'correct horse battery'
+  /** the activity log, newest first */
+  events: FakeEvent[] = []
   /** delay before every answer, to let concurrent callers pile up */
   latencyMs = 0
   /**
@@ -52,6 +76,9 @@ export class FakeApi {
   private readonly powKey = randomBytes(32)
   private readonly spentProofs = new Set<string>()
 
+  constructor(readonly basePath = '/auth') {}
+
+  /** `path` is the full path (`api.p('/refresh')` for an auth route) */
   plan(path: string, ...answers: Planned[]): void {
     this.plans.set(path, [...(this.plans.get(path) ?? []), ...answers])
   }
@@ -60,16 +87,30 @@ export class FakeApi {
     return this.calls.filter((c) => c.path === path && (!method || c.method === method)).length
   }
 
+  /** the full path of an auth route: `p('/refresh')` is `/auth/refresh` by default */
+  p(route: string): string {
+    return this.basePath + route
+  }
+
   expireAccess(): void {
     this.validAccess.clear()
   }
 
-  /** issues a session directly (as a login elsewhere would) */
-  issue(): { accessToken: string; refreshToken: string } {
+  /** issues a session directly (as a login elsewhere would), or a new pair of `session` */
+  issue(session?: string): { accessToken: string; refreshToken: string } {
     const t = { accessToken: `a${++this.n}`, refreshToken: `r${this.n}` }
+    const sid = session ?? `s${++this.sessionsIssued}`
+    if (!session) this.sessions.set(sid, { revoked: false, createdAt: new Date(Date.UTC(2030, 0, 1, 0, this.sessionsIssued)).toISOString() })
     this.validAccess.add(t.accessToken)
     this.refreshTokens.set(t.refreshToken, null)
+    this.sessionOf.set(t.accessToken, sid)
+    this.sessionOf.set(t.refreshToken, sid)
     return t
+  }
+
+  revoke(session: string): void {
+    const s = this.sessions.get(session)
+    if (s) s.revoked = true
   }
 
   fetch = async (input: string, init: RequestInit = {}): Promise<Response> => {
@@ -79,9 +120,11 @@ export class FakeApi {
     const call: Call = {
       method: init.method ?? 'GET',
       path: url.pathname,
+      query: url.searchParams,
       headers,
       body: raw ? JSON.parse(raw) : undefined,
       credentials: init.credentials,
+      cookies: init.credentials === 'include' ? { ...this.jar } : {},
     }
     this.calls.push(call)
     if (this.latencyMs) await new Promise((r) => setTimeout(r, this.latencyMs))
@@ -107,7 +150,12 @@ export class FakeApi {
   private accessOf(call: Call): string | undefined {
     const auth = call.headers.get('authorization')
     if (auth) return auth.replace(/^Bearer /, '')
-    return call.credentials === 'include' ? this.jar.access : undefined
+    return call.cookies.access
+  }
+
+  private refreshOf(call: Call): string | undefined {
+    const body = call.body as Record<string, string> | undefined
+    return body?.refresh_token ?? (this.cookieMode(call) ? call.cookies.refresh : undefined)
   }
 
   private tokens(call: Call, t: { accessToken: string; refreshToken: string }): Response {
@@ -133,43 +181,116 @@ export class FakeApi {
     return true
   }
 
+  private record(type: string, session: string | null): void {
+    this.events.unshift({ id: `e${this.events.length + 1}`, type, session_id: session, reason: null, ip: '127.0.0.1', user_agent: null, created_at: new Date().toISOString() })
+  }
+
+  /** What a refresh token gets: a new pair, the same child again (replay), or the session's end. */
+  private rotate(token: string): { tokens: { accessToken: string; refreshToken: string } } | { error: Response } {
+    if (!this.refreshTokens.has(token)) return { error: apiError(401, 'invalid_refresh_token') }
+    const session = this.sessionOf.get(token)!
+    if (this.sessions.get(session)!.revoked) return { error: apiError(401, 'session_revoked') }
+    const spent = this.refreshTokens.get(token)
+    if (spent) return { tokens: { accessToken: this.children.get(token)!.access, refreshToken: spent } }
+    const child = this.issue(session)
+    this.refreshTokens.set(token, child.refreshToken)
+    this.children.set(token, { access: child.accessToken, refresh: child.refreshToken })
+    return { tokens: child }
+  }
+
+  /** The session of a valid access token, or the 401 a protected route answers. */
+  private authenticate(call: Call): { session: string } | { error: Response } {
+    const access = this.accessOf(call)
+    if (!access) return { error: apiError(401, 'unauthorized') }
+    if (!this.validAccess.has(access)) return { error: apiError(401, 'token_expired') }
+    const session = this.sessionOf.get(access)!
+    if (this.sessions.get(session)!.revoked) return { error: apiError(401, 'session_revoked') }
+    return { session }
+  }
+
   route(call: Call): Response {
-    const key = `${call.method} ${call.path}`
+    const base = this.basePath
+    const sub = call.path.startsWith(`${base}/`) ? call.path.slice(base.length) : null
+    const key = `${call.method} ${sub}`
     const body = call.body as Record<string, string> | undefined
     switch (key) {
-      case 'POST /auth/register':
+      case 'POST /register':
         return json(201, { id: 'u1', email: body?.email })
-      case 'POST /auth/login':
+      case 'POST /login':
         if (this.proofOfWorkBits !== null && !this.provenWork(body)) {
           const policy = this.powPolicy()
           const challenge = issueChallenge(this.powKey, accountKey(body?.email ?? ''), this.proofOfWorkBits, nowSec(), randomBytes(16).toString('base64url'), policy)
           return json(401, { error: 'proof_of_work_required', error_description: 'solve it', challenge, difficulty: this.proofOfWorkBits })
         }
-        if (body?.password !== 'correct horse battery') return apiError(401, 'invalid_credentials')
+        if (body?.password !== this.password) return apiError(401, 'invalid_credentials')
         return this.tokens(call, this.issue())
-      case 'POST /auth/refresh': {
-        const token = body?.refresh_token ?? (this.cookieMode(call) ? this.jar.refresh : undefined)
+      case 'POST /refresh': {
+        const token = this.refreshOf(call)
         if (!token) return apiError(401, 'unauthorized')
-        if (!this.refreshTokens.has(token)) return apiError(401, 'invalid_refresh_token')
-        const spent = this.refreshTokens.get(token)
-        if (spent) return this.tokens(call, { accessToken: this.children.get(token)!.access, refreshToken: spent })
-        const child = this.issue()
-        this.refreshTokens.set(token, child.refreshToken)
-        this.children.set(token, { access: child.accessToken, refresh: child.refreshToken })
-        return this.tokens(call, child)
+        const r = this.rotate(token)
+        return 'error' in r ? r.error : this.tokens(call, r.tokens)
       }
-      case 'POST /auth/logout':
+      case 'POST /logout': {
+        const scope = call.query.get('scope') ?? 'current'
+        if (scope !== 'current') {
+          const auth = this.authenticate(call)
+          if ('error' in auth) return auth.error
+          for (const [id] of this.sessions) if (scope === 'all' || id !== auth.session) this.revoke(id)
+          if (scope === 'all' && this.cookieMode(call)) this.jar = {}
+          return new Response(null, { status: 204 })
+        }
+        const named = this.refreshOf(call) ?? this.accessOf(call)
+        if (named && this.sessionOf.has(named)) this.revoke(this.sessionOf.get(named)!)
         if (this.cookieMode(call)) this.jar = {}
         this.expireAccess()
         return new Response(null, { status: 204 })
-      default: {
-        const access = this.accessOf(call)
-        if (!access) return apiError(401, 'unauthorized')
-        if (!this.validAccess.has(access)) return apiError(401, 'token_expired')
-        if (call.path === '/me') return json(200, { id: 'u1', email: 'ada@example.com', session_id: 's1' })
-        return json(200, { ok: true, method: call.method, body: call.body ?? null })
+      }
+      case 'POST /password': {
+        const auth = this.authenticate(call)
+        if ('error' in auth) return auth.error
+        if (body?.current_password !== this.password) return apiError(403, 'invalid_current_password')
+        const token = this.refreshOf(call)
+        if (!token || this.sessionOf.get(token) !== auth.session) return apiError(400, 'invalid_request')
+        const r = this.rotate(token)
+        if ('error' in r) return r.error
+        for (const [id] of this.sessions) if (id !== auth.session) this.revoke(id)
+        this.password = body.new_password!
+        this.record('password_changed', auth.session)
+        return this.tokens(call, r.tokens)
       }
     }
+    const auth = this.authenticate(call)
+    if ('error' in auth) return auth.error
+    if (key === 'GET /me') return json(200, { id: 'u1', email: 'ada@example.com', session_id: auth.session })
+    if (key === 'GET /sessions') {
+      const live = [...this.sessions].filter(([, s]) => !s.revoked)
+      return json(200, {
+        sessions: live.map(([id, s]) => ({
+          id,
+          created_at: s.createdAt,
+          last_used_at: s.createdAt,
+          expires_at: '2030-02-01T00:00:00.000Z',
+          user_agent: null,
+          ip: '127.0.0.1',
+          current: id === auth.session,
+        })),
+      })
+    }
+    if (key === 'GET /sessions/events') {
+      const limit = Number(call.query.get('limit') ?? '20')
+      const from = Number(call.query.get('cursor') ?? '0')
+      const page = this.events.slice(from, from + limit)
+      return json(200, { events: page, next_cursor: from + limit < this.events.length ? String(from + limit) : null })
+    }
+    const revoking = call.method === 'DELETE' && sub?.match(/^\/sessions\/([^/]+)$/)
+    if (revoking) {
+      const id = decodeURIComponent(revoking[1]!)
+      if (!this.sessions.has(id)) return apiError(404, 'session_not_found')
+      this.revoke(id)
+      if (id === auth.session && this.cookieMode(call)) this.jar = {}
+      return new Response(null, { status: 204 })
+    }
+    return json(200, { ok: true, method: call.method, body: call.body ?? null })
   }
 }
 
