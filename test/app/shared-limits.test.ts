@@ -143,7 +143,7 @@ describe('a counter store that fails answers 503 with Retry-After, never 500, ne
     await holder.connect()
     try {
       await holder.query('BEGIN')
-      await holder.query(`DO $$ BEGIN IF to_regclass('rate_limit_counters') IS NOT NULL THEN
+      await holder.query(`DO $$ BEGIN IF to_regclass('auth.rate_limit_counters') IS NOT NULL THEN
         LOCK TABLE auth.rate_limit_counters IN ACCESS EXCLUSIVE MODE; END IF; END $$`)
       expectUnavailable(await login())
       expectUnavailable(await register())
@@ -155,12 +155,12 @@ describe('a counter store that fails answers 503 with Retry-After, never 500, ne
   })
 
   it('Postgres: the counter table unusable (an operator error, not a transient one): still 503', async () => {
-    await adminQuery('ALTER TABLE IF EXISTS rate_limit_counters RENAME TO rate_limit_counters_gone', [], t.databaseUrl)
+    await adminQuery('ALTER TABLE IF EXISTS auth.rate_limit_counters RENAME TO rate_limit_counters_gone', [], t.databaseUrl)
     try {
       expectUnavailable(await login())
       expectUnavailable(await register())
     } finally {
-      await adminQuery('ALTER TABLE IF EXISTS rate_limit_counters_gone RENAME TO rate_limit_counters', [], t.databaseUrl)
+      await adminQuery('ALTER TABLE IF EXISTS auth.rate_limit_counters_gone RENAME TO rate_limit_counters', [], t.databaseUrl)
     }
   })
 

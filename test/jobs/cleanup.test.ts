@@ -86,7 +86,7 @@ describe('what is kept and what goes', () => {
 
     const result = await t.app.authn.cleanup()
     expect(result.loginAttempts).toBe(1)
-    expect(result.auditEvents).toBe(1)
+    expect(result.auditEvents).toBe(2) // the account's registration and its first login
     expect((await q('SELECT key FROM auth.login_attempts ORDER BY key')).map((r) => r.key)).toEqual(['b'.repeat(64)])
     const left = await q('SELECT family_id FROM auth.audit_events WHERE user_id = $1', [user.id])
     expect(left).toEqual([{ family_id: sidOf(s.accessToken) }])
