@@ -87,7 +87,7 @@ export async function registerAccessTokens(fastify: FastifyInstance, settings: A
 
   const toApiError = (err: unknown): ApiError => {
     if (err instanceof ApiError) return err
-    return new ApiError((err as { code?: string }).code === 'FAST_JWT_EXPIRED' ? 'token_expired' : 'invalid_token')
+    return new ApiError((err as { code?: string }).code === 'FAST_JWT_EXPIRED' ? 'token_expired' : 'invalid_token', undefined, undefined, { cause: err })
   }
   // fast-jwt has pinned the algorithm; the key id and claim shape are ours to pin.
   const checked = (decoded: Decoded, expected: { kid: string; algorithm: string }): AccessClaims => {

@@ -66,8 +66,10 @@ export class ApiError extends Error {
     readonly code: ErrorCode,
     description?: string,
     readonly retryAfterSec?: number,
+    /** the internal cause (a verifier's error, say): for logs and tests, never sent */
+    options?: { cause?: unknown },
   ) {
-    super(description ?? ERROR_CATALOGUE[code].description)
+    super(description ?? ERROR_CATALOGUE[code].description, options)
     this.statusCode = ERROR_CATALOGUE[code].status
   }
 

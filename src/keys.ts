@@ -94,7 +94,7 @@ export function previousKeysFromJwks(doc: unknown, current: SigningKey, fail: (m
     fail(why)
     return []
   }
-  if (current.algorithm !== 'EdDSA') return refuse('lists Ed25519 public keys, so it applies to an EdDSA signing key only')
+  if (current.algorithm !== 'EdDSA') return refuse('lists Ed25519 public keys, so it applies with EdDSA only')
   const keys = (doc as { keys?: unknown } | null)?.keys
   if (!Array.isArray(keys)) return refuse('expected a JWKS, {"keys":[…]}')
   const out: PreviousKey[] = []

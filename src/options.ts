@@ -322,17 +322,16 @@ function refreshTokenSecret(value: unknown, production: boolean, fail: (m: strin
     fail('must be a string or a Buffer')
     return null
   }
-  const secret = Buffer.isBuffer(value) ? value : Buffer.from(value, 'utf8')
-  if (secret.length < 32) {
-    fail('must be at least 32 bytes')
+  if (value.length === 0) {
+    fail('must not be empty')
     return null
   }
-  const weak = typeof value === 'string' ? weakSecretReason(value) : null
+  const weak = typeof value === 'string' ? weakSecretReason(value) : value.length < 32 ? 'shorter than 32 bytes' : null
   if (weak && production) {
     fail(`is too weak: ${weak}`)
     return null
   }
-  return secret
+  return Buffer.isBuffer(value) ? value : Buffer.from(value, 'utf8')
 }
 
 function origins(list: unknown, fail: (m: string) => void): string[] {

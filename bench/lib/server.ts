@@ -1,14 +1,22 @@
-// Starts the real server (src/server.ts) in its own process, as production would run it, and
-// reads its counters over IPC (database statements, CPU time, RSS).
-import { fork, type ChildProcess } from 'node:child_process'
+// Starts the real standalone server in its own process, as production runs it (the compiled
+// dist/server/main.js, one node process), and reads its counters from its Prometheus route:
+// the same numbers an operator scrapes.
+import { spawn, type ChildProcess } from 'node:child_process'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
+import { existsSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { fileURLToPath } from 'node:url'
 
 export interface Metrics {
+  /** statements sent to the database since start */
   dbQueries: number
+  /** CPU time since start, in microseconds, as process.cpuUsage() gives it */
   cpu: { user: number; system: number }
   rss: number
   denylistSize: number
+  /** event-loop delay since the previous scrape (prom-client resets it on each) */
+  eventLoopDelayMs: { p50: number; p99: number; max: number; mean: number }
 }
 
 export interface ServerProcess {
@@ -22,6 +30,9 @@ export interface ServerProcess {
   stop(): Promise<number | null>
 }
 
+const MAIN = fileURLToPath(new URL('../../dist/server/main.js', import.meta.url))
+const METRICS_TOKEN = randomBytes(16).toString('hex')
+
 /** Secrets shared by every instance of one benchmark, as a real deployment would share them. */
 export function benchSecrets(): Record<string, string> {
   return {
@@ -31,38 +42,54 @@ export function benchSecrets(): Record<string, string> {
   }
 }
 
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
 /**
  * `env` is laid over this process's environment and production defaults; a variable given as
  * undefined is removed (the child sees it unset). `capture` keeps the output for output()
- * instead of passing it through.
+ * instead of passing it through. Metrics are on, behind a token only this process knows.
  */
 export async function startServer(env: Record<string, string | undefined>, opts: { capture?: boolean } = {}): Promise<ServerProcess> {
-  const child = fork('src/server.ts', [], {
-    execArgv: ['--import', 'tsx'],
+  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build`)
+  const port = env.PORT !== undefined ? Number(env.PORT) : await freePort()
+  const child = spawn(process.execPath, [MAIN], {
     // child_process leaves out variables whose value is undefined.
-    env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: 'warn', HOST: '127.0.0.1', PORT: '0', ...env },
-    stdio: opts.capture ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'warn',
+      HOST: '127.0.0.1',
+      METRICS: 'true',
+      METRICS_TOKEN,
+      ...env,
+      PORT: String(port),
+    },
+    stdio: opts.capture ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'],
   })
   let output = ''
   child.stdout?.on('data', (d) => (output += d))
   child.stderr?.on('data', (d) => (output += d))
-  const [msg] = (await Promise.race([
-    once(child, 'message'),
-    once(child, 'exit').then(([code]) => {
-      throw new Error(`server exited with ${code} before listening${output ? `: ${output}` : ''}`)
-    }),
-  ])) as [{ listening: number }]
-  const port = msg.listening
+  const base = `http://127.0.0.1:${port}`
+  const exited = once(child, 'exit').then(([code]) => {
+    throw new Error(`server exited with ${code} before listening${output ? `: ${output}` : ''}`)
+  })
+  exited.catch(() => undefined)
+  await Promise.race([untilListening(base), exited])
   return {
-    base: `http://127.0.0.1:${port}`,
+    base,
     port,
     child,
     output: () => output,
-    async metrics() {
-      child.send('metrics')
-      const [m] = (await once(child, 'message')) as [Metrics]
-      return m
-    },
+    metrics: () => scrape(base),
     async stop() {
       if (child.exitCode !== null) return child.exitCode
       child.kill('SIGTERM')
@@ -70,4 +97,49 @@ export async function startServer(env: Record<string, string | undefined>, opts:
       return code
     },
   }
+}
+
+async function untilListening(base: string): Promise<void> {
+  for (;;) {
+    try {
+      const res = await fetch(`${base}/health/live`)
+      if (res.ok) return
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
+
+/** The server's /metrics, in the shape the benchmarks and tests read. */
+export async function scrape(base: string): Promise<Metrics> {
+  const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })
+  if (!res.ok) throw new Error(`GET /metrics answered ${res.status}`)
+  const values = parsePrometheus(await res.text())
+  const v = (name: string) => values.get(name) ?? 0
+  return {
+    dbQueries: v('auth_db_statements_total'),
+    cpu: { user: v('process_cpu_user_seconds_total') * 1e6, system: v('process_cpu_system_seconds_total') * 1e6 },
+    rss: v('process_resident_memory_bytes'),
+    denylistSize: v('auth_denylist_size'),
+    eventLoopDelayMs: {
+      p50: v('nodejs_eventloop_lag_p50_seconds') * 1000,
+      p99: v('nodejs_eventloop_lag_p99_seconds') * 1000,
+      max: v('nodejs_eventloop_lag_max_seconds') * 1000,
+      mean: v('nodejs_eventloop_lag_mean_seconds') * 1000,
+    },
+  }
+}
+
+/** name -> value, summed over labels; comments skipped. */
+export function parsePrometheus(text: string): Map<string, number> {
+  const out = new Map<string, number>()
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line)
+    if (!m) continue
+    const value = Number(m[3])
+    if (Number.isFinite(value)) out.set(m[1]!, (out.get(m[1]!) ?? 0) + value)
+  }
+  return out
 }

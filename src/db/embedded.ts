@@ -302,23 +302,32 @@ async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>)
 
 async function hasMigrationsTable(url: string): Promise<boolean> {
   return withClient(url, async (c) => {
-    const { rows } = await c.query<{ found: boolean }>(`SELECT to_regclass('public._prisma_migrations') IS NOT NULL AS found`)
+    // Bookkeeping in public: the layout before the tables had their own schema.
+    const { rows } = await c.query<{ found: boolean }>(
+      `SELECT to_regclass('public._prisma_migrations') IS NOT NULL OR to_regclass('auth._prisma_migrations') IS NOT NULL AS found`,
+    )
     return rows[0]!.found
   })
 }
 
-// The adopted tables belong to the superuser, and a migration altering one must run as its
-// owner. REASSIGN OWNED cannot move objects of the bootstrap superuser, hence one by one.
-// Sequences that belong to a column follow their table.
+// The adopted tables belong to the superuser, and a migration altering (or moving) one must run
+// as its owner. REASSIGN OWNED cannot move objects of the bootstrap superuser, hence one by one.
+// Sequences that belong to a column follow their table. The product's schema goes to the app
+// role too, so its migrations can create in it.
 async function reownTables(superuserUrl: string, owner: string): Promise<void> {
   await withClient(superuserUrl, async (c) => {
+    await c.query(`DO $$ BEGIN
+      IF EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'auth') THEN
+        EXECUTE format('ALTER SCHEMA auth OWNER TO %I', ${c.escapeLiteral(owner)});
+      END IF;
+    END $$`)
     await c.query(`DO $$
       DECLARE r record;
       BEGIN
         FOR r IN
           SELECT cl.oid::regclass AS rel
           FROM pg_class cl JOIN pg_namespace ns ON ns.oid = cl.relnamespace
-          WHERE ns.nspname = 'public' AND cl.relowner = ${c.escapeLiteral(SUPERUSER)}::regrole
+          WHERE ns.nspname IN ('public', 'auth') AND cl.relowner = ${c.escapeLiteral(SUPERUSER)}::regrole
             AND cl.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
             AND NOT (cl.relkind = 'S' AND EXISTS (
               SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = cl.oid AND d.deptype IN ('a', 'i')))

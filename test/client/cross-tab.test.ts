@@ -189,7 +189,10 @@ describe('cookie tabs without Web Locks (BroadcastChannel only)', () => {
       return b.api.route(call)
     })
     const first = t1!.client.me()
-    await tick() // t1's "refreshing" reaches t2
+    // t1 has begun its refresh (so it has announced it), and the announcement has reached t2;
+    // waited for, not timed, so a busy machine cannot reorder them
+    while (b.api.count('/auth/refresh') === 0) await tick(1)
+    await tick()
     const second = t2!.client.me()
     await tick()
     release()

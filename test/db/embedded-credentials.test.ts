@@ -119,7 +119,7 @@ describe('a data folder initialised now', () => {
     const me = (await whoAmI(db.url)).name
     const [database] = await query<{ owner: string }>(db.url, `SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = current_database()`)
     expect(database!.owner).toBe(me)
-    const tables = await query<{ tablename: string; tableowner: string }>(db.url, `SELECT tablename, tableowner FROM pg_tables WHERE schemaname = 'public'`)
+    const tables = await query<{ tablename: string; tableowner: string }>(db.url, `SELECT tablename, tableowner FROM pg_tables WHERE schemaname = 'auth'`)
     expect(tables.map((t) => t.tablename)).toEqual(expect.arrayContaining(['_prisma_migrations', 'users', 'token_families', 'refresh_tokens']))
     expect(new Set(tables.map((t) => t.tableowner))).toEqual(new Set([me]))
   })
@@ -194,8 +194,20 @@ describe('a data folder initialised by the previous version (superuser postgres/
     await old.initialise()
     await old.start()
     try {
+      // The previous version's layout: its tables and bookkeeping in public, and the migration
+      // that moves them not applied yet.
       await migrate(legacyUrl(port))
-      await query(legacyUrl(port), `INSERT INTO auth.users (id, email, password_hash, updated_at) VALUES (gen_random_uuid(), 'before@example.com', 'x', now())`)
+      await query(
+        legacyUrl(port),
+        `DO $$ DECLARE r record; BEGIN
+           FOR r IN SELECT tablename FROM pg_tables WHERE schemaname = 'auth' LOOP
+             EXECUTE format('ALTER TABLE auth.%I SET SCHEMA public', r.tablename);
+           END LOOP;
+         END $$;
+         DELETE FROM public._prisma_migrations WHERE migration_name = '20261202000000_auth_schema';
+         DROP SCHEMA auth`,
+      )
+      await query(legacyUrl(port), `INSERT INTO public.users (id, email, password_hash, updated_at) VALUES (gen_random_uuid(), 'before@example.com', 'x', now())`)
     } finally {
       await old.stop()
     }
@@ -213,11 +225,13 @@ describe('a data folder initialised by the previous version (superuser postgres/
     const me = await expectUnprivilegedAppRole(db.url)
     // The accounts made before the upgrade are still there, and the app role can change its
     // schema (the next migration) and its rows.
-    expect(await query(db.url, 'SELECT email FROM auth.users')).toEqual([{ email: 'before@example.com' }])
     const tables = await query<{ tableowner: string }>(db.url, `SELECT tableowner FROM pg_tables WHERE schemaname = 'public'`)
     expect(tables.length).toBeGreaterThanOrEqual(5)
     expect(new Set(tables.map((t) => t.tableowner))).toEqual(new Set([me]))
+    // The first start's migration moves them, with their rows, into the product's schema.
     await migrate(db.url)
+    expect(await query(db.url, 'SELECT email FROM auth.users')).toEqual([{ email: 'before@example.com' }])
+    expect(await query(db.url, `SELECT tablename FROM pg_tables WHERE schemaname = 'public'`)).toEqual([])
     await query(db.url, `INSERT INTO auth.users (id, email, password_hash, updated_at) VALUES (gen_random_uuid(), 'after@example.com', 'x', now())`)
     await query(db.url, `ALTER TABLE auth.users ADD COLUMN upgrade_probe int; ALTER TABLE auth.users DROP COLUMN upgrade_probe`)
   })

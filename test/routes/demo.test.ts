@@ -1,5 +1,6 @@
-// The demo page and the bundled SDK: served, cached, free of database queries, and left out
-// of the OpenAPI document.
+// The demo page and the built SDK: served, free of database queries, and left out of the
+// OpenAPI document.
+import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { FastifyInstance } from 'fastify'
 import { buildServer } from '../../src/server/app.js'
@@ -34,30 +35,36 @@ describe('demo page', () => {
     }
   })
 
-  it('GET /sdk.js is the SDK bundled as one ES module, built once', async () => {
-    const started = Date.now()
-    const first = await app.inject({ url: '/sdk.js' })
-    const firstMs = Date.now() - started
-    expect(first.statusCode).toBe(200)
-    expect(first.headers['content-type']).toBe('text/javascript; charset=utf-8')
-    expect(first.body).toMatch(/export\s*\{[^}]*createAuthClient/)
-    expect(first.body).not.toMatch(/^\s*import\s/m) // bundled: nothing left to fetch
-    const t = Date.now()
-    const second = await app.inject({ url: '/sdk.js' })
-    expect(second.body).toBe(first.body)
-    expect(Date.now() - t).toBeLessThanOrEqual(Math.max(firstMs, 50))
+  it('GET /sdk/index.js is the built client package (client/dist), with its modules beside it', async () => {
+    const index = await app.inject({ url: '/sdk/index.js' })
+    expect(index.statusCode).toBe(200)
+    expect(index.headers['content-type']).toBe('text/javascript; charset=utf-8')
+    expect(index.body).toMatch(/export \{[^}]*createAuthClient/)
+    expect(index.body).toBe(readFileSync(new URL('../../client/dist/index.js', import.meta.url), 'utf8'))
+    // every module it imports is served too, so the browser can load the whole SDK
+    const imports = [...index.body.matchAll(/from '\.\/([a-z0-9-]+\.js)'/g)].map((m) => m[1]!)
+    expect(imports.length).toBeGreaterThan(0)
+    for (const file of imports) expect((await app.inject({ url: `/sdk/${file}` })).statusCode, file).toBe(200)
   })
 
-  it('the demo demo.js imports only /sdk.js', async () => {
+  it('serves only the SDK modules: no path outside client/dist', async () => {
+    for (const url of ['/sdk/..%2F..%2Fpackage.json', '/sdk/../package.json', '/sdk/index.d.ts', '/sdk/nope.js', '/sdk/.build-stamp']) {
+      const res = await app.inject({ url })
+      expect([res.statusCode, res.json().error], url).toEqual([404, 'not_found'])
+    }
+  })
+
+  it('the demo demo.js imports only the SDK, and is told where the auth routes are', async () => {
     const res = await app.inject({ url: '/demo.js' })
     const imports = [...res.body.matchAll(/^import .* from '([^']+)'/gm)].map((m) => m[1])
-    expect(imports).toEqual(['/sdk.js'])
+    expect(imports).toEqual(['/sdk/index.js'])
+    expect(res.body).toContain("basePath: '/auth'")
   })
 
   it('is not in the OpenAPI document', async () => {
     const doc = await app.inject({ url: '/docs/json' })
     if (doc.statusCode !== 200) return // no OpenAPI document in this build
     const paths = Object.keys(doc.json().paths as object)
-    for (const p of ['/', '/sdk.js', '/demo.js', '/demo.css']) expect(paths).not.toContain(p)
+    for (const p of ['/', '/sdk/{file}', '/demo.js', '/demo.css']) expect(paths).not.toContain(p)
   })
 })
