@@ -128,8 +128,9 @@ $('logout').addEventListener('click', async () => {
   }
 })
 
-// For the browser tests and the curious: the client holds no token, so exposing it leaks none.
-window.demo = { client, whoami }
+// The browser tests drive the page's own client: their harness asks for it before the page
+// loads (test/e2e/web-demo.e2e.test.ts). The client holds no token, so even then it leaks none.
+if (window.__exposeDemoForTests === true) window.demo = { client, whoami }
 
 setState('unknown')
 whoami().catch(() => {})

@@ -1,5 +1,6 @@
 // The web app flow in a real browser: the demo page at `/`, the SDK in cookie mode, several
 // tabs, expiry, logout, and a hostile site. Each check's name is what the issue asks for.
+import { createPrivateKey, sign as cryptoSign } from 'node:crypto'
 import { copyFile, mkdir } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -40,6 +41,10 @@ afterAll(async () => {
 
 async function newContext(): Promise<BrowserContext> {
   const context = await browser.newContext({ viewport: { width: 1100, height: 820 } })
+  // The page hands its client to the tests only when asked, before its script runs.
+  await context.addInitScript(() => {
+    ;(window as unknown as { __exposeDemoForTests: boolean }).__exposeDemoForTests = true
+  })
   contexts.push(context)
   return context
 }
@@ -138,7 +143,12 @@ describe('expiry and silent refresh', () => {
       async (context, sid) => {
         const me = await server.app.inject({ method: 'GET', url: '/auth/me', cookies: { access_token: (await context.cookies(server.origin)).find((c) => c.name === 'access_token')!.value } })
         const { id, email } = me.json() as { id: string; email: string }
-        const expired = server.app.jwt.sign({ sub: id, sid, email, jti: crypto.randomUUID() }, { clockTimestamp: Date.now() - 120_000 })
+        // Signed with the server's own key, as it would have two minutes ago.
+        const { key, issuer, audience, accessTtlSec } = server.config.jwt
+        const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url')
+        const iat = Math.floor(Date.now() / 1000) - 120 - accessTtlSec
+        const input = `${part({ alg: 'EdDSA', typ: 'at+jwt', kid: key.kid })}.${part({ sub: id, sid, email, jti: crypto.randomUUID(), iat, exp: iat + accessTtlSec, iss: issuer, aud: audience })}`
+        const expired = `${input}.${cryptoSign(null, Buffer.from(input), createPrivateKey(key.signKey)).toString('base64url')}`
         const check = await server.app.inject({ method: 'GET', url: '/auth/me', cookies: { access_token: expired } })
         expect(check.json().error).toBe('token_expired') // a genuinely expired token, not a broken one
         await context.addCookies([{ name: 'access_token', value: expired, url: server.origin, httpOnly: true, sameSite: 'Lax' }])
