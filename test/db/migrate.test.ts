@@ -353,6 +353,51 @@ ALTER TABLE "_prisma_migrations" ADD CONSTRAINT "never_finished" CHECK ("finishe
     expect(retried.finished_at).toBeInstanceOf(Date)
   })
 
+  it('a connection lost mid-migration rejects with a MigrationError, leaves nothing applied, and the next run retries it', async () => {
+    // The real thing behind the test above: the migrator's connection is terminated while its
+    // migration runs. The migration sleeps only for a connection named as below, so the retry,
+    // with the very same SQL and checksum, goes through. A host that awaits migrate() in a
+    // try/catch must get a rejection, not an 'error' event nobody listens to (which would end
+    // its process), nor the unlock's failure on the dead connection in place of the real error.
+    const url = await freshDb()
+    const dir = await tmpMigrationsDir()
+    const good = [...(await migrationsOnDisk(dir)).keys()]
+    const killed = await addMigration(
+      dir,
+      '29991231000000_killed',
+      `CREATE TABLE "killed_probe" ("id" INTEGER);
+SELECT CASE WHEN current_setting('application_name') = 'migrate-killed' THEN pg_sleep(60) END;
+`,
+    )
+    const doomed = new URL(url)
+    doomed.searchParams.set('application_name', 'migrate-killed')
+    const run = migrate(doomed.toString(), dir)
+    run.catch(() => undefined) // awaited below
+
+    const deadline = Date.now() + 15_000
+    for (;;) {
+      const [sleeping] = await query<{ pid: number }>(
+        url,
+        `SELECT pid FROM pg_stat_activity WHERE application_name = 'migrate-killed' AND wait_event = 'PgSleep'`,
+      )
+      if (sleeping) {
+        await query(url, 'SELECT pg_terminate_backend($1)', [sleeping.pid])
+        break
+      }
+      if (Date.now() > deadline) throw new Error('the migration never reached its sleep')
+      await new Promise((r) => setTimeout(r, 50))
+    }
+
+    await expect(run).rejects.toBeInstanceOf(MigrationError)
+    await expect(run).rejects.toThrow(killed.name)
+    expect(await tableExists(url, 'auth.killed_probe')).toBe(false)
+    const [left] = (await rowsOf(url)).filter((r) => r.migration_name === killed.name)
+    expect(left).toMatchObject({ finished_at: null, rolled_back_at: null, applied_steps_count: 0 })
+
+    expect(await migrate(url, dir)).toEqual({ applied: [killed.name], alreadyApplied: good })
+    expect(await tableExists(url, 'auth.killed_probe')).toBe(true)
+  })
+
   it('a migration half-applied outside a transaction (applied steps, not finished) blocks every run until resolved', async () => {
     const url = await freshDb()
     const dir = await tmpMigrationsDir()
