@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
 import { MigrationError, migrate, PRISMA_MIGRATE_LOCK_KEY, unappliedMigrations } from '../../src/db/migrate.js'
-import { createTestDatabase } from '../helpers/database.js'
+import { adminQuery, createTestDatabase } from '../helpers/database.js'
 import { LAST_PUBLIC_MIGRATION, migrateAsPreviousVersion } from '../helpers/legacy.js'
 
 // Prisma's schema engine locks on this key for every migrate command (hard-coded here on
@@ -474,6 +474,28 @@ SELECT CASE WHEN current_setting('application_name') = 'migrate-killed' THEN pg_
     await holder.query('SELECT pg_advisory_unlock($1)', [PRISMA_LOCK_KEY])
     expect(await run).toEqual({ applied: names, alreadyApplied: [] })
     expect((await rowsOf(url)).map((r) => r.migration_name).sort()).toEqual(names)
+  })
+})
+
+describe('migrate() as a role that may not create schemas', () => {
+  // A common managed-database setup: the DBA creates the app's schema and gives it to the app
+  // role, which gets no CREATE on the database. Postgres checks that privilege before it
+  // looks whether the schema exists, so even CREATE SCHEMA IF NOT EXISTS fails for this role.
+  it('migrates into a schema auth that was created for it', async () => {
+    const role = `migrator_${randomUUID().slice(0, 8)}`
+    await adminQuery(`CREATE ROLE ${role} LOGIN PASSWORD 'pw' NOSUPERUSER NOCREATEDB NOCREATEROLE`)
+    cleanups.push(() => adminQuery(`DROP ROLE IF EXISTS ${role}`))
+    const url = await freshDb()
+    await query(url, `REVOKE CREATE ON DATABASE "${new URL(url).pathname.slice(1)}" FROM PUBLIC; CREATE SCHEMA auth AUTHORIZATION ${role}`)
+    const asRole = new URL(url)
+    asRole.username = role
+    asRole.password = 'pw'
+
+    const names = [...(await migrationsOnDisk()).keys()]
+    expect(await migrate(asRole.toString())).toEqual({ applied: names, alreadyApplied: [] })
+    const owners = await query<{ tableowner: string }>(url, `SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'auth'`)
+    expect(owners).toEqual([{ tableowner: role }])
+    expect(await migrate(asRole.toString())).toEqual({ applied: [], alreadyApplied: names })
   })
 })
 
