@@ -3,6 +3,7 @@
 import { join, resolve } from 'node:path'
 import { defineConfig } from 'prisma/config'
 import { embeddedUrls, readEmbeddedCredentials } from './src/db/embedded.js'
+import { AUTH_SCHEMA } from './src/db/migrate.js'
 
 // Without DATABASE_URL: the embedded PostgreSQL that `npm start` runs in DATA_DIR
 // (src/db/embedded.ts), as the app's own role, so `npx prisma migrate status` looks at the same
@@ -17,8 +18,19 @@ function embeddedUrl(): string {
   return embeddedUrls(credentials, port).url
 }
 
+// Prisma's migrate commands keep their bookkeeping in the first schema of the search path, which
+// is the connection string's `schema` (public when absent). Ours is auth._prisma_migrations
+// (src/db/migrate.ts), so the CLI is pointed at auth whatever the URL said: a DATABASE_URL
+// shared with a host's Prisma may say public, and `prisma migrate status` would then report the
+// host's migrations as ours.
+function inAuthSchema(url: string): string {
+  const parsed = new URL(url)
+  parsed.searchParams.set('schema', AUTH_SCHEMA)
+  return parsed.toString()
+}
+
 export default defineConfig({
   schema: 'prisma/schema.prisma',
   migrations: { path: 'prisma/migrations' },
-  datasource: { url: process.env.DATABASE_URL?.trim() || embeddedUrl() },
+  datasource: { url: inAuthSchema(process.env.DATABASE_URL?.trim() || embeddedUrl()) },
 })

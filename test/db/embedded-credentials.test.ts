@@ -11,6 +11,7 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { freePort, loadEmbeddedPostgres, startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/db/embedded.js'
 import { migrate } from '../../src/db/migrate.js'
+import { migrateAsPreviousVersion } from '../helpers/legacy.js'
 
 const CREDENTIALS_FILE = 'credentials.json'
 
@@ -119,6 +120,8 @@ describe('a data folder initialised now', () => {
     const me = (await whoAmI(db.url)).name
     const [database] = await query<{ owner: string }>(db.url, `SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = current_database()`)
     expect(database!.owner).toBe(me)
+    const [schema] = await query<{ owner: string }>(db.url, `SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = 'auth'`)
+    expect(schema!.owner).toBe(me)
     const tables = await query<{ tablename: string; tableowner: string }>(db.url, `SELECT tablename, tableowner FROM pg_tables WHERE schemaname = 'auth'`)
     expect(tables.map((t) => t.tablename)).toEqual(expect.arrayContaining(['_prisma_migrations', 'users', 'token_families', 'refresh_tokens']))
     expect(new Set(tables.map((t) => t.tableowner))).toEqual(new Set([me]))
@@ -145,7 +148,7 @@ describe('a data folder initialised now', () => {
     expect(db.url).toBe(second.url)
     expect(await readFile(join(dataDir, CREDENTIALS_FILE), 'utf8')).toBe(file)
     await expectUnprivilegedAppRole(db.url)
-    expect((await query(db.url, 'SELECT count(*) FROM _prisma_migrations'))[0]).toBeTruthy()
+    expect((await query(db.url, 'SELECT count(*) FROM auth._prisma_migrations'))[0]).toBeTruthy()
   })
 
   it('prisma.config.ts (no DATABASE_URL) points the Prisma CLI at the app role of this folder', async () => {
@@ -156,9 +159,12 @@ describe('a data folder initialised now', () => {
       process.env.EMBEDDED_PG_PORT = String(port)
       vi.resetModules()
       const { default: prismaConfig } = await import('../../prisma.config.js')
-      const url = (prismaConfig.datasource as { url: string }).url
-      expect(url).toBe(db.url)
-      await expectUnprivilegedAppRole(url)
+      const url = new URL((prismaConfig.datasource as { url: string }).url)
+      // The CLI's bookkeeping is ours only in schema auth (prisma-config.test.ts).
+      expect(url.searchParams.get('schema')).toBe('auth')
+      url.searchParams.delete('schema')
+      expect(url.toString()).toBe(db.url)
+      await expectUnprivilegedAppRole(url.toString())
     } finally {
       for (const [name, value] of Object.entries(saved)) {
         if (value === undefined) delete process.env[name]
@@ -194,19 +200,8 @@ describe('a data folder initialised by the previous version (superuser postgres/
     await old.initialise()
     await old.start()
     try {
-      // The previous version's layout: its tables and bookkeeping in public, and the migration
-      // that moves them not applied yet.
-      await migrate(legacyUrl(port))
-      await query(
-        legacyUrl(port),
-        `DO $$ DECLARE r record; BEGIN
-           FOR r IN SELECT tablename FROM pg_tables WHERE schemaname = 'auth' LOOP
-             EXECUTE format('ALTER TABLE auth.%I SET SCHEMA public', r.tablename);
-           END LOOP;
-         END $$;
-         DELETE FROM public._prisma_migrations WHERE migration_name = '20261202000000_auth_schema';
-         DROP SCHEMA auth`,
-      )
+      // That version's migrator also kept every table in public.
+      await migrateAsPreviousVersion(legacyUrl(port))
       await query(legacyUrl(port), `INSERT INTO public.users (id, email, password_hash, updated_at) VALUES (gen_random_uuid(), 'before@example.com', 'x', now())`)
     } finally {
       await old.stop()
@@ -223,15 +218,17 @@ describe('a data folder initialised by the previous version (superuser postgres/
     expect(await authMethods(db.adminUrl)).toEqual(['scram-sha-256'])
 
     const me = await expectUnprivilegedAppRole(db.url)
-    // The accounts made before the upgrade are still there, and the app role can change its
-    // schema (the next migration) and its rows.
-    const tables = await query<{ tableowner: string }>(db.url, `SELECT tableowner FROM pg_tables WHERE schemaname = 'public'`)
-    expect(tables.length).toBeGreaterThanOrEqual(5)
-    expect(new Set(tables.map((t) => t.tableowner))).toEqual(new Set([me]))
-    // The first start's migration moves them, with their rows, into the product's schema.
+    // The superuser's tables are the app role's now, so it can run the migration that moves
+    // them into auth; the accounts made before the upgrade go along, and the app role can
+    // change its schema and its rows.
+    const owners = async (schema: string) =>
+      new Set((await query<{ tableowner: string }>(db.url, `SELECT tableowner FROM pg_tables WHERE schemaname = '${schema}'`)).map((t) => t.tableowner))
+    expect((await query(db.url, `SELECT tablename FROM pg_tables WHERE schemaname = 'public'`)).length).toBeGreaterThanOrEqual(6)
+    expect(await owners('public')).toEqual(new Set([me]))
     await migrate(db.url)
     expect(await query(db.url, 'SELECT email FROM auth.users')).toEqual([{ email: 'before@example.com' }])
-    expect(await query(db.url, `SELECT tablename FROM pg_tables WHERE schemaname = 'public'`)).toEqual([])
+    expect(await owners('auth')).toEqual(new Set([me]))
+    expect(await owners('public')).toEqual(new Set())
     await query(db.url, `INSERT INTO auth.users (id, email, password_hash, updated_at) VALUES (gen_random_uuid(), 'after@example.com', 'x', now())`)
     await query(db.url, `ALTER TABLE auth.users ADD COLUMN upgrade_probe int; ALTER TABLE auth.users DROP COLUMN upgrade_probe`)
   })

@@ -1,7 +1,9 @@
 // prisma/schema.prisma is the source of truth, but the database is built by hand-written SQL
 // in prisma/migrations (applied by src/db/migrate.ts, since `prisma migrate` cannot run here).
-// This test migrates a fresh database and compares its catalog with the schema, both ways:
-// everything declared exists with the right shape, and nothing undeclared exists.
+// This test migrates a fresh database and compares the catalog of schema `auth`, where every
+// model lives (@@schema("auth")), with the schema, both ways: everything declared exists with
+// the right shape, and nothing undeclared exists there but the migrator's bookkeeping. And since
+// public belongs to the host, nothing of ours may be left in it.
 //
 // Where the DMMF comes from
 // -------------------------
@@ -292,7 +294,9 @@ function expectedFromDmmf(dmmf: Dmmf): Expected {
 
   const out: Expected = { tables: [], columns: [], indexes: [], foreignKeys: [], enums: [] }
   for (const m of models) {
-    if (m.schema) throw new Error(`schema-match: model ${m.name} uses @@schema; only "public" is checked`)
+    // One schema is read from the catalog; a model elsewhere would be reported missing, for
+    // the wrong reason.
+    if (m.schema !== SCHEMA) throw new Error(`schema-match: model ${m.name} is in schema ${m.schema ?? '(none)'}; only "${SCHEMA}" is checked`)
     const table = tableOf(m)
     out.tables.push(table)
     for (const f of m.fields) {
@@ -354,7 +358,7 @@ function expectedFromDmmf(dmmf: Dmmf): Expected {
 }
 
 // ---------------------------------------------------------------------------------------
-// What the database actually contains (public schema)
+// What the database actually contains (one schema)
 // ---------------------------------------------------------------------------------------
 
 interface Catalog {
@@ -385,15 +389,17 @@ interface Catalog {
 }
 
 const BOOKKEEPING_TABLE = '_prisma_migrations'
+const SCHEMA = 'auth'
 
-async function readCatalog(client: pg.ClientBase): Promise<Catalog> {
+async function readCatalog(client: pg.ClientBase, schema = SCHEMA): Promise<Catalog> {
   const relations = await client.query(
     `SELECT c.relname AS name,
             CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned table' WHEN 'v' THEN 'view'
                            WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table' END AS kind
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+      WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
       ORDER BY c.relname`,
+    [schema],
   )
   const columns = await client.query(
     `SELECT c.relname AS table_name, a.attname AS column_name,
@@ -404,8 +410,9 @@ async function readCatalog(client: pg.ClientBase): Promise<Catalog> {
        JOIN pg_class c ON c.oid = a.attrelid
        JOIN pg_namespace n ON n.oid = c.relnamespace
        LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-      WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+      WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
       ORDER BY c.relname, a.attnum`,
+    [schema],
   )
   const indexes = await client.query(
     `SELECT t.relname AS table_name, i.relname AS index_name, x.indisunique AS is_unique,
@@ -423,11 +430,14 @@ async function readCatalog(client: pg.ClientBase): Promise<Catalog> {
        JOIN pg_class t ON t.oid = x.indrelid
        JOIN pg_namespace n ON n.oid = t.relnamespace
        JOIN pg_am am ON am.oid = i.relam
-      WHERE n.nspname = 'public'
+      WHERE n.nspname = $1
       ORDER BY t.relname, i.relname`,
+    [schema],
   )
   const foreignKeys = await client.query(
-    `SELECT con.conname AS name, t.relname AS table_name, rt.relname AS ref_table,
+    // A referenced table outside the schema keeps its schema name, so it cannot pass for ours.
+    `SELECT con.conname AS name, t.relname AS table_name,
+            CASE WHEN rt.relnamespace = n.oid THEN rt.relname::text ELSE format('%I.%I', rn.nspname, rt.relname) END AS ref_table,
             ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
                     JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum ORDER BY k.ord) AS columns,
             ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, ord)
@@ -440,17 +450,20 @@ async function readCatalog(client: pg.ClientBase): Promise<Catalog> {
        JOIN pg_class t ON t.oid = con.conrelid
        JOIN pg_class rt ON rt.oid = con.confrelid
        JOIN pg_namespace n ON n.oid = t.relnamespace
-      WHERE con.contype = 'f' AND n.nspname = 'public'
+       JOIN pg_namespace rn ON rn.oid = rt.relnamespace
+      WHERE con.contype = 'f' AND n.nspname = $1
       ORDER BY t.relname, con.conname`,
+    [schema],
   )
   const enums = await client.query(
     `SELECT t.typname::text AS name, array_agg(e.enumlabel::text ORDER BY e.enumsortorder) AS values
        FROM pg_type t
        JOIN pg_enum e ON e.enumtypid = t.oid
        JOIN pg_namespace n ON n.oid = t.typnamespace
-      WHERE n.nspname = 'public'
+      WHERE n.nspname = $1
       GROUP BY t.typname
       ORDER BY t.typname`,
+    [schema],
   )
   return {
     relations: relations.rows,
@@ -611,6 +624,17 @@ function enumProblems(exp: Expected, cat: Catalog): string[] {
   return problems
 }
 
+// public is the host's schema: whatever of ours is found there (a table the move left
+// behind, bookkeeping written to the wrong place) is reported. The test database has no host,
+// so anything at all in public is a leftover.
+function publicLeftovers(pub: Catalog): string[] {
+  return [
+    ...pub.relations.map((r) => `left in public: ${r.kind} "${r.name}"`),
+    ...pub.indexes.map((i) => `left in public: index "${i.index_name}" ON ${i.table_name}`),
+    ...pub.enums.map((e) => `left in public: enum type "${e.name}"`),
+  ]
+}
+
 function allProblems(exp: Expected, cat: Catalog): string[] {
   return [
     ...tableProblems(exp, cat),
@@ -630,15 +654,20 @@ let expected: Expected
 let db: { url: string; drop(): Promise<void> }
 let client: pg.Client
 let catalog: Catalog
+let publicCatalog: Catalog
 
 beforeAll(async () => {
   const [loaded, created] = await Promise.all([loadDmmf(), createTestDatabase()])
   dmmf = loaded
   db = created
   expected = expectedFromDmmf(dmmf)
-  client = new pg.Client({ connectionString: db.url })
+  // search_path auth: format_type() names a type without its schema only when the type is
+  // visible, so an enum column reads as schema.prisma names it, and one of another schema's
+  // types shows up qualified. The drift statements below qualify every name themselves.
+  client = new pg.Client({ connectionString: db.url, options: `-c search_path=${SCHEMA}` })
   await client.connect()
   catalog = await readCatalog(client)
+  publicCatalog = await readCatalog(client, 'public')
 })
 
 afterAll(async () => {
@@ -683,6 +712,15 @@ describe('migrated database matches prisma/schema.prisma', () => {
   it('enums match (and no undeclared enum type exists)', () => {
     expect(enumProblems(expected, catalog)).toEqual([])
   })
+
+  it('every model is declared in schema auth, and the migrator keeps its bookkeeping there', () => {
+    expect(new Set(dmmf.datamodel.models.map((m) => m.schema))).toEqual(new Set([SCHEMA]))
+    expect(catalog.relations).toContainEqual({ name: BOOKKEEPING_TABLE, kind: 'table' })
+  })
+
+  it('nothing of ours is left in public: no table, index, enum or bookkeeping', () => {
+    expect(publicLeftovers(publicCatalog)).toEqual([])
+  })
 })
 
 // The checks above would pass vacuously if they compared nothing. Here the migrated database
@@ -691,16 +729,19 @@ describe('migrated database matches prisma/schema.prisma', () => {
 // so a real mismatch in the migrations fails the tests above, not every one of these.
 describe('the comparison detects drift', () => {
   async function problemsAfter(sql: string): Promise<string[]> {
-    const baseline = new Set(allProblems(expected, catalog))
+    const baseline = new Set([...allProblems(expected, catalog), ...publicLeftovers(publicCatalog)])
     await client.query('BEGIN')
     try {
       await client.query(sql)
-      return allProblems(expected, await readCatalog(client)).filter((p) => !baseline.has(p))
+      const problems = [...allProblems(expected, await readCatalog(client)), ...publicLeftovers(await readCatalog(client, 'public'))]
+      return problems.filter((p) => !baseline.has(p))
     } finally {
       await client.query('ROLLBACK')
     }
   }
   const q = (s: string) => `"${s.replaceAll('"', '""')}"`
+  /** a table or index of ours, by its qualified name */
+  const t = (s: string) => `${SCHEMA}.${q(s)}`
 
   it('sanity: the undrifted database has no problems', () => {
     expect(allProblems(expected, catalog)).toEqual([])
@@ -708,13 +749,13 @@ describe('the comparison detects drift', () => {
 
   it('a dropped index', async () => {
     const ix = expected.indexes.find((i) => i.kind === 'INDEX') ?? expected.indexes.find((i) => i.kind === 'UNIQUE')!
-    expect(await problemsAfter(`DROP INDEX ${q(ix.name)}`)).toEqual([`missing ${describeIndex(ix)}`])
+    expect(await problemsAfter(`DROP INDEX ${t(ix.name)}`)).toEqual([`missing ${describeIndex(ix)}`])
   })
 
   it('a unique index turned into a plain one', async () => {
     const ix = expected.indexes.find((i) => i.kind === 'UNIQUE')!
     const problems = await problemsAfter(
-      `DROP INDEX ${q(ix.name)}; CREATE INDEX ${q(ix.name)} ON ${q(ix.table)} (${ix.columns.map(q).join(', ')})`,
+      `DROP INDEX ${t(ix.name)}; CREATE INDEX ${q(ix.name)} ON ${t(ix.table)} (${ix.columns.map(q).join(', ')})`,
     )
     expect(problems).toContain(`missing ${describeIndex(ix)}`)
     expect(problems).toContain(`undeclared ${describeIndex({ ...ix, kind: 'INDEX' })}`)
@@ -723,23 +764,23 @@ describe('the comparison detects drift', () => {
   it('a required column made nullable', async () => {
     const pkColumns = new Set(expected.indexes.filter((i) => i.kind === 'PRIMARY KEY').flatMap((i) => i.columns.map((c) => `${i.table}.${c}`)))
     const col = expected.columns.find((c) => c.notNull && !pkColumns.has(`${c.table}.${c.column}`))!
-    const problems = await problemsAfter(`ALTER TABLE ${q(col.table)} ALTER COLUMN ${q(col.column)} DROP NOT NULL`)
+    const problems = await problemsAfter(`ALTER TABLE ${t(col.table)} ALTER COLUMN ${q(col.column)} DROP NOT NULL`)
     expect(problems).toEqual([`${col.table}.${col.column} (${col.field}): nullable, expected NOT NULL`])
   })
 
   it('a changed column type', async () => {
     const col = expected.columns.find((c) => c.type === 'text')!
-    const problems = await problemsAfter(`ALTER TABLE ${q(col.table)} ALTER COLUMN ${q(col.column)} TYPE varchar(500)`)
+    const problems = await problemsAfter(`ALTER TABLE ${t(col.table)} ALTER COLUMN ${q(col.column)} TYPE varchar(500)`)
     expect(problems).toEqual([`${col.table}.${col.column} (${col.field}): type character varying(500), expected text`])
   })
 
   it('a dropped or an added default', async () => {
     const withDefault = expected.columns.find((c) => c.default.kind === 'now')!
-    expect(await problemsAfter(`ALTER TABLE ${q(withDefault.table)} ALTER COLUMN ${q(withDefault.column)} DROP DEFAULT`)).toEqual([
+    expect(await problemsAfter(`ALTER TABLE ${t(withDefault.table)} ALTER COLUMN ${q(withDefault.column)} DROP DEFAULT`)).toEqual([
       `${withDefault.table}.${withDefault.column} (${withDefault.field}): DEFAULT is missing, expected CURRENT_TIMESTAMP (@default(now()))`,
     ])
     const without = expected.columns.find((c) => c.default.kind === 'none' && c.type === 'text')!
-    const problems = await problemsAfter(`ALTER TABLE ${q(without.table)} ALTER COLUMN ${q(without.column)} SET DEFAULT 'x'`)
+    const problems = await problemsAfter(`ALTER TABLE ${t(without.table)} ALTER COLUMN ${q(without.column)} SET DEFAULT 'x'`)
     expect(problems).toEqual([
       `${without.table}.${without.column} (${without.field}): has DEFAULT 'x'::text, schema.prisma declares no database default`,
     ])
@@ -748,12 +789,12 @@ describe('the comparison detects drift', () => {
   it('a foreign key dropped, or recreated with a different ON DELETE', async () => {
     const fk = expected.foreignKeys[0]!
     const actual = catalog.foreignKeys.find((f) => f.table_name === fk.table && f.columns.join() === fk.columns.join())!
-    const drop = `ALTER TABLE ${q(fk.table)} DROP CONSTRAINT ${q(actual.name)}`
+    const drop = `ALTER TABLE ${t(fk.table)} DROP CONSTRAINT ${q(actual.name)}`
     expect(await problemsAfter(drop)).toHaveLength(1)
     const other = fk.onDelete === 'CASCADE' ? 'RESTRICT' : 'CASCADE'
     const problems = await problemsAfter(
-      `${drop}; ALTER TABLE ${q(fk.table)} ADD CONSTRAINT ${q(actual.name)} FOREIGN KEY (${fk.columns.map(q).join(', ')})
-         REFERENCES ${q(fk.refTable)} (${fk.refColumns.map(q).join(', ')}) ON DELETE ${other} ON UPDATE ${fk.onUpdate}`,
+      `${drop}; ALTER TABLE ${t(fk.table)} ADD CONSTRAINT ${q(actual.name)} FOREIGN KEY (${fk.columns.map(q).join(', ')})
+         REFERENCES ${t(fk.refTable)} (${fk.refColumns.map(q).join(', ')}) ON DELETE ${other} ON UPDATE ${fk.onUpdate}`,
     )
     expect(problems).toHaveLength(2)
     expect(problems[0]).toMatch(new RegExp(`^missing FOREIGN KEY .* ON DELETE ${fk.onDelete} `))
@@ -763,14 +804,40 @@ describe('the comparison detects drift', () => {
   it('an undeclared table, column and index', async () => {
     const table = expected.tables[0]!
     const problems = await problemsAfter(
-      `CREATE TABLE "stray_table" ("id" integer);
-       ALTER TABLE ${q(table)} ADD COLUMN "stray_column" text;
-       CREATE INDEX "stray_index" ON ${q(table)} ("stray_column")`,
+      `CREATE TABLE ${t('stray_table')} ("id" integer);
+       ALTER TABLE ${t(table)} ADD COLUMN "stray_column" text;
+       CREATE INDEX "stray_index" ON ${t(table)} ("stray_column")`,
     )
     expect(problems).toEqual([
       'undeclared table "stray_table" (not a model in schema.prisma)',
       `undeclared column ${table}.stray_column (text)`,
       `undeclared INDEX "stray_index" ON ${table} USING btree (stray_column)`,
     ])
+  })
+
+  it('a table of ours, or the bookkeeping, left in public', async () => {
+    const table = expected.tables[0]!
+    const problems = await problemsAfter(
+      `CREATE TABLE public.${q(table)} ("id" integer); CREATE TABLE public.${q(BOOKKEEPING_TABLE)} ("id" varchar(36) PRIMARY KEY)`,
+    )
+    expect(problems).toEqual([
+      `left in public: table "${BOOKKEEPING_TABLE}"`,
+      `left in public: table "${table}"`,
+      `left in public: index "${BOOKKEEPING_TABLE}_pkey" ON ${BOOKKEEPING_TABLE}`,
+    ])
+  })
+
+  it('a foreign key that references a same-named table in public instead of ours', async () => {
+    const fk = expected.foreignKeys.find((f) => f.columns.length === 1)!
+    const actual = catalog.foreignKeys.find((f) => f.table_name === fk.table && f.columns.join() === fk.columns.join())!
+    const refType = expected.columns.find((c) => c.table === fk.refTable && c.column === fk.refColumns[0])!.type
+    const problems = await problemsAfter(
+      `CREATE TABLE public.${q(fk.refTable)} (${q(fk.refColumns[0]!)} ${refType} PRIMARY KEY);
+       ALTER TABLE ${t(fk.table)} DROP CONSTRAINT ${q(actual.name)};
+       ALTER TABLE ${t(fk.table)} ADD CONSTRAINT ${q(actual.name)} FOREIGN KEY (${q(fk.columns[0]!)})
+         REFERENCES public.${q(fk.refTable)} (${q(fk.refColumns[0]!)}) ON DELETE ${fk.onDelete} ON UPDATE ${fk.onUpdate} NOT VALID`,
+    )
+    expect(problems).toContain(`undeclared FOREIGN KEY ${fk.table}(${fk.columns[0]}) REFERENCES public.${fk.refTable}(${fk.refColumns[0]}) ON DELETE ${fk.onDelete} ON UPDATE ${fk.onUpdate} ("${actual.name}")`)
+    expect(problems.filter((p) => p.startsWith('missing FOREIGN KEY'))).toHaveLength(1)
   })
 })
