@@ -67,12 +67,14 @@ export async function migrate(database: string | pg.Pool, dir = DEFAULT_MIGRATIO
   try {
     await client.query('SELECT pg_advisory_lock($1)', [PRISMA_MIGRATE_LOCK_KEY])
     try {
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${AUTH_SCHEMA}`)
+      await createSchemaIfMissing(client)
       await client.query(CREATE_MIGRATIONS_TABLE)
       await adoptPublicBookkeeping(client, migrations)
       return await applyPending(client, migrations)
     } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [PRISMA_MIGRATE_LOCK_KEY])
+      // On a lost connection the lock went with it; the unlock's own failure must not hide the
+      // error that matters.
+      await client.query('SELECT pg_advisory_unlock($1)', [PRISMA_MIGRATE_LOCK_KEY]).catch(() => undefined)
     }
   } finally {
     await done()
@@ -80,15 +82,29 @@ export async function migrate(database: string | pg.Pool, dir = DEFAULT_MIGRATIO
 }
 
 async function connect(database: string | pg.Pool): Promise<{ client: pg.ClientBase; done(): Promise<void> }> {
+  // A connection lost mid-run emits 'error' on the client (a pool listens only while a client is
+  // idle): without a listener that is an uncaught exception in the host's process. The loss
+  // still surfaces, as the failure of the statement in flight.
+  const ignore = () => {}
   if (typeof database !== 'string') {
     const client = await database.connect()
+    client.on('error', ignore)
     // The migrations set search_path on this connection; it must not return to the host's pool
     // with it, so it is discarded rather than released.
     return { client, done: async () => client.release(true) }
   }
   const client = new pg.Client({ connectionString: database })
+  client.on('error', ignore)
   await client.connect()
   return { client, done: () => client.end() }
+}
+
+// Only when missing: a role that owns the schema (a DBA created it for the app) but may not
+// create schemas in the database must still migrate, and Postgres checks that privilege even for
+// CREATE SCHEMA IF NOT EXISTS.
+async function createSchemaIfMissing(client: pg.ClientBase): Promise<void> {
+  const { rows } = await client.query<{ found: boolean }>(`SELECT to_regnamespace($1) IS NOT NULL AS found`, [AUTH_SCHEMA])
+  if (!rows[0]?.found) await client.query(`CREATE SCHEMA ${AUTH_SCHEMA}`)
 }
 
 /**

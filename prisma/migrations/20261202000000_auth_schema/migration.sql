@@ -2,7 +2,14 @@
 -- same database never meet them. The migrator runs every migration with search_path auth, public:
 -- a new database gets them in auth from its first migration, and this moves the tables of a
 -- database created before, with their indexes and constraints.
-CREATE SCHEMA IF NOT EXISTS auth;
+-- The schema exists already (the migrator makes it first); created here only if missing, since
+-- a role that owns it may lack the right to create schemas at all.
+DO $$
+BEGIN
+  IF to_regnamespace('auth') IS NULL THEN
+    CREATE SCHEMA auth;
+  END IF;
+END $$;
 
 DO $$
 DECLARE
