@@ -5,7 +5,7 @@ import { Type } from '../schemas/common.js'
 // Public keys for other services that verify our access tokens: the current one, then any
 // retired ones whose tokens may still be live (JWT_PREVIOUS_JWKS). Empty under HS256, whose
 // key is a shared secret and must never be published.
-const wellKnown: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, tokens, authenticate, limitPerIp }) => {
+const wellKnown: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core }) => {
   const { key, previousKeys } = core.settings.jwt
   const body = { keys: key.jwk ? [key.jwk, ...previousKeys.map((k) => k.jwk)] : [] }
   fastify.get(

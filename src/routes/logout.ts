@@ -10,7 +10,7 @@ const Scope = Type.Union([Type.Literal('current'), Type.Literal('all'), Type.Lit
   description: '`current`: this session (default); `all`: every session of the account; `others`: every session but this one',
 })
 
-const logout: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, tokens, authenticate, limitPerIp }) => {
+const logout: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, tokens, authenticate }) => {
   fastify.post(
     '/logout',
     {

@@ -3,7 +3,7 @@ import type { RouteDeps } from './context.js'
 import { ACCESS_TOKEN_SECURITY, Type, errorResponses } from '../schemas/common.js'
 
 // Answered from the access token alone: this path makes no database query.
-const me: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, tokens, authenticate, limitPerIp }) => {
+const me: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { authenticate }) => {
   fastify.get(
     '/me',
     {

@@ -4,7 +4,7 @@ import { ACCESS_TOKEN_SECURITY, PasswordString, RefreshTokenField, TRANSPORT_NOT
 import { ApiError } from '../errors.js'
 import { requestMeta } from '../http/meta.js'
 
-const password: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, tokens, authenticate, limitPerIp }) => {
+const password: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, tokens, authenticate }) => {
   fastify.post(
     '/password',
     {

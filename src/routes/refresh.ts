@@ -15,7 +15,7 @@ const SESSION_OVER = new Set<ErrorCode>(['refresh_token_reused', 'session_revoke
 // invalid_grant (which it would take as the end of the session).
 const TRY_AGAIN = new Set<ErrorCode>(['service_unavailable', 'too_many_requests'])
 
-const refresh: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, tokens, authenticate, limitPerIp }) => {
+const refresh: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, tokens }) => {
   fastify.post(
     '/refresh',
     {

@@ -18,7 +18,7 @@ const Event = Type.Object({
   created_at: Type.String({ format: 'date-time' }),
 })
 
-const events: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, tokens, authenticate, limitPerIp }) => {
+const events: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, authenticate }) => {
   fastify.get(
     '/sessions/events',
     {

@@ -13,7 +13,7 @@ const Session = Type.Object({
 })
 
 // The caller's live sessions: one database read; the access token check itself is in memory.
-const list: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, tokens, authenticate, limitPerIp }) => {
+const list: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, authenticate }) => {
   fastify.get(
     '/sessions',
     {

@@ -5,7 +5,7 @@ import { ApiError } from '../../errors.js'
 import { wantsCookies } from '../../http/transport.js'
 import { requestMeta } from '../../http/meta.js'
 
-const revoke: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, tokens, authenticate, limitPerIp }) => {
+const revoke: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, authenticate }) => {
   fastify.delete(
     '/sessions/:id',
     {
