@@ -5,8 +5,10 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
+import { freePort } from '../../src/db/embedded.js'
+
+export { freePort }
 
 export interface Metrics {
   /** statements sent to the database since start */
@@ -40,17 +42,6 @@ export function benchSecrets(): Record<string, string> {
     JWT_KEY_ID: 'bench-1',
     REFRESH_TOKEN_SECRET: randomBytes(32).toString('base64url'),
   }
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => resolve(port))
-    })
-  })
 }
 
 /**
