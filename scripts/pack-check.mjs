@@ -123,6 +123,8 @@ function installIntoScratch(scratch, tarball) {
   step('production dependencies (npm ls --omit=dev --depth=0)')
   // npm ls exits non-zero on an unmet or invalid peer: that is a finding, printed and failed on.
   run('npm', ['ls', '--omit=dev', '--depth=0'], { cwd: scratch })
+  const all = run('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: scratch, capture: true }).trim().split('\n').length - 1
+  console.log(`${all} packages in all, the scratch project itself not counted`)
 }
 
 async function runScratchApp(scratch) {
