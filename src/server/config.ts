@@ -184,6 +184,23 @@ export function loadConfig(env: Env = process.env): Config {
   return { ...server, ...resolved }
 }
 
+/**
+ * Only what opening the database takes (`npm run migrate` needs no keys): DATABASE_URL, or the
+ * embedded server's folder and port, with production's refusal of the embedded server.
+ */
+export function loadDatabaseConfig(env: Env = process.env): Pick<Config, 'env' | 'databaseUrl' | 'dataDir' | 'embeddedPgPort'> {
+  const problems: string[] = []
+  const r = new Reader(env, problems)
+  const nodeEnv = r.oneOf('NODE_ENV', ['development', 'production', 'test'] as const, 'development')
+  const databaseUrl = r.optional('DATABASE_URL')
+  if (nodeEnv === 'production' && databaseUrl === null && !r.bool('EMBEDDED_POSTGRES_IN_PRODUCTION', false)) {
+    problems.push('DATABASE_URL is required in production; to use the embedded PostgreSQL in DATA_DIR anyway, set EMBEDDED_POSTGRES_IN_PRODUCTION=true')
+  }
+  const config = { env: nodeEnv, databaseUrl, dataDir: resolve(r.str('DATA_DIR', '.data')), embeddedPgPort: r.int('EMBEDDED_PG_PORT', 54329, 1024, 65_535) }
+  if (problems.length > 0) throw new ConfigError(problems)
+  return config
+}
+
 function asVariableProblem(option: string, message: string, algorithm: 'EdDSA' | 'HS256'): string {
   const names: Record<string, string> = { ...OPTION_VARIABLES, 'keys.signing': algorithm === 'HS256' ? 'JWT_SECRET' : 'JWT_PRIVATE_KEY' }
   let text = message

@@ -10,7 +10,7 @@ export interface OpenDatabase {
   stop(): Promise<void>
 }
 
-export async function openDatabase(config: Config, log: (line: string) => void = console.log): Promise<OpenDatabase> {
+export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir' | 'embeddedPgPort'>, log: (line: string) => void = console.log): Promise<OpenDatabase> {
   if (config.databaseUrl !== null) return { url: config.databaseUrl, stop: async () => {} }
   const started = Date.now()
   const dataDir = join(config.dataDir, 'postgres')

@@ -19,7 +19,7 @@ afterAll(() => cluster.close())
 
 async function revoke(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli/revoke.ts', ...args], {
+    const { stdout, stderr } = await run(process.execPath, ['dist/cli/revoke.js', ...args], {
       env: { ...process.env, ...testEnv(), DATABASE_URL: cluster.databaseUrl },
     })
     return { code: 0, stdout, stderr }

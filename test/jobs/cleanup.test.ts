@@ -156,7 +156,7 @@ describe('running it', () => {
     await q(`UPDATE auth.token_families SET revoked_at = now() - interval '30 days', revoked_reason = 'logout' WHERE id = $1`, [sidOf(s.accessToken)])
     const dataDir = mkdtempSync(join(tmpdir(), 'cleanup-cli-'))
     try {
-      const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/cleanup.ts'], {
+      const { stdout } = await promisify(execFile)(process.execPath, ['dist/cli/cleanup.js'], {
         env: { ...process.env, NODE_ENV: 'test', DATABASE_URL: t.databaseUrl, DATA_DIR: dataDir },
         timeout: 60_000,
       })
@@ -171,7 +171,7 @@ describe('running it', () => {
     const empty = await createTestDatabase({ migrate: false })
     const dataDir = mkdtempSync(join(tmpdir(), 'cleanup-cli-'))
     try {
-      const run = promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/cleanup.ts'], {
+      const run = promisify(execFile)(process.execPath, ['dist/cli/cleanup.js'], {
         env: { ...process.env, NODE_ENV: 'test', DATABASE_URL: empty.url, DATA_DIR: dataDir },
         timeout: 60_000,
       })
