@@ -56,7 +56,7 @@ export async function seedLoginUsers(db: pg.Pool, count: number, passwordHash: s
 
 /** Statistics, visibility map and a checkpoint, so a bulk load's after-effects do not land in a measured run. */
 export async function settle(db: pg.Pool): Promise<void> {
-  await db.query('VACUUM (ANALYZE) users, token_families, refresh_tokens')
+  await db.query('VACUUM (ANALYZE) auth.users, auth.token_families, auth.refresh_tokens')
   // Needs superuser (the embedded server's user is); elsewhere the server checkpoints itself.
   await db.query('CHECKPOINT').catch(() => undefined)
 }
