@@ -44,15 +44,32 @@ export function benchSecrets(): Record<string, string> {
   }
 }
 
+export interface StartOptions {
+  /** keep stdout and stderr for output() instead of passing them through */
+  capture?: boolean
+  /**
+   * Drop stdout (where the logs go: at the default level, two lines per request) and keep only
+   * the last of stderr for output(), so a load test neither floods the terminal nor makes the
+   * runner hold every line.
+   */
+  quiet?: boolean
+  /**
+   * Another program to run the same way (plain node, same environment, waited for on
+   * /health/live, read on /metrics with the same token): the benchmarks' ceilings and host app.
+   */
+  script?: string
+}
+
 /**
  * `env` is laid over this process's environment and production defaults; a variable given as
- * undefined is removed (the child sees it unset). `capture` keeps the output for output()
- * instead of passing it through. Metrics are on, behind a token only this process knows.
+ * undefined is removed (the child sees it unset). Metrics are on, behind a token only this
+ * process knows.
  */
-export async function startServer(env: Record<string, string | undefined>, opts: { capture?: boolean } = {}): Promise<ServerProcess> {
-  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build`)
+export async function startServer(env: Record<string, string | undefined>, opts: StartOptions = {}): Promise<ServerProcess> {
+  const script = opts.script ?? MAIN
+  if (!existsSync(script)) throw new Error(`${script} is missing${script === MAIN ? ': run npm run build' : ''}`)
   const port = env.PORT !== undefined ? Number(env.PORT) : await freePort()
-  const child = spawn(process.execPath, [MAIN], {
+  const child = spawn(process.execPath, [script], {
     // child_process leaves out variables whose value is undefined.
     env: {
       ...process.env,
@@ -64,11 +81,14 @@ export async function startServer(env: Record<string, string | undefined>, opts:
       ...env,
       PORT: String(port),
     },
-    stdio: opts.capture ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'],
+    stdio: opts.quiet ? ['ignore', 'ignore', 'pipe'] : opts.capture ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'],
   })
   let output = ''
   child.stdout?.on('data', (d) => (output += d))
-  child.stderr?.on('data', (d) => (output += d))
+  child.stderr?.on('data', (d) => {
+    output += d
+    if (opts.quiet && output.length > 65_536) output = output.slice(-32_768)
+  })
   const base = `http://127.0.0.1:${port}`
   const exited = once(child, 'exit').then(([code]) => {
     throw new Error(`server exited with ${code} before listening${output ? `: ${output}` : ''}`)
