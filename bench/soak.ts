@@ -2,17 +2,17 @@
 // memory sampled throughout. Not part of `npm test`.
 //   npm run soak                       10 minutes (SOAK_SECONDS=600), 80% (SOAK_LOAD=0.8)
 //   SOAK_SECONDS=60 npm run soak       a quick look
-// Traffic: GET /me with many distinct Bearer tokens, POST /auth/refresh rotating distinct
+// Traffic: GET /auth/me with many distinct Bearer tokens, POST /auth/refresh rotating distinct
 // families, POST /auth/login with the production argon2 cost. First a calibration run at full
 // load measures each stream's maximum (all three at once, as in the soak); the soak then runs
 // each stream capped at SOAK_LOAD of that. Prints and writes bench/results/soak-<time>.json.
 import { mkdir, writeFile } from 'node:fs/promises'
 import autocannon from 'autocannon'
-import { loadConfig } from '../src/server/config.js'
-import { PasswordHasher } from '../src/auth/password.js'
+import { loadConfig } from '../dist/server/config.js'
+import { PasswordHasher } from '../dist/auth/password.js'
 import { benchDatabase } from './lib/database.js'
 import { benchSecrets } from './lib/server.js'
-import { forkProcess, type Proc } from './lib/proc.js'
+import { PROD_ENV, SCRIPTS, startProc, type Proc } from './lib/proc.js'
 import { seedSessions } from './lib/seed.js'
 import { seedLoginUsers, settle } from './lib/bulk.js'
 import { signAccessTokens } from './lib/access-tokens.js'
@@ -36,7 +36,7 @@ function streams(accessTokens: string[], queue: TokenQueue, loginEmails: string[
   let l = 0
   return [
     {
-      name: 'GET /me',
+      name: 'GET /auth/me',
       connections: 16,
       request: {
         method: 'GET',
@@ -115,7 +115,7 @@ async function main() {
     RATE_LIMIT_REGISTER_PER_IP: '1000000',
     RATE_LIMIT_REFRESH_PER_SESSION: '1000000',
   }
-  const config = loadConfig({ ...env, NODE_ENV: 'production' })
+  const config = loadConfig({ ...process.env, ...PROD_ENV, ...env })
   let server: Proc | null = null
   try {
     const sessions = await seedSessions(db.admin, 50_000)
@@ -130,11 +130,12 @@ async function main() {
     const loginEmails = await seedLoginUsers(db.admin, 1000, hash)
     await settle(db.admin)
     const queue = new TokenQueue(sessions.map((s) => s.refreshToken))
-    server = await forkProcess('server', 'src/server.ts', env)
+    server = await startProc('server', SCRIPTS.server, env)
+    const soaked = server
     const list = streams(accessTokens, queue, loginEmails)
 
     console.log(`calibrating for ${CALIBRATE_SECONDS} s at full load…`)
-    const max = await run(server.port, list, CALIBRATE_SECONDS)
+    const max = await run(soaked.port, list, CALIBRATE_SECONDS)
     const rates = max.map((m) => m.rps * LOAD)
     console.log(max.map((m) => `  max ${m.stream}: ${m.rps}/s`).join('\n'))
 
@@ -142,12 +143,12 @@ async function main() {
     const rss: { atSec: number; rssMiB: number; denylist: number }[] = []
     const t0 = Date.now()
     const sample = async () => {
-      const m = await server!.metrics()
-      rss.push({ atSec: round((Date.now() - t0) / 1000), rssMiB: round(m.rss / 2 ** 20), denylist: m.denylistSize ?? 0 })
+      const m = await soaked.metrics()
+      rss.push({ atSec: round((Date.now() - t0) / 1000), rssMiB: round(m.rss / 2 ** 20), denylist: m.denylistSize })
     }
     await sample()
     const timer = setInterval(() => void sample(), SAMPLE_EVERY_MS)
-    const soak = await run(server.port, list, SOAK_SECONDS, rates)
+    const soak = await run(soaked.port, list, SOAK_SECONDS, rates)
     clearInterval(timer)
     await sample()
 

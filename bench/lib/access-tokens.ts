@@ -1,9 +1,8 @@
-// Many distinct access tokens, quickly. The server caches successful verifications per token
-// (@fastify/jwt cache: 10 000 entries), so a load test that repeats one token measures cache
-// hits, not Ed25519 verification. Real traffic carries many users' tokens; the /me runs cycle
-// through more tokens than the cache holds. The tokens are signed here with the deployment's
-// key and exactly the server's header and claim set; run.ts checks their shape against a token
-// the server issued and every /me response must be 200.
+// Access tokens for many users, signed here with the deployment's key and exactly the server's
+// header and claim set, so the access runs need no login per user. run.ts checks their shape
+// against a token the server issued, and every access answer must be 200. (The server keeps a
+// cache of verified tokens; how many distinct tokens a run sends is part of what it measures,
+// hence one-token and many-users runs.)
 import { createPrivateKey, randomUUID, sign } from 'node:crypto'
 import type { SeededSession } from './seed.js'
 

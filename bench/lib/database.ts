@@ -2,8 +2,8 @@
 // Each run gets a fresh, migrated database so figures never depend on earlier runs.
 import { join } from 'node:path'
 import pg from 'pg'
-import { freePort, startEmbeddedPostgres } from '../../src/db/embedded.js'
-import { migrate } from '../../src/db/migrate.js'
+import { freePort, startEmbeddedPostgres } from '../../dist/db/embedded.js'
+import { migrate } from '../../dist/db/migrate.js'
 
 export interface BenchDatabase {
   url: string

@@ -1,39 +1,46 @@
-// Any benchmark process (the real server, a ceiling, the cluster primary) is forked the same
-// way: tsx, NODE_ENV=production, logs at warn, its own process. It reports
-// `{ listening: port }` over IPC when ready and answers 'metrics' (and takes 'reset', which
-// clears its event-loop delay histogram) over IPC; nothing is exposed over HTTP.
-import { fork, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
+// Every process the benchmark measures (the real server, the host app, each ceiling) is started
+// the same way: plain node, NODE_ENV=production, the default log level with stdout dropped,
+// its own port, ready once GET /health/live answers. Its counters come from its GET /metrics
+// (prom-client's default metrics, plus auth_db_statements_total where there is a database):
+// the route an operator scrapes, read before and after each run. Nothing is asked over IPC.
+import { readFile } from 'node:fs/promises'
+import type { ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { startServer, type Metrics } from './server.js'
 
-export interface LoopDelay {
-  p50: number
-  p99: number
-  max: number
-  mean: number
-}
+export type { Metrics } from './server.js'
 
-export interface ProcMetrics {
-  cpu: { user: number; system: number }
-  rss: number
-  dbQueries?: number
-  denylistSize?: number
-  eventLoopDelayMs?: LoopDelay
-}
-
-export interface Proc<M = ProcMetrics> {
+export interface Proc {
   name: string
+  pid: number
   port: number
   base: string
-  child: ChildProcess
-  /** resets the event-loop delay histogram; resolves once the process has seen the reset */
-  reset(): Promise<void>
-  metrics(): Promise<M>
-  /** a request/answer exchange over IPC (the argon2 ceiling) */
-  ask<T>(msg: unknown): Promise<T>
+  /** one scrape of GET /metrics (it also resets the event-loop delay histogram) */
+  metrics(): Promise<Metrics>
+  /** resident set size now, from /proc (null elsewhere): no request, so no reset of anything */
+  rssNow(): Promise<number | null>
+  /** the end of its stderr */
+  output(): string
   stop(): Promise<void>
 }
 
-export const PROD_ENV = { NODE_ENV: 'production', LOG_LEVEL: 'warn', HOST: '127.0.0.1', PORT: '0' }
+const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
+
+/** What each kind of process runs: the compiled server, or a plain-JS program of the bench's. */
+export const SCRIPTS = {
+  server: here('../../dist/server/main.js'),
+  hostApp: here('../host-app.js'),
+  ceilingA: here('../ceilings/bare-fastify.js'),
+  ceilingA2: here('../ceilings/ed25519-verify.js'),
+  ceilingB: here('../ceilings/pg-update.js'),
+  ceilingC: here('../ceilings/argon2.js'),
+} as const
+
+/**
+ * Production as the server runs it: LOG_LEVEL is left unset so every process logs at the
+ * default level (info: a line per request received and one per answer), into /dev/null.
+ */
+export const PROD_ENV: Record<string, string | undefined> = { NODE_ENV: 'production', HOST: '127.0.0.1', LOG_LEVEL: undefined }
 
 // Whatever happens to the runner, no benchmark process outlives it.
 const live = new Set<ChildProcess>()
@@ -41,79 +48,36 @@ process.on('exit', () => {
   for (const c of live) c.kill('SIGKILL')
 })
 
-export async function forkProcess<M = ProcMetrics>(
-  name: string,
-  script: string,
-  env: Record<string, string>,
-  opts: { waitForListening?: boolean } = {},
-): Promise<Proc<M>> {
-  const child = fork(script, [], {
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, ...PROD_ENV, ...env },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  })
+export async function startProc(name: string, script: string, env: Record<string, string | undefined>): Promise<Proc> {
+  const p = await startServer({ ...PROD_ENV, ...env }, { script, quiet: true })
+  const child = p.child
   live.add(child)
   child.once('exit', () => live.delete(child))
-  let port = 0
-  const ready = (opts.waitForListening ?? true) ? 'listening' : 'ready'
-  const [msg] = (await Promise.race([
-    waitFor(child, (m) => typeof m === 'object' && m !== null && ready in m),
-    once(child, 'exit').then(([code]) => {
-      throw new Error(`${name} (${script}) exited with ${code} before it was ready`)
-    }),
-  ])) as [Record<string, unknown>]
-  if (typeof msg.listening === 'number') port = msg.listening
-
-  // One exchange at a time: answers carry no id, so they are matched by order.
-  let queue: Promise<unknown> = Promise.resolve()
-  const exchange = <T>(send: unknown[], isAnswer: (m: unknown) => boolean): Promise<T> => {
-    const p = queue.then(async () => {
-      const answer = waitFor(child, isAnswer)
-      for (const m of send) child.send(m as string)
-      return (await answer)[0] as T
-    })
-    queue = p.catch(() => undefined)
-    return p
-  }
-  const isMetrics = (m: unknown) => typeof m === 'object' && m !== null && ('cpu' in m || 'instances' in m)
-
+  const pid = child.pid!
   return {
     name,
-    port,
-    base: `http://127.0.0.1:${port}`,
-    child,
-    // 'reset' has no answer of its own; the metrics answer after it proves it was handled
-    // (IPC messages arrive in order).
-    reset: () => exchange<M>(['reset', 'metrics'], isMetrics).then(() => undefined),
-    metrics: () => exchange<M>(['metrics'], isMetrics),
-    ask: <T>(m: unknown) => exchange<T>([m], (a) => typeof a === 'object' && a !== null && 'answer' in a),
+    pid,
+    port: p.port,
+    base: p.base,
+    metrics: () => p.metrics(),
+    rssNow: () => rssOf(pid),
+    output: () => p.output(),
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return
-      const exited = once(child, 'exit')
-      child.kill('SIGTERM')
+      // The server drains for up to 10 s on SIGTERM; a benchmark process that hangs longer is killed.
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
-      await exited
+      await p.stop()
       clearTimeout(timer)
     },
   }
 }
 
-function waitFor(child: ChildProcess, match: (m: unknown) => boolean): Promise<[unknown]> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (m: unknown) => {
-      if (!match(m)) return
-      cleanup()
-      resolve([m])
-    }
-    const onExit = (code: number | null) => {
-      cleanup()
-      reject(new Error(`process exited (${code}) while waiting for an IPC answer`))
-    }
-    const cleanup = () => {
-      child.off('message', onMessage)
-      child.off('exit', onExit)
-    }
-    child.on('message', onMessage)
-    child.on('exit', onExit)
-  })
+/** VmRSS, which is also what prom-client's process_resident_memory_bytes reads on Linux. */
+async function rssOf(pid: number): Promise<number | null> {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB$/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'))
+    return m ? Number(m[1]) * 1024 : null
+  } catch {
+    return null
+  }
 }

@@ -1,23 +1,29 @@
-// What every scenario shares: settings, the database, how deployments are started, and one
-// `measure` that wraps a load run with the counters read around it.
+// What every scenario shares: settings, the database, how processes are deployed, and one
+// `measure` that wraps a load run with each process's /metrics read around it.
 import type pg from 'pg'
 import type { BenchDatabase } from '../lib/database.js'
-import { forkProcess, type ProcMetrics, type Proc } from '../lib/proc.js'
+import { SCRIPTS, startProc, type Metrics, type Proc } from '../lib/proc.js'
 import { load, split, type LoadResult, type RequestSpec } from '../lib/load.js'
 import { hostDelta, hostSnapshot, walPosition, type HostDelta } from '../lib/host.js'
 import type { SigningSettings } from '../lib/access-tokens.js'
 
 export interface Settings {
+  smoke: boolean
   seconds: number
   warmupSec: number
   connections: number
   loginConnections: number
-  smallFamilies: number
-  largeFamilies: number
-  knownLargeFamilies: number
-  accessTokens: number
+  /** token families in the database during the refresh runs and ceiling B (BENCH_FAMILIES) */
+  families: number
+  /** of which this many have a refresh token the bench knows, so each refresh its own family */
+  refreshFamilies: number
+  /** users whose access tokens the "many tokens" runs cycle through */
+  accessUsers: number
   loginUsers: number
-  smoke: boolean
+  /** how long a process sits after start before its idle RSS is read */
+  idleMs: number
+  /** the 1-vs-2-processes section (BENCH_SCALING=0 leaves it out) */
+  scaling: boolean
   /** BENCH_RETRY_BUSY: extra attempts for a run disturbed by other work on the machine */
   retryBusy: number
 }
@@ -33,92 +39,74 @@ export interface Ctx {
   log(msg: string): void
 }
 
-/** One or more instances of something that serves HTTP, reachable on `ports`. */
+export type Kind = keyof typeof SCRIPTS
+
+/** Processes that hold a pool and count their statements in auth_db_statements_total. */
+const COUNTS_STATEMENTS: ReadonlySet<Kind> = new Set(['server', 'hostApp', 'ceilingB'])
+
+/** One or more processes of one kind, each on its own port. */
 export interface Deployment {
-  kind: 'single' | 'cluster' | 'direct'
-  instances: number
+  kind: Kind
+  procs: Proc[]
   ports: number[]
-  reset(): Promise<void>
-  /** counters of every instance, and of the cluster primary when there is one */
-  metrics(): Promise<{ instances: ProcMetrics[]; primaryCpu?: { user: number; system: number } }>
+  /** each process's RSS once started and left idle for settings.idleMs, before any request */
+  rssIdle: number[]
   stop(): Promise<void>
 }
 
-export async function single(ctx: Ctx, name: string, script: string, env: Record<string, string> = {}): Promise<Deployment> {
-  const p = await forkProcess(name, script, { ...ctx.env, ...env })
-  return fromProcs('single', [p])
-}
-
-export async function direct(ctx: Ctx, n: number, env: Record<string, string> = {}, script = 'src/server.ts'): Promise<Deployment> {
-  const procs = await Promise.all(Array.from({ length: n }, (_, i) => forkProcess(`server-${i}`, script, { ...ctx.env, ...env })))
-  return fromProcs('direct', procs)
-}
-
-export function server(ctx: Ctx, env: Record<string, string> = {}): Promise<Deployment> {
-  return single(ctx, 'server', 'src/server.ts', env)
-}
-
-function fromProcs(kind: 'single' | 'direct', procs: Proc[]): Deployment {
+/**
+ * `n` processes of one kind, each on its own port, the load generator splitting its
+ * connections between them as a load balancer would. (Not node:cluster: its workers share one
+ * port, so GET /metrics would answer from whichever worker a connection lands on; see
+ * bench/cluster.ts.)
+ */
+export async function deploy(ctx: Ctx, kind: Kind, n = 1, env: Record<string, string> = {}): Promise<Deployment> {
+  const procs: Proc[] = []
+  try {
+    for (let i = 0; i < n; i++) procs.push(await startProc(n === 1 ? kind : `${kind}-${i}`, SCRIPTS[kind], { ...ctx.env, ...env }))
+  } catch (err) {
+    await Promise.all(procs.map((p) => p.stop()))
+    throw err
+  }
+  await new Promise((r) => setTimeout(r, ctx.settings.idleMs))
+  const idle = await Promise.all(procs.map((p) => p.metrics()))
   return {
     kind,
-    instances: procs.length,
+    procs,
     ports: procs.map((p) => p.port),
-    reset: async () => {
-      await Promise.all(procs.map((p) => p.reset()))
-    },
-    metrics: async () => ({ instances: await Promise.all(procs.map((p) => p.metrics())) }),
+    rssIdle: idle.map((m) => m.rss),
     stop: async () => {
       await Promise.all(procs.map((p) => p.stop()))
     },
   }
 }
 
-interface ClusterMetrics {
-  instances: ProcMetrics[]
-  primary: { cpu: { user: number; system: number } }
-}
-
-export async function cluster(ctx: Ctx, n: number, env: Record<string, string> = {}): Promise<Deployment> {
-  const p = await forkProcess<ClusterMetrics>('cluster', 'bench/cluster.ts', { ...ctx.env, ...env, INSTANCES: String(n) })
-  return {
-    kind: 'cluster',
-    instances: n,
-    ports: [p.port],
-    reset: () => p.reset(),
-    metrics: async () => {
-      const m = await p.metrics()
-      return { instances: m.instances, primaryCpu: m.primary.cpu }
-    },
-    stop: () => p.stop(),
-  }
-}
-
 export interface Measured {
   id: string
   label: string
-  /** which ceiling this is compared with (scenario id), if any */
-  ceilingId?: string
-  dataset: '1k' | '1M' | null
-  deployment: Deployment['kind']
+  kind: Kind
   instances: number
   /** measured runs made (more than one only with BENCH_RETRY_BUSY on a busy machine) */
   attempts: number
   load: LoadResult
   server: {
-    /** CPU time of each instance during the measured run */
+    /** CPU time (user + system) of each process during the measured run */
     cpuMs: number[]
-    /** cores' worth of CPU each instance used (cpuMs / wall) */
+    /** cores' worth of CPU each process used (cpuMs / wall) */
     cpuCores: number[]
-    /** CPU time per 10 000 successful requests, averaged over instances */
-    cpuMsPer10k: number
-    /** per instance, where each instance's own request count is known (direct mode) */
-    cpuMsPer10kByInstance: number[] | null
-    /** statements sent to the database by the instances during the run (null: not counted) */
-    dbQueries: number | null
+    /** CPU time of all processes per 2xx answer */
+    cpuUsPerRequest: number
+    /** per process, over that process's own 2xx answers (several processes only) */
+    cpuUsPerRequestByInstance: number[] | null
+    /** statements the processes sent to the database during the run; null: no database */
+    dbStatements: number | null
+    dbStatementsPerRequest: number | null
+    /** event-loop delay during the run (worst process), from the scrape after it */
     eventLoopDelayMs: { p50: number; p99: number; max: number } | null
-    rssMb: number
-    /** cluster primary (connection hand-off) CPU during the run */
-    primaryCpuMs: number | null
+    /** each process's RSS after start, idle */
+    rssIdleMiB: number[]
+    /** each process's highest RSS seen during the measured run (sampled every 250 ms) */
+    rssLoadMiB: number[]
   }
   host: HostDelta & {
     walBytes: number | null
@@ -128,12 +116,13 @@ export interface Measured {
   notes: string[]
 }
 
-const cpuMs = (a: { user: number; system: number }, b: { user: number; system: number }) => (b.user + b.system - a.user - a.system) / 1000
+const cpuMsOf = (m: Metrics) => (m.cpu.user + m.cpu.system) / 1000
+const MiB = (bytes: number) => bytes / 2 ** 20
 
 /** Above this many cores of other work on the machine, a run's figures are disturbed. */
 export const BUSY_HOST_CORES = 0.25
 
-type MeasureMeta = Omit<Measured, 'load' | 'server' | 'host' | 'notes' | 'deployment' | 'instances' | 'attempts'> & { notes?: string[] }
+type MeasureMeta = Pick<Measured, 'id' | 'label'> & { notes?: string[] }
 type MeasureOpts = { connections?: number; admin?: pg.Pool; maxAttempts?: number }
 
 /**
@@ -143,7 +132,7 @@ type MeasureOpts = { connections?: number; admin?: pg.Pool; maxAttempts?: number
  */
 export async function measure(ctx: Ctx, dep: Deployment, meta: MeasureMeta, spec: RequestSpec, opts: MeasureOpts = {}): Promise<Measured> {
   const connections = opts.connections ?? ctx.settings.connections
-  ctx.log(`  ${meta.label}${meta.dataset ? ` [${meta.dataset}]` : ''}: ${dep.instances} instance(s), ${connections} connections, ${ctx.settings.seconds} s`)
+  ctx.log(`  ${meta.label}: ${dep.procs.length} process(es), ${connections} connections, ${ctx.settings.seconds} s`)
   const targets = split(connections, dep.ports)
   if (ctx.settings.warmupSec > 0) await load(spec, targets, ctx.settings.warmupSec, 0)
   const maxAttempts = Math.max(1, Math.min(ctx.settings.retryBusy + 1, opts.maxAttempts ?? Infinity))
@@ -160,59 +149,69 @@ export async function measure(ctx: Ctx, dep: Deployment, meta: MeasureMeta, spec
 
 async function measureOnce(ctx: Ctx, dep: Deployment, meta: MeasureMeta, spec: RequestSpec, targets: ReturnType<typeof split>, opts: MeasureOpts): Promise<Measured> {
   const { seconds } = ctx.settings
-  await dep.reset()
-  const m0 = await dep.metrics()
+  // This scrape is also the reset: prom-client restarts its event-loop histogram at each one.
+  const m0 = await Promise.all(dep.procs.map((p) => p.metrics()))
   const h0 = await hostSnapshot(ctx.postmaster)
   const wal0 = opts.admin ? await walPosition(opts.admin) : null
-  const result = await load(spec, targets, seconds, 0)
+  const peak = dep.procs.map(() => 0)
+  const sampler = setInterval(() => {
+    dep.procs.forEach((p, i) => void p.rssNow().then((rss) => (peak[i] = Math.max(peak[i]!, rss ?? 0))))
+  }, 250)
+  let result: LoadResult
+  try {
+    result = await load(spec, targets, seconds, 0)
+  } finally {
+    clearInterval(sampler)
+  }
   const h1 = await hostSnapshot(ctx.postmaster)
   const wal1 = opts.admin ? await walPosition(opts.admin) : null
-  const m1 = await dep.metrics()
+  const m1 = await Promise.all(dep.procs.map((p) => p.metrics()))
 
   const wallMs = result.durationSec * 1000
-  const perInstance = m1.instances.map((m, i) => cpuMs(m0.instances[i]!.cpu, m.cpu))
-  const totalCpu = perInstance.reduce((a, b) => a + b, 0)
-  const queries = m1.instances.every((m) => typeof m.dbQueries === 'number')
-    ? m1.instances.reduce((n, m, i) => n + (m.dbQueries! - m0.instances[i]!.dbQueries!), 0)
-    : null
-  const loops = m1.instances.map((m) => m.eventLoopDelayMs).filter((x) => x !== undefined)
+  const perProc = m1.map((m, i) => cpuMsOf(m) - cpuMsOf(m0[i]!))
+  const totalCpuMs = perProc.reduce((a, b) => a + b, 0)
+  const statements = COUNTS_STATEMENTS.has(dep.kind) ? m1.reduce((n, m, i) => n + m.dbQueries - m0[i]!.dbQueries, 0) : null
+  const loops = m1.map((m) => m.eventLoopDelayMs)
   const walBytes = wal0 !== null && wal1 !== null ? Number(wal1 - wal0) : null
-  const hd = hostDelta(h0, h1)
-  const primaryCpuMs = m0.primaryCpu && m1.primaryCpu ? cpuMs(m0.primaryCpu, m1.primaryCpu) : null
+  const ok = result.ok
   const measured: Measured = {
     ...meta,
     notes: [...(meta.notes ?? [])],
+    kind: dep.kind,
+    instances: dep.procs.length,
     attempts: 1,
-    deployment: dep.kind,
-    instances: dep.instances,
     load: result,
     server: {
-      cpuMs: perInstance,
-      cpuCores: perInstance.map((c) => c / wallMs),
-      cpuMsPer10k: result.ok > 0 ? (totalCpu / result.ok) * 10_000 : NaN,
-      cpuMsPer10kByInstance:
-        dep.kind === 'direct' && result.perTarget.length === perInstance.length
-          ? perInstance.map((c, i) => (result.perTarget[i]!.ok > 0 ? (c / result.perTarget[i]!.ok) * 10_000 : NaN))
+      cpuMs: perProc,
+      cpuCores: perProc.map((c) => c / wallMs),
+      cpuUsPerRequest: ok > 0 ? (totalCpuMs * 1000) / ok : NaN,
+      cpuUsPerRequestByInstance:
+        perProc.length > 1 && result.perTarget.length === perProc.length
+          ? perProc.map((c, i) => (result.perTarget[i]!.ok > 0 ? (c * 1000) / result.perTarget[i]!.ok : NaN))
           : null,
-      dbQueries: queries,
-      eventLoopDelayMs: loops.length
-        ? { p50: Math.max(...loops.map((l) => l.p50)), p99: Math.max(...loops.map((l) => l.p99)), max: Math.max(...loops.map((l) => l.max)) }
-        : null,
-      rssMb: Math.max(...m1.instances.map((m) => m.rss)) / 2 ** 20,
-      primaryCpuMs,
+      dbStatements: statements,
+      dbStatementsPerRequest: statements !== null && ok > 0 ? statements / ok : null,
+      eventLoopDelayMs: { p50: Math.max(...loops.map((l) => l.p50)), p99: Math.max(...loops.map((l) => l.p99)), max: Math.max(...loops.map((l) => l.max)) },
+      rssIdleMiB: dep.rssIdle.map(MiB),
+      // /proc unreadable (not Linux): the scrape right after the run is the nearest figure.
+      rssLoadMiB: peak.map((p, i) => MiB(p > 0 ? p : m1[i]!.rss)),
     },
     host: {
-      ...hd,
+      ...hostDelta(h0, h1),
       walBytes,
-      walBytesPerRequest: walBytes !== null && result.ok > 0 ? walBytes / result.ok : null,
+      walBytesPerRequest: walBytes !== null && ok > 0 ? walBytes / ok : null,
       generatorCores: result.generatorCpuMs / wallMs,
     },
   }
   const l = result
   ctx.log(
-    `    ${Math.round(l.rps)} req/s, p50 ${l.latencyMs.p50} ms, p99 ${l.latencyMs.p99} ms, ${l.ok} ok, ${l.non2xx} non-2xx, ${l.errors} errors` +
-      (queries !== null ? `, ${queries} db queries` : '') +
+    `    ${Math.round(l.rps)} req/s, p50 ${l.latencyMs.p50} ms, p99 ${l.latencyMs.p99} ms, ${l.ok} ok, ${l.non2xx} non-2xx, ${l.errors} errors, ` +
+      `${Math.round(measured.server.cpuUsPerRequest)} µs CPU/request` +
+      (statements !== null ? `, ${statements} db statements` : '') +
       (measured.host.otherCores !== null && measured.host.otherCores > BUSY_HOST_CORES ? ` (other work on the host: ${measured.host.otherCores.toFixed(2)} cores)` : ''),
   )
+  if (l.non2xx > 0 || l.errors > 0 || l.timeouts > 0) {
+    measured.notes.push(`UNEXPECTED: ${l.non2xx} non-2xx (${JSON.stringify(l.statusCodes)}), ${l.errors} errors, ${l.timeouts} timeouts`)
+  }
   return measured
 }

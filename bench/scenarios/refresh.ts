@@ -1,10 +1,23 @@
-// POST /auth/refresh, every request rotating a family no other request in flight touches,
-// against ceiling B (one 1-row UPDATE transaction per request through pg, same pool size,
-// same database).
+// POST /auth/refresh, every request rotating a family no other request has touched (as long as
+// the run makes fewer requests than it has families, which is checked and reported), against
+// ceiling B: one 1-row UPDATE transaction per request through pg, same pool, same database.
 import type pg from 'pg'
 import type { RequestSpec } from '../lib/load.js'
 import { TokenQueue } from '../lib/token-queue.js'
-import { measure, single, type Ctx, type Deployment, type Measured } from './context.js'
+import { deploy, measure, type Ctx, type Deployment, type Measured } from './context.js'
+
+export interface RefreshFigures {
+  families: number
+  tokensTaken: number
+  rotationsAnswered: number
+  refused: number
+  /** 503 answers (database busy: nothing changed, the token was used again later) */
+  retried: number
+  /** every request, warm-up included, rotated a family no earlier request had */
+  everyRequestOwnFamily: boolean
+  /** connections the server processes held on the database after the run */
+  dbConnections: number
+}
 
 export function refreshSpec(queue: TokenQueue): RequestSpec {
   return {
@@ -19,8 +32,8 @@ export function refreshSpec(queue: TokenQueue): RequestSpec {
   }
 }
 
-export async function ceilingB(ctx: Ctx, dataset: '1k' | '1M', rows: number): Promise<Measured> {
-  const dep = await single(ctx, 'ceiling-b', 'bench/ceilings/pg-update.ts', { CEILING_B_ROWS: String(rows) })
+export async function ceilingB(ctx: Ctx, rows: number, instances = 1): Promise<Measured> {
+  const dep = await deploy(ctx, 'ceilingB', instances, { CEILING_B_ROWS: String(rows) })
   try {
     // Same request shape as a refresh (the body is parsed and ignored).
     const spec: RequestSpec = {
@@ -32,11 +45,11 @@ export async function ceilingB(ctx: Ctx, dataset: '1k' | '1M', rows: number): Pr
     const m = await measure(
       ctx,
       dep,
-      { id: `ceiling-b-${dataset}`, label: 'ceiling B: pg BEGIN; UPDATE 1 row; COMMIT', dataset },
+      { id: `ceiling-b${instances > 1 ? `-x${instances}` : ''}`, label: `ceiling B: pg BEGIN; UPDATE 1 row; COMMIT${instances > 1 ? `, ${instances} processes` : ''}` },
       spec,
       { admin: ctx.db.admin },
     )
-    m.notes.push(`round-robin over ${rows} token_families rows, pool size ${process.env.DB_POOL_SIZE ?? 10}`)
+    m.notes.push(`round-robin over ${rows} token_families rows`)
     return m
   } finally {
     await dep.stop()
@@ -45,37 +58,34 @@ export async function ceilingB(ctx: Ctx, dataset: '1k' | '1M', rows: number): Pr
 
 export async function refreshRun(
   ctx: Ctx,
-  dep: Deployment,
-  args: { id: string; label: string; dataset: '1k' | '1M'; tokens: string[]; ceilingId: string },
-): Promise<Measured & { refresh: Record<string, number | boolean> }> {
-  const queue = new TokenQueue(args.tokens)
-  const m = await measure(ctx, dep, { id: args.id, label: args.label, dataset: args.dataset, ceilingId: args.ceilingId }, refreshSpec(queue), {
-    admin: ctx.db.admin,
-  })
-  const connections = await dbConnections(ctx.db.admin)
-  const families = args.tokens.length
-  const refresh = {
-    families,
-    tokensTaken: queue.taken,
-    rotationsAnswered: queue.returned,
-    refused: queue.refused,
-    /** 503 answers (database busy: nothing changed, the token was used again later) */
-    retried: queue.retried,
-    /** every request (warm-up included) rotated a different family */
-    everyRequestDistinctFamily: queue.taken <= families,
-    dbQueriesPerRefresh: m.server.dbQueries !== null && m.load.ok > 0 ? m.server.dbQueries / m.load.ok : NaN,
-    dbConnections: connections,
+  args: { id: string; label: string; tokens: string[]; instances?: number; dep?: Deployment },
+): Promise<Measured & { refresh: RefreshFigures }> {
+  const dep = args.dep ?? (await deploy(ctx, 'server', args.instances ?? 1))
+  try {
+    const queue = new TokenQueue(args.tokens)
+    const m = await measure(ctx, dep, { id: args.id, label: args.label }, refreshSpec(queue), { admin: ctx.db.admin })
+    const families = args.tokens.length
+    const refresh: RefreshFigures = {
+      families,
+      tokensTaken: queue.taken,
+      rotationsAnswered: queue.returned,
+      refused: queue.refused,
+      retried: queue.retried,
+      everyRequestOwnFamily: queue.taken <= families,
+      dbConnections: await dbConnections(ctx.db.admin),
+    }
+    m.notes.push(
+      refresh.everyRequestOwnFamily
+        ? `${families} families: every request rotated a family of its own`
+        : `only ${families} families for ${queue.taken} rotations: families came round again (never two requests on one at once); raise the known families`,
+    )
+    return Object.assign(m, { refresh })
+  } finally {
+    if (!args.dep) await dep.stop()
   }
-  m.notes.push(
-    refresh.everyRequestDistinctFamily
-      ? `${families} families: every request rotated a different family`
-      : `${families} families rotated round-robin (${queue.taken} rotations): no family is ever in two requests at once`,
-  )
-  if (m.load.non2xx > 0 || m.load.errors > 0) m.notes.push(`UNEXPECTED: ${m.load.non2xx} non-2xx, ${m.load.errors} errors`)
-  return Object.assign(m, { refresh })
 }
 
-/** Connections the server instances hold on the bench database (the admin pool excluded). */
+/** Connections the server processes hold on the bench database (the admin pool excluded). */
 export async function dbConnections(admin: pg.Pool): Promise<number> {
   const r = await admin.query<{ n: string }>(
     `SELECT count(*) AS n FROM pg_stat_activity
