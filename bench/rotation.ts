@@ -108,7 +108,7 @@ async function main() {
         const s = take()
         const first = await refresh(a.base, s.refreshToken)
         const access = first.body.access_token!
-        const me = () => fetch(`${b.base}/me`, { headers: { authorization: `Bearer ${access}` } }).then(async (r) => (await r.arrayBuffer(), r.status))
+        const me = () => fetch(`${b.base}/auth/me`, { headers: { authorization: `Bearer ${access}` } }).then(async (r) => (await r.arrayBuffer(), r.status))
         if ((await me()) !== 200) throw new Error('access token not accepted on B before logout')
         const out = await fetch(`${a.base}/auth/logout`, {
           method: 'POST',
