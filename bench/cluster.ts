@@ -1,4 +1,4 @@
-// Multi-instance mode: N copies of the real server (src/server.ts, unchanged) as node:cluster
+// N copies of the compiled server (dist/server/main.js, unchanged, plain node) as node:cluster
 // workers sharing one port. The primary only accepts connections and hands each one to the
 // next worker (round-robin, the default on Linux); after that a connection's requests go
 // straight to its worker, so there is no proxy copying bytes. Every worker is a complete
@@ -7,80 +7,54 @@
 //   INSTANCES=2 PORT=3000 NODE_ENV=production JWT_PRIVATE_KEY=… REFRESH_TOKEN_SECRET=… \
 //     DATABASE_URL=… npx tsx bench/cluster.ts
 //
-// Without DATABASE_URL the primary starts the embedded PostgreSQL once and hands its URL to
-// the workers (so they do not race to start it). Under the benchmark (IPC), it answers
-// 'metrics' with every worker's counters plus its own CPU, and forwards 'reset'.
+// Without DATABASE_URL the primary opens the embedded PostgreSQL once (as `npm start` would)
+// and hands its URL to the workers, so they do not race to start it.
+//
+// `npm run bench` does not measure this mode. Workers share the port, so GET /metrics answers
+// from whichever worker the connection lands on, and the server has no per-worker address to
+// scrape (prom-client's AggregatorRegistry would need each worker to register its registry,
+// which only src/ can do). The bench's multi-process runs are N processes on N ports with the
+// load generator splitting its connections, each process scraped on its own /metrics: what a
+// load balancer in front of N instances does. This file is for trying cluster mode by hand.
 import cluster, { type Worker } from 'node:cluster'
 import { once } from 'node:events'
 import { availableParallelism } from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { loadConfig } from '../src/server/config.js'
-import { startEmbeddedPostgres } from '../src/db/embedded.js'
+import { loadConfig, openDatabase } from '../dist/server/index.js'
 
 const instances = Number(process.env.INSTANCES ?? availableParallelism())
 if (!Number.isInteger(instances) || instances < 1) throw new Error('INSTANCES must be a positive integer')
 
 const config = loadConfig()
-let stopDatabase = async () => {}
-let databaseUrl = config.databaseUrl
-if (databaseUrl === null) {
-  const db = await startEmbeddedPostgres({ dataDir: join(config.dataDir, 'postgres'), port: config.embeddedPgPort })
-  databaseUrl = db.url
-  stopDatabase = db.stop
-}
+const db = await openDatabase(config)
 
 cluster.setupPrimary({
-  exec: fileURLToPath(new URL('../src/server.ts', import.meta.url)),
-  execArgv: ['--import', 'tsx'],
-  // The benchmark's IPC channel is the primary's; workers report to the primary.
-  stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  exec: fileURLToPath(new URL('../dist/server/main.js', import.meta.url)),
+  // Not this process's flags: under tsx they load its TypeScript loader, which the compiled
+  // server does not need and production does not run.
+  execArgv: [],
 })
 
-const workers: Worker[] = []
-let port = 0
 let stopping = false
-for (let i = 0; i < instances; i++) {
-  const w = cluster.fork({ DATABASE_URL: databaseUrl, INSTANCE: String(i) })
-  workers.push(w)
-}
+const workers: Worker[] = []
+const listening = new Map<number, number>()
+const allListening = new Promise<number>((resolve) => {
+  cluster.on('listening', (w, address) => {
+    listening.set(w.id, address.port)
+    if (listening.size === instances) resolve(address.port)
+  })
+})
 cluster.on('exit', (w, code, signal) => {
   if (stopping) return
   console.error(`instance ${w.id} exited (${code ?? signal}); stopping`)
   void shutdown(1)
 })
-// Each worker announces { listening: port } once it serves; listen(0) in a cluster gives
-// every worker the same port.
-await Promise.all(
-  workers.map(
-    (w) =>
-      new Promise<void>((resolve) => {
-        const onMessage = (m: { listening?: number }) => {
-          if (typeof m?.listening !== 'number') return
-          port = m.listening
-          w.off('message', onMessage)
-          resolve()
-        }
-        w.on('message', onMessage)
-      }),
-  ),
-)
-
-function ask(w: Worker): Promise<unknown> {
-  return new Promise((resolve) => {
-    const onMessage = (m: unknown) => {
-      if (typeof m !== 'object' || m === null || !('cpu' in m)) return
-      w.off('message', onMessage)
-      resolve(m)
-    }
-    w.on('message', onMessage)
-    w.send('metrics')
-  })
-}
+for (let i = 0; i < instances; i++) workers.push(cluster.fork({ DATABASE_URL: db.url, INSTANCE: String(i) }))
 
 async function shutdown(code: number) {
   if (stopping) return
   stopping = true
+  // Each worker drains its own requests on SIGTERM (dist/server/main.js) and exits.
   await Promise.all(
     workers.map(async (w) => {
       if (w.isDead()) return
@@ -89,25 +63,13 @@ async function shutdown(code: number) {
       await exited
     }),
   )
-  await stopDatabase()
+  await db.stop()
   process.exit(code)
 }
-process.once('SIGTERM', () => void shutdown(0))
-process.once('SIGINT', () => void shutdown(0))
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => void shutdown(0))
 
-if (process.send) {
-  let chain: Promise<unknown> = Promise.resolve()
-  process.on('message', (msg) => {
-    if (msg === 'reset') for (const w of workers) w.send('reset')
-    if (msg === 'metrics') {
-      // Workers' answers are matched by order, so one round at a time.
-      chain = chain.then(async () => {
-        const each = await Promise.all(workers.map(ask))
-        process.send?.({ instances: each, primary: { cpu: process.cpuUsage(), rss: process.memoryUsage().rss } })
-      })
-    }
-  })
-  process.send({ listening: port, instances })
-} else {
-  console.log(`${instances} instances of src/server.ts on http://${config.host}:${port} (node:cluster, round-robin)`)
-}
+const port = await allListening
+console.log(
+  `${instances} instances of dist/server/main.js on http://${config.host}:${port} (node:cluster, round-robin); ` +
+    `worker pids ${workers.map((w) => w.process.pid).join(', ')}`,
+)
