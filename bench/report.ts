@@ -321,7 +321,8 @@ export function markdownReport(r: BenchResults, svgName: string): string {
     'per request through pg with the server\'s pool, same database; **C** one argon2id verify per request with the server\'s parameters ',
     `(m=${m.argon2.memoryKiB} KiB, t=${m.argon2.timeCost}, p=${m.argon2.parallelism}). `,
     `The many-tokens runs cycle through ${s.accessUsers} users' tokens; A and A2 are loaded with the same requests. `,
-    'The host route is GET /notes on bench/host-app.js, which registers the plugin from the package entry and protects the route with `app.authn.authenticate`. ',
+    'The host route is GET /notes on bench/host-app.js, which registers the plugin from the package entry and protects the route with `app.authn.authenticate`; ',
+    'the gap between it and /auth/me is what the standalone server\'s hooks (helmet, the shutdown drain) and the hooks on the plugin\'s own routes (CORS, request metrics…) add to the same check. ',
     'The per-IP login limit and the per-session refresh limit are raised to 1 000 000 (one load generator is one client address); the limiter still runs.',
   )
   md.push('## Every run', '')
