@@ -7,7 +7,7 @@
 //   node scripts/build.mjs             always build
 //   node scripts/build.mjs --if-stale  only when a source is newer than the last build
 import { spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -46,8 +46,16 @@ const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
 const tsx = join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs')
 run('prisma client', [join(root, 'scripts', 'prisma-generate.mjs'), '--if-stale'])
 run('client error codes', [tsx, join(root, 'scripts', 'gen-client-errors.ts')])
-rmSync(join(root, 'dist'), { recursive: true, force: true })
-run('server (dist/)', [tsc, '-p', 'tsconfig.build.json'])
-rmSync(join(root, 'client', 'dist'), { recursive: true, force: true })
-run('client SDK (client/dist/)', [tsc, '-p', 'client/tsconfig.build.json'])
+// Built beside and swapped in, so a server or bench process running from dist/ never sees it
+// half-written, and files of deleted sources do not linger.
+function swap(dir) {
+  rmSync(join(root, dir), { recursive: true, force: true })
+  renameSync(join(root, `${dir}.next`), join(root, dir))
+}
+rmSync(join(root, 'dist.next'), { recursive: true, force: true })
+run('server (dist/)', [tsc, '-p', 'tsconfig.build.json', '--outDir', 'dist.next'])
+rmSync(join(root, 'client', 'dist.next'), { recursive: true, force: true })
+run('client SDK (client/dist/)', [tsc, '-p', 'client/tsconfig.build.json', '--outDir', 'client/dist.next'])
+swap('dist')
+swap(join('client', 'dist'))
 writeFileSync(stamp, new Date().toISOString())
