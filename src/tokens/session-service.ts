@@ -4,12 +4,10 @@
 // is added to this instance's denylist at once.
 import { ApiError } from '../errors.js'
 import type { AuditEvent } from '../audit/events.js'
-import { takeFromWindow } from '../limits/policy.js'
 import type { AuthMetrics } from '../metrics.js'
 import type { Tx } from '../db/client.js'
-import { childExpiry, decideRotation, type RotationDecision } from './policy.js'
 import { deriveChildToken, hashRefreshToken, isWellFormedRefreshToken, newRefreshToken } from './refresh-token.js'
-import type { LiveFamily, RevokeReason, RevokedFamily, RotationAction, RotationState, SessionMeta, TokenStore } from './token-store.js'
+import type { LiveFamily, RevokeReason, RevokedFamily, RotateArgs, RotationResult, SessionMeta, TokenStore } from './token-store.js'
 
 export interface SessionSettings {
   ttlSec: number
@@ -43,18 +41,10 @@ export interface SessionServiceOptions {
 
 const NO_META: SessionMeta = { ip: null, userAgent: null }
 
-interface RefreshOutcome {
-  kind: RotationDecision['kind'] | 'limited' | 'foreign'
-  /** for `limited`: when the session's window reopens */
-  retryAfterSec: number
-  familyId: string
-  userId: string
-  email: string
-}
 
 /** Thrown inside a transaction to undo it; carries why. */
 class Rollback extends Error {
-  constructor(readonly outcome: RefreshOutcome | null) {
+  constructor(readonly outcome: RotationResult | null) {
     super('rolled back')
   }
 }
@@ -89,7 +79,7 @@ export class SessionService {
   async refresh(presentedToken: string, meta: SessionMeta = NO_META): Promise<IssuedSession> {
     const child = deriveChildToken(presentedToken, this.settings.secret)
     const outcome = isWellFormedRefreshToken(presentedToken)
-      ? await this.store.rotate(hashRefreshToken(presentedToken), (state) => this.decide(state, child, { revokeOnReuse: true }))
+      ? await this.store.rotate(this.rotation(presentedToken, child, { revokeOnReuse: true, expectedFamily: null }))
       : null
     return this.settle(outcome, child, meta)
   }
@@ -111,15 +101,11 @@ export class SessionService {
   ): Promise<IssuedSession | null> {
     if (!isWellFormedRefreshToken(presentedToken)) throw notThisSession()
     const child = deriveChildToken(presentedToken, this.settings.secret)
-    let done: { outcome: RefreshOutcome; revoked: RevokedFamily[] } | null
+    let done: { outcome: RotationResult; revoked: RevokedFamily[] } | null
     try {
       done = await this.store.transaction(async (tx) => {
         if (!(await change(tx))) return null
-        const outcome = await this.store.rotateIn(tx, hashRefreshToken(presentedToken), (state) =>
-          state.family.id === sessionId
-            ? this.decide(state, child, { revokeOnReuse: false })
-            : { action: { type: 'none' }, result: { ...outcomeBase(state), kind: 'foreign' as const } },
-        )
+        const outcome = await this.store.rotate(this.rotation(presentedToken, child, { revokeOnReuse: false, expectedFamily: sessionId }), tx)
         if (outcome?.kind !== 'rotate' && outcome?.kind !== 'replay') throw new Rollback(outcome)
         const revoked = await this.store.revokeUserFamilies(outcome.userId, reason, outcome.familyId, tx)
         return { outcome, revoked }
@@ -140,46 +126,24 @@ export class SessionService {
     return this.settle(done.outcome, child, meta)
   }
 
-  // The pure rule decides; this turns its decision into what the store does. Only a rotation
-  // counts against the per-session limit: a replay hands out nothing new, and limiting it could
-  // push its retry past the reuse window and turn a rate limit into a theft alarm. Reuse,
-  // revoked and expired are final and always take effect.
-  private decide(state: RotationState, child: string, opts: { revokeOnReuse: boolean }): { action: RotationAction; result: RefreshOutcome } {
-    const decision = decideRotation({
-      presented: state.presented,
-      live: state.live,
-      family: state.family,
-      now: state.now,
+  // What the store's single statement needs: the rule's parameters (the rule itself is policy.ts,
+  // which auth.rotate_refresh_token implements in SQL). Only a rotation counts against the
+  // per-session limit: a replay hands out nothing new, and limiting it could push its retry past
+  // the reuse window and turn a rate limit into a theft alarm.
+  private rotation(presentedToken: string, child: string, opts: { revokeOnReuse: boolean; expectedFamily: string | null }): RotateArgs {
+    const limit = this.opts.refreshLimit
+    return {
+      tokenHash: hashRefreshToken(presentedToken),
+      childHash: hashRefreshToken(child),
+      ttlMs: this.settings.ttlSec * 1000,
       windowMs: this.settings.reuseWindowSec * 1000,
-    })
-    const base = outcomeBase(state)
-    const none: RotationAction = { type: 'none' }
-    switch (decision.kind) {
-      case 'rotate': {
-        const limit = this.opts.refreshLimit
-        const window = limit
-          ? takeFromWindow(state.family.refreshWindow, state.now, limit.max, limit.windowSec * 1000)
-          : { allowed: true as const, next: state.family.refreshWindow }
-        if (!window.allowed) return { action: none, result: { ...base, kind: 'limited', retryAfterSec: window.retryAfterSec } }
-        return {
-          action: {
-            type: 'mint-child',
-            childHash: hashRefreshToken(child),
-            childExpiresAt: childExpiry(state.now, this.settings.ttlSec * 1000, state.family.expiresAt),
-            refreshWindow: window.next,
-          },
-          result: { ...base, kind: 'rotate' },
-        }
-      }
-      case 'reuse':
-        return { action: opts.revokeOnReuse ? { type: 'revoke', reason: 'reuse_detected' } : none, result: { ...base, kind: 'reuse' } }
-      default:
-        return { action: none, result: { ...base, kind: decision.kind } }
+      limit: limit ? { max: limit.max, windowMs: limit.windowSec * 1000 } : null,
+      ...opts,
     }
   }
 
   // What the caller sees of an outcome whose database effects have been made.
-  private async settle(outcome: RefreshOutcome | null, child: string, meta: SessionMeta): Promise<IssuedSession> {
+  private async settle(outcome: RotationResult | null, child: string, meta: SessionMeta): Promise<IssuedSession> {
     this.opts.metrics.refresh(outcome?.kind ?? 'unknown')
     // Never issued by us (random, truncated, forged): no family was touched.
     if (!outcome) throw new ApiError('invalid_refresh_token')
@@ -276,10 +240,6 @@ export class SessionService {
       ...families.map((f): AuditEvent => ({ type: 'family_revoked', userId: f.userId, familyId: f.id, reason, ...meta })),
     )
   }
-}
-
-function outcomeBase(state: RotationState) {
-  return { familyId: state.family.id, userId: state.family.userId, email: state.family.email, retryAfterSec: 0 }
 }
 
 const notThisSession = () => new ApiError('invalid_request', 'The refresh token does not belong to this session.')

@@ -3,8 +3,6 @@
 import { randomUUID } from 'node:crypto'
 import type { PrismaClient } from '../generated/prisma/client.js'
 import type { Tx } from '../db/client.js'
-import type { WindowState } from '../limits/policy.js'
-import type { FamilyState, TokenState } from './policy.js'
 
 export const REVOCATION_CHANNEL = 'auth_token_family_revoked'
 
@@ -30,46 +28,40 @@ export interface LiveFamily {
   ip: string | null
 }
 
-export interface LockedFamily extends FamilyState {
-  id: string
+export interface RotateArgs {
+  /** SHA-256 of the presented token */
+  tokenHash: string
+  /** SHA-256 of its child (derived from it), minted on `rotate` */
+  childHash: string
+  childId?: string
+  /** a child's idle lifetime; it never outlives its family */
+  ttlMs: number
+  /** the reuse window; 0 disables replay */
+  windowMs: number
+  /** rotations per session per window; null: unlimited */
+  limit: { max: number; windowMs: number } | null
+  /** false inside a transaction that will be undone: the caller revokes after it */
+  revokeOnReuse: boolean
+  /** another family's token is `foreign`, and nothing happens */
+  expectedFamily: string | null
+  /** the decision's instant (tests); default: the database clock once the lock is held */
+  now?: Date
+}
+
+export interface RotationResult {
+  kind: 'rotate' | 'replay' | 'reuse' | 'revoked' | 'expired' | 'limited' | 'foreign'
+  familyId: string
   userId: string
   email: string
-  /** the per-session refresh limit's window */
-  refreshWindow: WindowState
+  /** for `limited`: when the session's window reopens */
+  retryAfterSec: number
+  decidedAt: Date
 }
-
-export interface RotationState {
-  family: LockedFamily
-  presented: TokenState
-  live: TokenState | null
-  now: Date
-}
-
-export type RotationAction =
-  | { type: 'mint-child'; childHash: string; childExpiresAt: Date; refreshWindow: WindowState }
-  | { type: 'revoke'; reason: RevokeReason }
-  | { type: 'none' }
 
 export interface TimeoutOptions {
   lockTimeoutMs: number
   statementTimeoutMs: number
 }
-
-interface TokenRow {
-  id: string
-  parent_id: string | null
-  created_at: Date
-  spent_at: Date | null
-  expires_at: Date
-}
-
-const toTokenState = (r: TokenRow): TokenState => ({
-  id: r.id,
-  parentId: r.parent_id,
-  createdAt: r.created_at,
-  spentAt: r.spent_at,
-  expiresAt: r.expires_at,
-})
 
 export class TokenStore {
   constructor(
@@ -123,95 +115,26 @@ export class TokenStore {
   }
 
   /**
-   * One short transaction: find the presented token's family and lock its row, read the
-   * presented and the live token, let `decide` choose, apply the choice. Concurrent rotations
-   * of one family queue on the row lock, so each reads the previous one's result. Resolves to
-   * null, having changed nothing, for a token that was never issued.
+   * One rotation, in one statement: auth.rotate_refresh_token locks the presented token's
+   * family, decides (the rule of policy.ts, in SQL), and spends, mints and touches, or revokes
+   * on reuse. Concurrent rotations of one family queue on the lock, so each sees the previous
+   * one's result. Null, having changed nothing, for a token that was never issued. Inside a
+   * caller's transaction with `tx`.
    */
-  async rotate<T>(
-    tokenHash: string,
-    decide: (state: RotationState) => { action: RotationAction; result: T },
-  ): Promise<T | null> {
-    return this.transaction((tx) => this.rotateIn(tx, tokenHash, decide))
-  }
-
-  /** rotate() inside the caller's transaction (a password change swaps the hash first). */
-  async rotateIn<T>(
-    tx: Tx,
-    tokenHash: string,
-    decide: (state: RotationState) => { action: RotationAction; result: T },
-  ): Promise<T | null> {
-    // The token -> family link never changes, so it is safe to follow it in the statement
-    // that takes the lock.
-    const fams = await tx.$queryRaw<
-      {
-        id: string
-        user_id: string
-        email: string
-        revoked_at: Date | null
-        expires_at: Date
-        refresh_window_start: Date | null
-        refresh_count: number
-        token_id: string
-      }[]
+  async rotate(args: RotateArgs, tx: Tx | PrismaClient = this.prisma): Promise<RotationResult | null> {
+    const limit = args.limit
+    const rows = await tx.$queryRaw<
+      { kind: RotationResult['kind']; family_id: string; user_id: string; email: string; retry_after_sec: number; decided_at: Date }[]
     >`
-      SELECT f.id, f.user_id, u.email, f.revoked_at, f.expires_at, f.refresh_window_start, f.refresh_count,
-             t.id AS token_id
-      FROM auth.refresh_tokens t
-      JOIN auth.token_families f ON f.id = t.family_id
-      JOIN auth.users u ON u.id = f.user_id
-      WHERE t.token_hash = ${tokenHash}
-      FOR UPDATE OF f`
-    const fam = fams[0]
-    if (!fam) return null
-    // A new statement, so a new snapshot: it sees what the transaction we may have waited
-    // for committed. clock_timestamp(), not now(): the decision is about this instant, not
-    // about when our transaction began queueing.
-    const tokens = await tx.$queryRaw<(TokenRow & { now: Date })[]>`
-      SELECT id, parent_id, created_at, spent_at, expires_at, clock_timestamp() AS now
-      FROM auth.refresh_tokens
-      WHERE family_id = ${fam.id}::uuid AND (id = ${fam.token_id}::uuid OR spent_at IS NULL)`
-    const presentedRow = tokens.find((t) => t.id === fam.token_id)
-    if (!presentedRow) throw new Error('presented token vanished under the family lock')
-    const liveRow = tokens.find((t) => t.spent_at === null) ?? null
-    const now = presentedRow.now
-
-    const { action, result } = decide({
-      family: {
-        id: fam.id,
-        userId: fam.user_id,
-        email: fam.email,
-        revokedAt: fam.revoked_at,
-        expiresAt: fam.expires_at,
-        refreshWindow: { start: fam.refresh_window_start, count: fam.refresh_count },
-      },
-      presented: toTokenState(presentedRow),
-      live: liveRow ? toTokenState(liveRow) : null,
-      now,
-    })
-
-    if (action.type === 'mint-child') {
-      // Spend, mint and touch in one round trip; the child exists only if the spend did.
-      const touched = await tx.$executeRaw`
-        WITH spent AS (
-          UPDATE auth.refresh_tokens SET spent_at = ${now}
-          WHERE id = ${fam.token_id}::uuid AND spent_at IS NULL
-          RETURNING id
-        ), child AS (
-          INSERT INTO auth.refresh_tokens (id, token_hash, family_id, parent_id, created_at, expires_at)
-          SELECT ${randomUUID()}::uuid, ${action.childHash}, ${fam.id}::uuid, spent.id, ${now}, ${action.childExpiresAt}
-          FROM spent
-          RETURNING id
-        )
-        UPDATE auth.token_families
-        SET last_used_at = ${now},
-            refresh_window_start = ${action.refreshWindow.start}, refresh_count = ${action.refreshWindow.count}
-        WHERE id = ${fam.id}::uuid AND EXISTS (SELECT 1 FROM child)`
-      if (touched !== 1) throw new Error('presented token was spent concurrently despite the family lock')
-    } else if (action.type === 'revoke') {
-      await revokeIn(tx, fam.id, action.reason)
-    }
-    return result
+      SELECT kind, family_id, user_id, email, retry_after_sec, decided_at FROM auth.rotate_refresh_token(
+        ${args.tokenHash}::char(64), ${args.childHash}::char(64), ${args.childId ?? randomUUID()}::uuid,
+        ${args.ttlMs}::bigint, ${args.windowMs}::bigint,
+        ${limit?.max ?? null}::integer, ${limit?.windowMs ?? 0}::bigint,
+        ${args.revokeOnReuse}::boolean, ${args.expectedFamily}::uuid,
+        ${this.timeouts.lockTimeoutMs}::integer, ${args.now ?? null}::timestamptz)`
+    const r = rows[0]
+    if (!r) return null
+    return { kind: r.kind, familyId: r.family_id, userId: r.user_id, email: r.email, retryAfterSec: r.retry_after_sec, decidedAt: r.decided_at }
   }
 
   /** An interactive transaction bounded like every statement: waits and runs past these answer 503. */
