@@ -1,0 +1,10 @@
+const mu = (l) => { global.gc?.(); const m = process.memoryUsage(); console.log(l.padEnd(28), 'rss', (m.rss/1048576).toFixed(1), 'heapUsed', (m.heapUsed/1048576).toFixed(1), 'external', (m.external/1048576).toFixed(1)) }
+const { createDb } = await import('./dist/db/client.js')
+mu('modules')
+const db = createDb({ url: 'postgresql://postgres@127.0.0.1:5432/postgres', poolSize: 2, statementTimeoutMs: 5000, lockTimeoutMs: 2000, connectTimeoutMs: 2000 })
+await db.prisma.$queryRaw`SELECT 1`; mu('first prisma query')
+await db.prisma.user.findUnique({ where: { email: 'x@example.com' } }); mu('first model query')
+let t = performance.now(); for (let i = 0; i < 300; i++) await db.prisma.$queryRaw`SELECT ${i}::int AS x`; console.log('300 raw queries ms', (performance.now()-t).toFixed(0))
+t = performance.now(); for (let i = 0; i < 300; i++) await db.prisma.user.findUnique({ where: { email: 'x@example.com' } }); console.log('300 model queries ms', (performance.now()-t).toFixed(0))
+t = performance.now(); for (let i = 0; i < 300; i++) await db.pool.query('SELECT $1::int AS x', [i]); console.log('300 pg queries ms', (performance.now()-t).toFixed(0))
+await db.close(); process.exit(0)
