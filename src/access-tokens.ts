@@ -47,9 +47,9 @@ export async function registerAccessTokens(fastify: FastifyInstance, settings: A
     requiredClaims: ['sub', 'sid', 'iat', 'exp', 'iss', 'aud', 'jti'],
     checkTyp: ACCESS_TOKEN_TYP,
     complete: true,
-    cache: 10_000,
-    cacheTTL: 60_000,
-    // The plugin's default caches failures for 10 minutes; a failure must not outlive its cause.
+    // Successes are remembered in front of fast-jwt (VerifiedTokens, below), failures never:
+    // the plugin's default caches failures for 10 minutes, and a failure must not outlive its cause.
+    cache: false,
     errorCacheTTL: 0,
   })
   let current!: JwtNamespace
@@ -108,21 +108,63 @@ export async function registerAccessTokens(fastify: FastifyInstance, settings: A
     }
   }
 
+  const verified = new VerifiedTokens(settings.jwt.verifiedCacheSize)
   return {
     sign: ({ userId, email, familyId }) => current.sign({ sub: userId, sid: familyId, email, jti: randomUUID() }),
     verify(token) {
-      try {
-        return checked(current.verify<Decoded>(token), key)
-      } catch (err) {
-        const retired = retiredKeyFor(token)
-        if (!retired) throw toApiError(err)
-        try {
-          return checked(retired.verify(token), retired)
-        } catch (again) {
-          throw toApiError(again)
-        }
-      }
+      const known = verified.get(token)
+      if (known) return known
+      const claims = verifyOnce(token)
+      verified.set(token, claims)
+      return claims
     },
+  }
+
+  function verifyOnce(token: string): AccessClaims {
+    try {
+      return checked(current.verify<Decoded>(token), key)
+    } catch (err) {
+      const retired = retiredKeyFor(token)
+      if (!retired) throw toApiError(err)
+      try {
+        return checked(retired.verify(token), retired)
+      } catch (again) {
+        throw toApiError(again)
+      }
+    }
+  }
+}
+
+/**
+ * Tokens whose signature and claims have been verified, by their exact text, until they expire.
+ * A client sends the same access token for its whole lifetime, so after the first request a
+ * token costs a map lookup instead of an Ed25519 verification (about 150 µs here). Only a
+ * verified token is remembered, only until its `exp`, and only by the very string that was
+ * verified: any other token, however close, is verified afresh. The denylist is checked on
+ * every request, after this. Bounded: past `max` entries the oldest goes first.
+ */
+export class VerifiedTokens {
+  private readonly entries = new Map<string, AccessClaims>()
+
+  constructor(private readonly max: number) {}
+
+  get(token: string): AccessClaims | undefined {
+    const claims = this.entries.get(token)
+    if (claims === undefined) return undefined
+    if (claims.exp * 1000 > Date.now()) return claims
+    this.entries.delete(token)
+    return undefined
+  }
+
+  set(token: string, claims: AccessClaims): void {
+    if (this.max === 0) return
+    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!)
+    // One object serves every request with this token: no route may change it for the next.
+    this.entries.set(token, Object.freeze(claims))
+  }
+
+  get size(): number {
+    return this.entries.size
   }
 }
 

@@ -143,6 +143,18 @@ describe('defaults', () => {
     expect(dev.databaseUrl, 'zero-config: the embedded database, no opt-in needed').toBeNull()
   })
 
+  it('request logging is on outside production and off in it unless LOG_REQUESTS says so', () => {
+    expect(config.logRequests).toBe(true)
+    expect(loadConfig(productionEnv()).logRequests).toBe(false)
+    expect(loadConfig(productionEnv({ LOG_REQUESTS: 'true' })).logRequests).toBe(true)
+    expect(loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, LOG_REQUESTS: 'false' }).logRequests).toBe(false)
+  })
+
+  it('remembers up to 10000 verified access tokens; ACCESS_TOKEN_CACHE_SIZE=0 turns that off', () => {
+    expect(config.jwt.verifiedCacheSize).toBe(10_000)
+    expect(loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, ACCESS_TOKEN_CACHE_SIZE: '0' }).jwt.verifiedCacheSize).toBe(0)
+  })
+
   it('an empty or blank variable counts as unset', () => {
     const c = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, PORT: '', HOST: '   ', ACCESS_TOKEN_TTL: ' ' })
     expect(c.port).toBe(3000)

@@ -35,6 +35,8 @@ export interface ServerSettings {
   host: string
   port: number
   logLevel: string
+  /** a log line for every request and its answer (Fastify's request logging) */
+  logRequests: boolean
   /** null: start the embedded Postgres in dataDir (in production only with EMBEDDED_POSTGRES_IN_PRODUCTION=true) */
   databaseUrl: string | null
   /** a direct connection for LISTEN when DATABASE_URL goes through a transaction pooler */
@@ -111,6 +113,7 @@ export function loadConfig(env: Env = process.env): Config {
       refreshTtlSec: n('tokens.refreshTtlSec'),
       sessionMaxAgeSec: n('tokens.sessionMaxAgeSec'),
       reuseWindowSec: n('tokens.reuseWindowSec'),
+      verifiedCacheSize: n('tokens.verifiedCacheSize'),
     },
     passwords: { memoryKiB: n('passwords.memoryKiB'), timeCost: n('passwords.timeCost'), parallelism: n('passwords.parallelism') },
     cookies: { secure: r.bool('COOKIE_SECURE', production) },
@@ -146,6 +149,9 @@ export function loadConfig(env: Env = process.env): Config {
     host: r.str('HOST', '127.0.0.1'),
     port: r.int('PORT', 3000, 0, 65_535),
     logLevel: r.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+    // Two lines per request cost a measurable share of a small route's throughput (README:
+    // Benchmarks); production turns them on when it wants them.
+    logRequests: r.bool('LOG_REQUESTS', !production),
     databaseUrl: r.optional('DATABASE_URL'),
     databaseListenUrl: r.optional('DATABASE_LISTEN_URL'),
     dataDir,

@@ -6,7 +6,7 @@ import { COOKIE, cookieHeader, cookiesOf, uniqueEmail } from '../helpers/flows.j
 const lines: string[] = []
 let t: TestApp
 beforeAll(async () => {
-  t = await buildTestApp({ env: { LOG_LEVEL: 'trace' }, logStream: { write: (l: string) => void lines.push(l) } })
+  t = await buildTestApp({ env: { LOG_LEVEL: 'trace', LOG_REQUESTS: 'true' }, logStream: { write: (l: string) => void lines.push(l) } })
 })
 afterAll(() => t.close())
 
@@ -62,4 +62,21 @@ it('redacts credentials even when code logs them by mistake', () => {
   expect(written).toContain('oops')
   expect(written).toContain('[redacted]')
   expect(written).not.toMatch(/leaked/)
+})
+
+it('LOG_REQUESTS: a line per request and per answer when on; none when off, while errors are still logged', async () => {
+  const requestLines = (ls: string[]) => ls.filter((l) => /"msg":"(incoming request|request completed)"/.test(l))
+  expect(requestLines(lines).length).toBeGreaterThan(0)
+
+  const quiet: string[] = []
+  const off = await buildTestApp({ env: { LOG_LEVEL: 'trace', LOG_REQUESTS: 'false' }, logStream: { write: (l: string) => void quiet.push(l) } })
+  try {
+    await off.app.inject({ url: '/auth/.well-known/jwks.json' })
+    await off.app.inject({ method: 'POST', url: '/auth/login', payload: { email: 'nobody@example.com', password: 'wrong password here' } })
+    off.app.log.error('an error still reaches the log')
+    expect(requestLines(quiet)).toEqual([])
+    expect(quiet.join('')).toContain('an error still reaches the log')
+  } finally {
+    await off.close()
+  }
 })

@@ -102,24 +102,43 @@ describe('CORS', () => {
 })
 
 describe('security headers', () => {
-  it('are on every answer, errors included', async () => {
-    for (const url of ['/auth/.well-known/jwks.json', '/auth/me', '/nope']) {
+  it('the JSON answers, errors included: nosniff and no-store, and no page headers they have no use for', async () => {
+    for (const url of ['/auth/me', '/auth/nope']) {
       const res = await t.app.inject({ url })
       expect(res.headers['x-content-type-options']).toBe('nosniff')
+      expect(res.headers['cache-control']).toBe('no-store')
+      expect(res.headers['content-security-policy']).toBeUndefined()
+    }
+    // The key set may be cached, and says so itself.
+    const jwks = await t.app.inject({ url: '/auth/.well-known/jwks.json' })
+    expect(jwks.headers['x-content-type-options']).toBe('nosniff')
+    expect(jwks.headers['cache-control']).toBe('public, max-age=300')
+    expect((await t.app.inject({ url: '/nope' })).headers['x-content-type-options']).toBe('nosniff')
+  })
+
+  it('the pages (docs, demo) get a CSP that loads scripts from this origin only, and refuse framing', async () => {
+    for (const url of ['/', '/docs/']) {
+      const res = await t.app.inject({ url })
+      expect(res.statusCode, url).toBeLessThan(400)
       expect(res.headers['content-security-policy']).toContain("default-src 'self'")
-      expect(res.headers['x-frame-options']).toBeDefined()
+      expect(res.headers['content-security-policy']).toContain("frame-ancestors 'none'")
+      expect(res.headers['x-frame-options']).toBe('SAMEORIGIN')
     }
   })
 
   it('HSTS and upgrade-insecure-requests only when served over https', async () => {
-    const plain = await t.app.inject({ url: '/auth/.well-known/jwks.json' })
-    expect(plain.headers['strict-transport-security']).toBeUndefined()
-    expect(plain.headers['content-security-policy']).not.toContain('upgrade-insecure-requests')
+    for (const url of ['/auth/.well-known/jwks.json', '/auth/me', '/']) {
+      const plain = await t.app.inject({ url })
+      expect(plain.headers['strict-transport-security']).toBeUndefined()
+      expect(plain.headers['content-security-policy'] ?? '').not.toContain('upgrade-insecure-requests')
+    }
     const secure = await buildTestApp({ env: { COOKIE_SECURE: 'true' } })
     try {
-      const res = await secure.app.inject({ url: '/auth/.well-known/jwks.json' })
-      expect(res.headers['strict-transport-security']).toContain('max-age=31536000')
-      expect(res.headers['content-security-policy']).toContain('upgrade-insecure-requests')
+      for (const url of ['/auth/.well-known/jwks.json', '/auth/me', '/']) {
+        const res = await secure.app.inject({ url })
+        expect(res.headers['strict-transport-security'], url).toContain('max-age=31536000')
+      }
+      expect((await secure.app.inject({ url: '/' })).headers['content-security-policy']).toContain('upgrade-insecure-requests')
     } finally {
       await secure.close()
     }
