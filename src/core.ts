@@ -90,7 +90,7 @@ export function createCore(settings: AuthSettings, opts: CoreOptions): Core {
     log: log.child({ component: 'denylist' }),
   })
   metrics.watchDenylist(() => denylist.size)
-  const attempts = new LoginAttemptStore(db.prisma, settings.db)
+  const attempts = new LoginAttemptStore(db.prisma, settings.db, settings.lockout)
   const counters = new CounterStore(db.prisma)
   const auditStore = new AuditStore(db.prisma)
   const audit = new AuditLog(auditStore, log.child({ component: 'audit' }))
@@ -105,12 +105,9 @@ export function createCore(settings: AuthSettings, opts: CoreOptions): Core {
     users,
     passwords,
     attempts,
-    lockout: settings.lockout,
     ceiling: new AccountCeiling({
-      attempts,
       counters,
       policy: settings.loginProofOfWork,
-      resetSec: settings.lockout.resetSec,
       key: settings.loginProofOfWork.key,
     }),
     sessions,

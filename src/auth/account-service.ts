@@ -2,18 +2,19 @@
 // rehashing on login when the configured cost has changed, and the session steps of a
 // password change.
 //
-// An unknown address and a wrong password take the same path: the counter (keyed by the
-// address, whether or not it has an account, and the client's IP) and the user lookup, one
-// argon2 verify (against a dummy hash when there is no user), a background audit write. Same
-// answer, same cost.
-import { ApiError, ProofOfWorkRequired } from '../errors.js'
+// An unknown address and a wrong password take the same path: one statement for the counters
+// (keyed by the address, whether or not it has an account, and the client's IP) and the user
+// lookup, one argon2 verify (against a dummy hash when there is no user), a background audit
+// write. Same answer, same cost. A success adds one statement: the session and the counters'
+// reset.
+import { ApiError } from '../errors.js'
 import type { AuthMetrics, LoginOutcome } from '../metrics.js'
 import { normaliseEmail } from '../users/email.js'
 import { EmailTakenError, type UserRecord, type UserStore } from '../users/user-store.js'
 import type { LoginAttemptStore } from '../limits/login-attempt-store.js'
 import type { AccountCeiling } from '../limits/account-ceiling.js'
 import type { Proof } from '../limits/proof-of-work.js'
-import { attemptKey, decideAttempt, type LockoutPolicy } from '../limits/policy.js'
+import { attemptKey } from '../limits/policy.js'
 import type { IssuedSession, SessionEvents, SessionService } from '../tokens/session-service.js'
 import type { SessionMeta } from '../tokens/token-store.js'
 import type { PasswordHasher } from './password.js'
@@ -22,7 +23,6 @@ export interface AccountServiceDeps {
   users: UserStore
   passwords: PasswordHasher
   attempts: LoginAttemptStore
-  lockout: LockoutPolicy
   /** the per-account ceiling across all addresses: a proof of work past it */
   ceiling: AccountCeiling
   sessions: SessionService
@@ -69,25 +69,25 @@ export class AccountService {
    * change, whose sweep then revokes it, or fails.
    */
   async login(rawEmail: string, password: string, meta: SessionMeta, proof: Proof | null = null): Promise<IssuedSession> {
-    // First, before anything costs argon2 or counts: an account failing from everywhere
-    // needs a proof of work (identical for an address with no account).
-    const accountKey = await this.d.ceiling.pass(rawEmail, password, proof).catch((err: unknown) => {
-      if (err instanceof ProofOfWorkRequired) this.d.metrics.login('proof_of_work_required')
-      throw err
-    })
     const email = normaliseEmail(rawEmail)
+    const admission = await this.d.ceiling.admit(rawEmail, password, proof)
     const key = attemptKey(rawEmail, meta.ip ?? '')
-    const [attempt, user] = await Promise.all([
-      this.claimAttempt(key),
-      email ? this.d.users.findByEmail(email) : Promise.resolve(null),
-    ])
-    if (!attempt.allowed) throw this.loginFailed('locked', user?.id ?? null, meta, lockedError(attempt.retryAfterSec))
+    // One statement: the account's count (a proof of work past its ceiling), this address's
+    // claim (a lock after repeated failures), and the account's row.
+    const gate = await this.d.attempts.open({ accountKey: admission.key, below: admission.below, attemptKey: key, email })
+    const { user } = gate
+    if (!gate.counted) {
+      this.d.metrics.login('proof_of_work_required')
+      throw this.d.ceiling.refuse(admission, gate.accountFailures)
+    }
+    if (!gate.decision.allowed) throw this.loginFailed('locked', user?.id ?? null, meta, lockedError(gate.decision.retryAfterSec))
     const ok = await this.d.passwords.verify(user?.passwordHash ?? null, password)
     if (!user || !ok) throw this.loginFailed('invalid_credentials', user?.id ?? null, meta)
-    const session = await this.d.sessions.start(user, meta)
+    // One statement: the session, if the password just verified is still the account's, and
+    // the counters' reset with it.
+    const session = await this.d.sessions.start(user, meta, [key, admission.key])
     if (!session) throw this.loginFailed('credentials_changed', user.id, meta)
     this.d.metrics.login('success')
-    await this.d.attempts.reset(key, accountKey)
     await this.rehashIfOutdated(user, password)
     return session
   }
@@ -131,17 +131,13 @@ export class AccountService {
 
   private async checkCurrentPassword(user: UserRecord, c: PasswordChange): Promise<void> {
     const key = attemptKey(user.email, c.meta.ip ?? '')
-    const attempt = await this.claimAttempt(key)
+    const attempt = await this.d.attempts.claim(key)
     if (!attempt.allowed) throw lockedError(attempt.retryAfterSec)
     if (!(await this.d.passwords.verify(user.passwordHash, c.currentPassword))) {
       this.d.events.record({ type: 'password_change_failure', userId: user.id, familyId: c.familyId, ...c.meta })
       throw new ApiError('invalid_current_password')
     }
     await this.d.attempts.reset(key)
-  }
-
-  private claimAttempt(key: string) {
-    return this.d.attempts.claim(key, (state, now) => decideAttempt(state, now, this.d.lockout))
   }
 
   // When the configured argon2 cost has changed, the first successful login re-hashes the

@@ -1,6 +1,8 @@
-// The per-account ceiling on failed logins (the policy is in proof-of-work.ts): the gate at
-// the start of a login. It runs before the per-address counter and argon2, so a login turned
-// away for want of a proof costs one statement: no argon2, no failure counted anywhere.
+// The per-account ceiling on failed logins (the policy is in proof-of-work.ts): the proof a
+// login brings, and the challenge it gets when it needs a harder one. The count itself is the
+// first step of the login's gate statement (auth.open_login), before the per-address counter
+// and argon2, so a login turned away for want of a proof costs that one statement: no argon2,
+// no failure counted anywhere.
 //
 // The counter lives in login_attempts under accountKey() (the address alone), counted in
 // advance like the per-address one and reset with it by a correct password. Spent proofs are
@@ -9,19 +11,24 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { ProofOfWorkRequired } from '../errors.js'
 import type { CounterStore } from './counter-store.js'
-import type { LoginAttemptStore } from './login-attempt-store.js'
 import { accountKey } from './policy.js'
 import { challengeBits, checkProof, failuresAllowedBelow, issueChallenge, type Proof, type ProofOfWorkPolicy } from './proof-of-work.js'
 
 export interface AccountCeilingDeps {
-  attempts: LoginAttemptStore
   counters: CounterStore
   policy: ProofOfWorkPolicy
-  /** failures are forgotten after this long without one (LOGIN_FAILURE_RESET_SEC) */
-  resetSec: number
   /** the HMAC key of the challenges; the same on every instance */
   key: Buffer
   nowSec?: () => number
+}
+
+export interface Admission {
+  /** the account's counter in login_attempts */
+  key: string
+  /** the proof's difficulty, 0 without a valid one */
+  bits: number
+  /** the attempt counts (and goes on to argon2) while the account has fewer failures than this */
+  below: number
 }
 
 export class AccountCeiling {
@@ -32,23 +39,26 @@ export class AccountCeiling {
   }
 
   /**
-   * Counts this attempt against the account, or throws ProofOfWorkRequired (401 with a new
-   * challenge) when the account needs a harder proof than the one given. Returns the
-   * account's counter key, for the reset after a correct password.
+   * Checks the proof, if any, and spends it (one solution buys one attempt). What the login's
+   * gate statement needs: the account's counter key and the failures below which it counts the
+   * attempt (LoginAttemptStore.open).
    */
-  async pass(rawEmail: string, password: string, proof: Proof | null): Promise<string> {
+  async admit(rawEmail: string, password: string, proof: Proof | null): Promise<Admission> {
     const key = accountKey(rawEmail)
-    const now = this.nowSec()
     let bits = 0
     if (proof) {
+      const now = this.nowSec()
       const checked = checkProof(this.d.key, key, proof, password, now, this.d.policy)
       if (checked.bits > 0 && (await this.spend(proof, checked.expiresAtSec - now))) bits = checked.bits
     }
-    const below = failuresAllowedBelow(bits, this.d.policy)
-    const { counted, failures } = await this.d.attempts.countIfBelow(key, below, this.d.resetSec)
-    if (counted) return key
-    const difficulty = challengeBits(failures, bits, this.d.policy)
-    throw new ProofOfWorkRequired(issueChallenge(this.d.key, key, difficulty, now, randomBytes(16).toString('base64url'), this.d.policy), difficulty)
+    return { key, bits, below: failuresAllowedBelow(bits, this.d.policy) }
+  }
+
+  /** The answer when the gate did not count the attempt: 401 with a new, harder challenge. */
+  refuse(admission: Admission, failures: number): ProofOfWorkRequired {
+    const difficulty = challengeBits(failures, admission.bits, this.d.policy)
+    const now = this.nowSec()
+    return new ProofOfWorkRequired(issueChallenge(this.d.key, admission.key, difficulty, now, randomBytes(16).toString('base64url'), this.d.policy), difficulty)
   }
 
   /** True the first time a proof is presented, false after. */

@@ -1,68 +1,72 @@
-// The only module that reads or writes login_attempts. Time comes from the database, so every
-// instance agrees on locks.
+// The failed-login counters in login_attempts. Time comes from the database, so every instance
+// agrees on locks. The rules are SQL functions (migration 20261203200000_login_gate) that mirror
+// policy.ts; a correct password's reset rides on the new session's statement
+// (TokenStore.createFamily), so a successful login costs two statements here and there.
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
-import type { AttemptDecision, AttemptState } from './policy.js'
+import type { LockoutPolicy } from './policy.js'
 import type { TimeoutOptions } from '../tokens/token-store.js'
+import { USER_COLUMNS, userFromRow, type UserRecord, type UserRow } from '../users/user-store.js'
+
+interface GateRow {
+  counted: boolean
+  account_failures: number
+  allowed: boolean | null
+  retry_after_sec: number
+}
+
+export interface GateArgs {
+  /** the per-account counter (accountKey) and the failures below which it still counts */
+  accountKey: string
+  below: number
+  /** the per-address counter (attemptKey) */
+  attemptKey: string
+  /** the account's row, read in the same statement; null matches none */
+  email: string | null
+}
+
+export type GateResult =
+  | { counted: false; accountFailures: number; user: UserRecord | null }
+  | { counted: true; accountFailures: number; decision: Claim; user: UserRecord | null }
+
+/** What the claim decided (decideAttempt, without the state it wrote). */
+export type Claim = { allowed: true } | { allowed: false; retryAfterSec: number }
 
 export class LoginAttemptStore {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly timeouts: TimeoutOptions,
+    private readonly lockout: LockoutPolicy,
   ) {}
 
   /**
-   * One short transaction: lock the key's row (creating it), let `decide` choose from its
-   * state, write the new state if the attempt is allowed. Concurrent attempts on one account
-   * queue on the row lock, so each sees the failures counted before it.
+   * A login's one statement before argon2 (auth.open_login): counts the attempt against the
+   * account unless it is past `below`, then claims it for this address (decideAttempt, in
+   * SQL), and reads the account's row. Each counter's row is locked only for that statement,
+   * so concurrent attempts queue briefly and each sees the ones counted before it.
    */
-  async claim(key: string, decide: (state: AttemptState | null, now: Date) => AttemptDecision): Promise<AttemptDecision> {
-    const { lockTimeoutMs, statementTimeoutMs } = this.timeouts
-    return this.prisma.$transaction(
-      async (tx) => {
-        const [row] = await tx.$queryRaw<
-          { failures: number; last_failure_at: Date; locked_until: Date | null; now: Date }[]
-        >`
-          INSERT INTO auth.login_attempts (key, failures, last_failure_at)
-          VALUES (${key}, 0, clock_timestamp())
-          ON CONFLICT (key) DO UPDATE SET failures = login_attempts.failures
-          RETURNING failures, last_failure_at, locked_until, clock_timestamp() AS now`
-        const state = row!.failures === 0 ? null : { failures: row!.failures, lastFailureAt: row!.last_failure_at, lockedUntil: row!.locked_until }
-        const decision = decide(state, row!.now)
-        if (decision.allowed) {
-          const { failures, lastFailureAt, lockedUntil } = decision.next
-          await tx.$executeRaw`
-            UPDATE auth.login_attempts
-            SET failures = ${failures}, last_failure_at = ${lastFailureAt}, locked_until = ${lockedUntil}
-            WHERE key = ${key}`
-        }
-        return decision
-      },
-      { maxWait: lockTimeoutMs, timeout: lockTimeoutMs + statementTimeoutMs },
-    )
+  async open(args: GateArgs): Promise<GateResult> {
+    const { freeFailures, baseSec, maxSec, resetSec } = this.lockout
+    const [row] = await this.prisma.$queryRaw<(GateRow & Partial<UserRow>)[]>`
+      WITH g AS MATERIALIZED (
+        SELECT * FROM auth.open_login(
+          ${args.accountKey}::char(64), ${Math.min(args.below, 2_147_483_647)}::integer, ${args.attemptKey}::char(64),
+          ${freeFailures}::integer, ${baseSec}::integer, ${maxSec}::integer, ${resetSec}::integer,
+          ${this.timeouts.lockTimeoutMs}::integer)
+      )
+      SELECT g.counted, g.account_failures, g.allowed, g.retry_after_sec, ${USER_COLUMNS}
+      FROM g LEFT JOIN auth.users u ON u.email = ${args.email}`
+    const user = row!.id ? userFromRow(row as UserRow) : null
+    if (!row!.counted) return { counted: false, accountFailures: row!.account_failures, user }
+    const decision: Claim = row!.allowed ? { allowed: true } : { allowed: false, retryAfterSec: row!.retry_after_sec }
+    return { counted: true, accountFailures: row!.account_failures, decision, user }
   }
 
-  /**
-   * The per-account counter (proof-of-work.ts): counts one attempt, in advance, if the key has
-   * fewer than `below` failures (or none within `resetSec`). One statement, so parallel
-   * attempts each see the ones counted before them, and the row is locked only for that
-   * statement. Not counted: `failures` is what stopped it (at least `below`).
-   */
-  async countIfBelow(key: string, below: number, resetSec: number): Promise<{ counted: boolean; failures: number }> {
-    const limit = Math.min(below, 2_147_483_647)
-    const [row] = await this.prisma.$queryRaw<{ counted: number | null; before: number | null }[]>`
-      WITH before AS (SELECT failures FROM auth.login_attempts WHERE key = ${key}),
-      counted AS (
-        INSERT INTO auth.login_attempts AS a (key, failures, last_failure_at)
-        VALUES (${key}, 1, now())
-        ON CONFLICT (key) DO UPDATE SET
-          failures = CASE WHEN a.last_failure_at <= now() - make_interval(secs => ${resetSec}) THEN 1
-                          ELSE LEAST(a.failures + 1, 2147483647) END,
-          last_failure_at = now()
-        WHERE a.last_failure_at <= now() - make_interval(secs => ${resetSec}) OR a.failures < ${limit}
-        RETURNING a.failures)
-      SELECT (SELECT failures FROM counted) AS counted, (SELECT failures FROM before) AS before`
-    if (row!.counted !== null) return { counted: true, failures: row!.counted }
-    return { counted: false, failures: Math.max(row!.before ?? 0, limit) }
+  /** The per-address claim alone (auth.claim_login_attempt): a password change's check. */
+  async claim(key: string): Promise<Claim> {
+    const { freeFailures, baseSec, maxSec, resetSec } = this.lockout
+    const [row] = await this.prisma.$queryRaw<{ allowed: boolean; retry_after_sec: number }[]>`
+      SELECT * FROM auth.claim_login_attempt(${key}::char(64), ${freeFailures}::integer, ${baseSec}::integer, ${maxSec}::integer, ${resetSec}::integer)`
+    return row!.allowed ? { allowed: true } : { allowed: false, retryAfterSec: row!.retry_after_sec }
   }
 
   /** After a correct password: the account starts again from zero. */

@@ -58,7 +58,8 @@ export function decideAttempt(state: AttemptState | null, now: Date, p: LockoutP
     return { allowed: false, retryAfterSec: Math.max(1, Math.ceil((state.lockedUntil.getTime() - now.getTime()) / 1000)) }
   }
   const stale = !state || now.getTime() - state.lastFailureAt.getTime() >= p.resetSec * 1000
-  const failures = (stale ? 0 : state.failures) + 1
+  // Capped where the column is: SQL (auth.claim_login_attempt) runs this rule on an integer.
+  const failures = Math.min((stale ? 0 : state.failures) + 1, 2_147_483_647)
   const lockSec = lockSecondsAfter(failures, p)
   return {
     allowed: true,

@@ -59,9 +59,14 @@ export class SessionService {
 
   /**
    * Starts a session for a user whose password was just checked, if the credentials are still
-   * the version that check saw; null (nothing created) when they changed meanwhile.
+   * the version that check saw; null (nothing created) when they changed meanwhile. The failed-
+   * login counters `resetAttempts` are deleted in the same statement, if the session starts.
    */
-  async start(user: { id: string; email: string; credentialsVersion: number }, meta: SessionMeta): Promise<IssuedSession | null> {
+  async start(
+    user: { id: string; email: string; credentialsVersion: number },
+    meta: SessionMeta,
+    resetAttempts: string[] = [],
+  ): Promise<IssuedSession | null> {
     const refreshToken = newRefreshToken()
     const created = await this.store.createFamily({
       userId: user.id,
@@ -70,6 +75,7 @@ export class SessionService {
       ttlSec: this.settings.ttlSec,
       sessionMaxSec: this.settings.sessionMaxSec,
       meta,
+      resetAttempts,
     })
     if (!created) return null
     this.opts.events.record({ type: 'login_success', userId: user.id, familyId: created.familyId, ...meta })

@@ -83,6 +83,8 @@ export class TokenStore {
     ttlSec: number
     sessionMaxSec: number
     meta: SessionMeta
+    /** login_attempts keys deleted with it (a login's counters), only if the session starts */
+    resetAttempts?: string[]
   }): Promise<{ familyId: string; expiresAt: Date } | null> {
     const familyId = randomUUID()
     const tokenId = randomUUID()
@@ -97,12 +99,17 @@ export class TokenStore {
                now() + make_interval(secs => ${args.sessionMaxSec}), ${args.meta.userAgent}, ${args.meta.ip}
         FROM owner
         RETURNING id, expires_at
+      ), tok AS (
+        INSERT INTO auth.refresh_tokens (id, token_hash, family_id, expires_at)
+        SELECT ${tokenId}::uuid, ${args.tokenHash}, fam.id,
+               LEAST(now() + make_interval(secs => ${args.ttlSec}), fam.expires_at)
+        FROM fam
+        RETURNING expires_at
+      ), reset AS (
+        DELETE FROM auth.login_attempts
+        WHERE key = ANY(${args.resetAttempts ?? []}::char(64)[]) AND EXISTS (SELECT 1 FROM tok)
       )
-      INSERT INTO auth.refresh_tokens (id, token_hash, family_id, expires_at)
-      SELECT ${tokenId}::uuid, ${args.tokenHash}, fam.id,
-             LEAST(now() + make_interval(secs => ${args.ttlSec}), fam.expires_at)
-      FROM fam
-      RETURNING expires_at`
+      SELECT expires_at FROM tok`
     return rows[0] ? { familyId, expiresAt: rows[0].expires_at } : null
   }
 

@@ -1,5 +1,6 @@
-// The only module that reads or writes the users table.
-import type { PrismaClient } from '../generated/prisma/client.js'
+// The users table: written only here; read here and, as USER_COLUMNS, beside a login's
+// counters (LoginAttemptStore.open), so a login costs one statement before argon2.
+import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
 import type { Tx } from '../db/client.js'
 
 export interface UserRecord {
@@ -13,6 +14,21 @@ export interface UserRecord {
 export class EmailTakenError extends Error {}
 
 const RECORD = { id: true, email: true, passwordHash: true, credentialsVersion: true } as const
+
+/** A UserRecord's columns of `auth.users u`, for a statement that reads the row beside others. */
+export const USER_COLUMNS = Prisma.sql`u.id, u.email, u.password_hash, u.credentials_version`
+export interface UserRow {
+  id: string
+  email: string
+  password_hash: string
+  credentials_version: number
+}
+export const userFromRow = (r: UserRow): UserRecord => ({
+  id: r.id,
+  email: r.email,
+  passwordHash: r.password_hash,
+  credentialsVersion: r.credentials_version,
+})
 
 export class UserStore {
   constructor(private readonly prisma: PrismaClient) {}
