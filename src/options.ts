@@ -66,7 +66,7 @@ export interface AuthPluginOptions {
     verifiedCacheSize?: number
   }
   /** argon2id cost */
-  passwords?: { memoryKiB?: number; timeCost?: number; parallelism?: number }
+  passwords?: { memoryKiB?: number; timeCost?: number; parallelism?: number; concurrency?: number }
   /** Secure cookies with the __Host-/__Secure- prefixes; default: `production` */
   cookies?: { secure?: boolean }
   /** origins allowed to call the plugin's routes with credentials (CORS) and to pass its CSRF origin check */
@@ -104,7 +104,7 @@ export interface AuthSettings {
   db: { poolSize: number; lockTimeoutMs: number; statementTimeoutMs: number }
   jwt: { key: SigningKey; previousKeys: PreviousKey[]; issuer: string; audience: string; accessTtlSec: number; verifiedCacheSize: number }
   refresh: { ttlSec: number; sessionMaxSec: number; reuseWindowSec: number; secret: Buffer }
-  argon2: { memoryKiB: number; timeCost: number; parallelism: number }
+  argon2: { memoryKiB: number; timeCost: number; parallelism: number; concurrency: number }
   cookies: { secure: boolean; refreshPath: string }
   corsOrigins: string[]
   denylist: { syncIntervalMs: number }
@@ -148,6 +148,8 @@ export const NUMERIC_SETTINGS = {
   'passwords.memoryKiB': { env: 'ARGON2_MEMORY_KIB', default: 19_456, min: 19_456, max: 4_194_304, devMin: 8 },
   'passwords.timeCost': { env: 'ARGON2_TIME_COST', default: 2, min: 2, max: 100, devMin: 1 },
   'passwords.parallelism': { env: 'ARGON2_PARALLELISM', default: 1, min: 1, max: 16 },
+  // Hashes running at once; 0: one per core (os.availableParallelism()).
+  'passwords.concurrency': { env: 'ARGON2_CONCURRENCY', default: 0, min: 0, max: 64 },
   'denylist.syncIntervalMs': { env: 'DENYLIST_SYNC_INTERVAL_MS', default: 500, min: 50, max: 60_000 },
   'limits.loginPerIp': { env: 'RATE_LIMIT_LOGIN_PER_IP', default: 100, min: 1, max: 1_000_000 },
   'limits.registerPerIp': { env: 'RATE_LIMIT_REGISTER_PER_IP', default: 30, min: 1, max: 1_000_000 },
@@ -257,7 +259,12 @@ export function resolveAuthOptions(input: AuthPluginOptions, mountedAt = ''): Au
       reuseWindowSec: num('tokens.reuseWindowSec'),
       secret: refreshSecret ?? Buffer.alloc(32),
     },
-    argon2: { memoryKiB: num('passwords.memoryKiB'), timeCost: num('passwords.timeCost'), parallelism: num('passwords.parallelism') },
+    argon2: {
+      memoryKiB: num('passwords.memoryKiB'),
+      timeCost: num('passwords.timeCost'),
+      parallelism: num('passwords.parallelism'),
+      concurrency: num('passwords.concurrency'),
+    },
     // The refresh cookie goes to the plugin's own routes only.
     cookies: { secure, refreshPath: mountPath === '' ? '/' : mountPath },
     corsOrigins,

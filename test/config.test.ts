@@ -126,7 +126,7 @@ describe('defaults', () => {
   })
 
   it('argon2id uses the OWASP minimum m=19456 KiB, t=2, p=1', () => {
-    expect(config.argon2).toEqual({ memoryKiB: 19_456, timeCost: 2, parallelism: 1 })
+    expect(config.argon2).toEqual({ memoryKiB: 19_456, timeCost: 2, parallelism: 1, concurrency: 0 })
   })
 
   it('signs with EdDSA and publishes the public JWK', () => {
@@ -383,7 +383,7 @@ describe('production', () => {
     const c = loadConfig(env)
     expect(c.env).toBe('production')
     expect(c.cookies.secure).toBe(true)
-    expect(c.argon2).toEqual({ memoryKiB: 19_456, timeCost: 2, parallelism: 1 })
+    expect(c.argon2).toEqual({ memoryKiB: 19_456, timeCost: 2, parallelism: 1, concurrency: 0 })
     expect(c.jwt.key.algorithm).toBe('EdDSA')
     expect(c.jwt.key.kid).toBe('ed25519-1')
     expect(c.jwt.key.verifyKey).toBe(ED25519_PUBLIC_PEM)
@@ -399,7 +399,7 @@ describe('production', () => {
 
   it('loads with argon2 above the minimums', () => {
     const c = loadConfig(productionEnv({ ARGON2_MEMORY_KIB: '65536', ARGON2_TIME_COST: '3', ARGON2_PARALLELISM: '4' }))
-    expect(c.argon2).toEqual({ memoryKiB: 65_536, timeCost: 3, parallelism: 4 })
+    expect(c.argon2).toEqual({ memoryKiB: 65_536, timeCost: 3, parallelism: 4, concurrency: 0 })
   })
 
   it('refuses to start without DATABASE_URL, and says how to opt in to the embedded database', () => {
@@ -475,7 +475,7 @@ describe('production', () => {
 
   it('the same cheap argon2 settings load outside production (tests use them)', () => {
     const c = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1' })
-    expect(c.argon2).toEqual({ memoryKiB: 1024, timeCost: 1, parallelism: 1 })
+    expect(c.argon2).toEqual({ memoryKiB: 1024, timeCost: 1, parallelism: 1, concurrency: 0 })
   })
 })
 

@@ -1,28 +1,41 @@
-// argon2id hashing. The work runs on libuv's thread pool, off the event loop.
+// argon2id hashing. The work runs on libuv's thread pool, off the event loop, at most
+// `concurrency` hashes at a time (one per core by default): more at once finish no sooner on
+// the same cores, each holds `memoryKiB` while it runs, and libuv's four threads stay free
+// for the file and DNS work that shares them.
+import { randomBytes } from 'node:crypto'
+import { availableParallelism } from 'node:os'
 import argon2 from 'argon2'
 
 export interface Argon2Options {
   memoryKiB: number
   timeCost: number
   parallelism: number
+  /** hashes and verifications running at once; 0: one per core */
+  concurrency?: number
 }
 
 export class PasswordHasher {
-  // Verifying against this costs what a real verify costs, so an unknown email is not
-  // faster to answer than a wrong password.
-  private readonly dummyHash: Promise<string>
+  // Verifying against this costs what a real verify costs (the cost is in the parameters it
+  // names, not in its bytes), so an unknown email is not faster to answer than a wrong
+  // password. Random bytes in a hash's shape: no password has it, and making it costs nothing.
+  private readonly dummyHash: string
+  private readonly slots: Slots
 
   constructor(private readonly opts: Argon2Options) {
-    this.dummyHash = this.hash('timing-equaliser-not-a-password')
+    const b64 = (n: number) => randomBytes(n).toString('base64').replace(/=+$/, '')
+    this.dummyHash = `$argon2id$v=19$m=${opts.memoryKiB},t=${opts.timeCost},p=${opts.parallelism}$${b64(16)}$${b64(32)}`
+    this.slots = new Slots(opts.concurrency || availableParallelism())
   }
 
   hash(password: string): Promise<string> {
-    return argon2.hash(normalise(password), {
-      type: argon2.argon2id,
-      memoryCost: this.opts.memoryKiB,
-      timeCost: this.opts.timeCost,
-      parallelism: this.opts.parallelism,
-    })
+    return this.slots.run(() =>
+      argon2.hash(normalise(password), {
+        type: argon2.argon2id,
+        memoryCost: this.opts.memoryKiB,
+        timeCost: this.opts.timeCost,
+        parallelism: this.opts.parallelism,
+      }),
+    )
   }
 
   /** True when a stored hash was made with other parameters than the configured ones. */
@@ -40,13 +53,44 @@ export class PasswordHasher {
 
   async verify(hash: string | null, password: string): Promise<boolean> {
     if (hash === null) {
-      await argon2.verify(await this.dummyHash, normalise(password)).catch(() => false)
+      await this.slots.run(() => argon2.verify(this.dummyHash, normalise(password))).catch(() => false)
       return false
     }
     try {
-      return await argon2.verify(hash, normalise(password))
+      return await this.slots.run(() => argon2.verify(hash, normalise(password)))
     } catch {
       return false
+    }
+  }
+
+  /** Hashes running and waiting, for tests and metrics. */
+  get load(): { running: number; waiting: number } {
+    return { running: this.slots.running, waiting: this.slots.waiting }
+  }
+}
+
+/** At most `size` tasks at once; the rest wait their turn, first come first served. */
+class Slots {
+  running = 0
+  private readonly queue: (() => void)[] = []
+
+  constructor(private readonly size: number) {}
+
+  get waiting(): number {
+    return this.queue.length
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.running >= this.size) await new Promise<void>((resolve) => this.queue.push(resolve))
+    else this.running++
+    try {
+      return await task()
+    } finally {
+      // The slot passes straight to the next in line, so `running` never dips and lets a
+      // newcomer jump the queue.
+      const next = this.queue.shift()
+      if (next) next()
+      else this.running--
     }
   }
 }

@@ -115,7 +115,12 @@ export function loadConfig(env: Env = process.env): Config {
       reuseWindowSec: n('tokens.reuseWindowSec'),
       verifiedCacheSize: n('tokens.verifiedCacheSize'),
     },
-    passwords: { memoryKiB: n('passwords.memoryKiB'), timeCost: n('passwords.timeCost'), parallelism: n('passwords.parallelism') },
+    passwords: {
+      memoryKiB: n('passwords.memoryKiB'),
+      timeCost: n('passwords.timeCost'),
+      parallelism: n('passwords.parallelism'),
+      concurrency: n('passwords.concurrency'),
+    },
     cookies: { secure: r.bool('COOKIE_SECURE', production) },
     corsOrigins: r.origins('CORS_ORIGINS'),
     limits: {

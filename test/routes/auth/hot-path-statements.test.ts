@@ -1,6 +1,7 @@
 // What each hot path sends to the database on its request's path, counted by the plugin's own
 // metric. A login's audit row is written later, in a batch shared by every request of those
 // 50 ms: read before the request, and right after its answer, the count is the request's alone.
+import type { InjectOptions } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildTestApp, metricValue, settledStatements, type TestApp } from '../../helpers/app.js'
 import { adminQuery } from '../../helpers/database.js'
@@ -14,7 +15,7 @@ beforeAll(async () => {
 afterAll(() => t.close())
 
 /** The answer, and the statements sent before it. */
-async function counted(request: Parameters<TestApp['app']['inject']>[0]) {
+async function counted(request: InjectOptions) {
   const before = await settledStatements(t.app)
   const res = await t.app.inject(request)
   return { res, statements: (await metricValue(t.app, 'auth_db_statements_total')) - before }
