@@ -8,7 +8,14 @@ import type { FamilyState, TokenState } from './policy.js'
 
 export const REVOCATION_CHANNEL = 'auth_token_family_revoked'
 
-export type RevokeReason = 'logout' | 'reuse_detected' | 'password_changed' | 'admin' | 'user_revoked'
+export type RevokeReason =
+  | 'logout'
+  | 'reuse_detected'
+  | 'password_changed'
+  | 'admin'
+  | 'user_revoked'
+  | 'password_reset'
+  | 'email_change_undone'
 
 export interface SessionMeta {
   userAgent: string | null
@@ -34,6 +41,8 @@ export interface LockedFamily extends FamilyState {
   id: string
   userId: string
   email: string
+  /** the owner's address is proved: carried into every access token the rotation issues */
+  emailVerified: boolean
   /** the per-session refresh limit's window */
   refreshWindow: WindowState
 }
@@ -148,6 +157,7 @@ export class TokenStore {
         id: string
         user_id: string
         email: string
+        email_verified: boolean
         revoked_at: Date | null
         expires_at: Date
         refresh_window_start: Date | null
@@ -155,7 +165,7 @@ export class TokenStore {
         token_id: string
       }[]
     >`
-      SELECT f.id, f.user_id, u.email, f.revoked_at, f.expires_at, f.refresh_window_start, f.refresh_count,
+      SELECT f.id, f.user_id, u.email, u.email_verified_at IS NOT NULL AS email_verified, f.revoked_at, f.expires_at, f.refresh_window_start, f.refresh_count,
              t.id AS token_id
       FROM auth.refresh_tokens t
       JOIN auth.token_families f ON f.id = t.family_id
@@ -181,6 +191,7 @@ export class TokenStore {
         id: fam.id,
         userId: fam.user_id,
         email: fam.email,
+        emailVerified: fam.email_verified,
         revokedAt: fam.revoked_at,
         expiresAt: fam.expires_at,
         refreshWindow: { start: fam.refresh_window_start, count: fam.refresh_count },
