@@ -41,6 +41,8 @@ function productionEnv(overrides: Env = {}): Env {
     DATABASE_URL: 'postgresql://auth@db.internal:5432/auth',
     JWT_PRIVATE_KEY: ED25519_PRIVATE_PEM,
     REFRESH_TOKEN_SECRET: strongSecret(),
+    SMTP_URL: 'smtps://mailer:pw@smtp.internal:465',
+    MAIL_FROM: 'Example <no-reply@example.com>',
     ...overrides,
   }
 }
