@@ -29,7 +29,8 @@ export interface SmtpSink {
   close(): Promise<void>
 }
 
-export async function startSmtp(): Promise<SmtpSink> {
+/** `port`: a given one (a server coming back where it was); default a free one. */
+export async function startSmtp(opts: { port?: number } = {}): Promise<SmtpSink> {
   const mails: ReceivedMail[] = []
   const taken = new Set<ReceivedMail>()
   const waiters = new Set<() => void>()
@@ -59,7 +60,7 @@ export async function startSmtp(): Promise<SmtpSink> {
         .catch(callback)
     },
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve))
   const port = (server.server.address() as AddressInfo).port
   const find = (to: string, subject?: RegExp) => mails.find((m) => !taken.has(m) && m.to === to && (!subject || subject.test(m.subject)))
   return {
