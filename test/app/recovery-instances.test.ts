@@ -45,7 +45,7 @@ describe('mail flows on two instances', () => {
 
   it('a reset while sessions are live on both instances: every session refused on both within 1 s', async () => {
     const { address } = await account()
-    const sessions = []
+    const sessions: { access_token: string; refresh_token: string }[] = []
     for (const base of [a, b, a, b]) {
       const res = await post(base, '/auth/login', { email: address, password: PASSWORD })
       expect(res.status).toBe(200)
