@@ -78,6 +78,11 @@ export async function startServer(env: Record<string, string | undefined>, opts:
       HOST: '127.0.0.1',
       METRICS: 'true',
       METRICS_TOKEN,
+      // Production needs a mail server to start; these processes measure and test tokens and
+      // never mail (registration keeps 201, which sends nothing), so one that is never reached.
+      SMTP_URL: 'smtp://127.0.0.1:9',
+      MAIL_FROM: 'bench@localhost',
+      EMAIL_VERIFICATION: 'false',
       ...env,
       PORT: String(port),
     },

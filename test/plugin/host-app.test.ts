@@ -98,7 +98,7 @@ async function call(base: string, method: string, path: string, opts: { body?: u
 
 async function signup(base: string, prefix = '/api/auth') {
   const email = `host-${randomBytes(4).toString('hex')}@example.com`
-  expect((await call(base, 'POST', `${prefix}/register`, { body: { email, password: PASSWORD } })).status).toBe(201)
+  expect((await call(base, 'POST', `${prefix}/register`, { body: { email, password: PASSWORD } })).status).toBe(202)
   const login = await call(base, 'POST', `${prefix}/login`, { body: { email, password: PASSWORD } })
   expect(login.status).toBe(200)
   return { email, access: login.json.access_token as string, refresh: login.json.refresh_token as string }
@@ -204,7 +204,7 @@ describe('cookies and CSRF under /api/auth', () => {
       hosts.push(h)
       const email = `web-${randomBytes(4).toString('hex')}@example.com`
       const web = { 'x-auth-transport': 'cookie', origin: h.base }
-      expect((await call(h.base, 'POST', '/api/auth/register', { body: { email, password: PASSWORD } })).status).toBe(201)
+      expect((await call(h.base, 'POST', '/api/auth/register', { body: { email, password: PASSWORD } })).status).toBe(202)
       const login = await fetch(`${h.base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json', ...web }, body: JSON.stringify({ email, password: PASSWORD }) })
       expect(login.status).toBe(200)
       expect(await login.json()).toEqual({ token_type: 'Bearer', expires_in: 900 })
