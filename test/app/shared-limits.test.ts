@@ -39,7 +39,7 @@ function crossInstanceTests(getCluster: () => Cluster) {
     const [a, b] = getCluster().instances.map((i) => i.base) as [string, string]
     const statuses = []
     for (const base of [a, b, a]) statuses.push((await post(base, '/auth/register', creds())).status)
-    expect(statuses).toEqual([201, 201, 201])
+    expect(statuses).toEqual([202, 202, 202])
     const refused = creds()
     const fourth = await post(b, '/auth/register', refused)
     expect(fourth.status).toBe(429)
