@@ -8,6 +8,7 @@ import fastifyJwt from '@fastify/jwt'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import auth, { AuthOptionsError, migrate, type AuthPluginOptions } from '../../src/index.js'
+import { resolveAuthOptions } from '../../src/options.js'
 import { createTestDatabase } from '../helpers/database.js'
 import { timeUntil } from '../helpers/instances.js'
 
@@ -269,6 +270,27 @@ describe('options are checked at register, named in the error', () => {
       cookies: { secure: false },
     })
     expect(problems).toEqual(expect.arrayContaining(['keys.refreshTokenSecret', 'passwords.memoryKiB', 'passwords.timeCost', 'cookies.secure']))
+  })
+
+  it('mail: required in production, never the log there; templates, links and the verification setting checked, named', async () => {
+    const base = { database: 'postgresql://x@127.0.0.1/db', keys: { signing: { kid: 'k', privateKey: SIGNING_KEY }, refreshTokenSecret: REFRESH_SECRET } }
+    expect(await problemsOf(base)).toEqual(['mail'])
+    expect(await problemsOf({ ...base, mail: { transport: 'log', from: 'a@example.com' } })).toEqual(['mail.transport'])
+    expect(await problemsOf({ ...base, mail: { transport: 'smtp://h:25' } })).toEqual(['mail.from'])
+    expect(await problemsOf({ ...base, mail: { transport: 'http://h', from: 'a@example.com' } })).toEqual(['mail.transport'])
+    const good = { ...base, mail: { transport: 'smtps://u:p@h:465', from: 'Example <a@example.com>' } }
+    expect(await problemsOf({ ...good, mail: { ...good.mail, templates: { reset_pasword: () => ({}), verify_email: 'Hi' } } })).toEqual([
+      'mail.templates.reset_pasword',
+      'mail.templates.verify_email',
+    ])
+    expect(await problemsOf({ ...good, links: { resetPassword: 'http://app.example.com/reset', verifyEmail: 'https://app.example.com/v#x', other: 'https://x' } })).toEqual([
+      'links.resetPassword',
+      'links.verifyEmail',
+      'links.other',
+    ])
+    expect(await problemsOf({ ...good, emailVerification: { enabled: false, required: true } })).toEqual(['emailVerification.required'])
+    // Outside production, no mail option means the development log transport.
+    expect(resolveAuthOptions({ ...base, production: false } as AuthPluginOptions).mail).toMatchObject({ transport: 'log', from: 'no-reply@localhost' })
   })
 
   it('refuses an RSA key, and an HS256 secret that is a public key', async () => {
