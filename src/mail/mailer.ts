@@ -72,7 +72,8 @@ export class Mailer {
       return
     }
     this.waiting.push({ req, attempt: 0 })
-    this.pump()
+    // Rendering and connecting wait for the next turn of the event loop: the answer goes first.
+    setImmediate(() => this.pump())
   }
 
   /** Resolves once nothing is queued, in flight or waiting to be retried. */
