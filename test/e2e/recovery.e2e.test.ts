@@ -5,12 +5,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { launchChromium, startApp, type RunningApp } from './harness.js'
 import { startSmtp, type SmtpSink } from '../helpers/smtp.js'
 
-declare global {
-  interface Window {
-    demo: { client: import('../../client/src/index.js').AuthClient; whoami(): Promise<unknown> }
-  }
-}
-
+// window.demo is declared in web-demo.e2e.test.ts.
 const PASSWORD = 'correct horse battery'
 let smtp: SmtpSink
 let server: RunningApp
