@@ -37,7 +37,16 @@ export interface TransportLog {
 export function smtpTransport(url: string, timeoutMs: number): MailTransport {
   // Without these, a server that accepts the connection and then says nothing holds a send for
   // nodemailer's defaults (2 min to connect, 10 min idle); the queue retries instead.
-  const transporter = nodemailer.createTransport({ url, connectionTimeout: timeoutMs, greetingTimeout: timeoutMs, socketTimeout: timeoutMs })
+  // A pool of two connections, as many as the queue sends at once: a burst of mail does not
+  // pay a TCP and TLS handshake per message.
+  const transporter = nodemailer.createTransport({
+    url,
+    pool: true,
+    maxConnections: 2,
+    connectionTimeout: timeoutMs,
+    greetingTimeout: timeoutMs,
+    socketTimeout: timeoutMs,
+  })
   return {
     name: 'smtp',
     async send(envelope) {
