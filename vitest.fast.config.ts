@@ -11,6 +11,7 @@ export default defineConfig({
       'test/limits/**/*.test.ts',
       'test/http/**/*.test.ts',
       'test/audit/**/*.test.ts',
+      'test/mail/**/*.test.ts',
       'test/client/**/*.test.ts',
       'test/auth/**/*.test.ts',
       'test/config.test.ts',

@@ -7,7 +7,8 @@
 // operator routes (/health/live, /metrics with the plugin's metrics and the process's).
 //
 // Environment: DATABASE_URL, JWT_PRIVATE_KEY, JWT_KEY_ID, REFRESH_TOKEN_SECRET, HOST, PORT,
-// DENYLIST_SYNC_INTERVAL_MS (optional), METRICS_TOKEN, NODE_ENV, LOG_LEVEL.
+// DENYLIST_SYNC_INTERVAL_MS (optional), METRICS_TOKEN, NODE_ENV, LOG_LEVEL, SMTP_URL, MAIL_FROM,
+// EMAIL_VERIFICATION.
 import auth from 'fastify-auth-service'
 import { ceilingApp, listen } from './ceilings/common.js'
 
@@ -25,6 +26,9 @@ await app.register(auth, {
     refreshTokenSecret: env('REFRESH_TOKEN_SECRET'),
   },
   ...(process.env.DENYLIST_SYNC_INTERVAL_MS ? { denylist: { syncIntervalMs: Number(process.env.DENYLIST_SYNC_INTERVAL_MS) } } : {}),
+  // Required in production; the bench never mails (bench/lib/server.ts sets these).
+  mail: { transport: env('SMTP_URL'), from: env('MAIL_FROM') },
+  emailVerification: { enabled: process.env.EMAIL_VERIFICATION !== 'false' },
   metricsRegistry: registry,
 })
 

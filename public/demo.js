@@ -21,6 +21,7 @@ function setState(state) {
 
 function showMe(me) {
   $('me-email').textContent = me ? me.email : '–'
+  $('me-verified').textContent = me ? (me.email_verified ? 'yes' : 'not yet') : '–'
   $('me-id').textContent = me ? me.id : '–'
   $('me-session').textContent = me ? me.session_id : '–'
 }
@@ -89,6 +90,7 @@ $('register-form').addEventListener('submit', async (e) => {
     await client.login(email, password)
     e.target.reset()
     await whoami()
+    status(`Logged in as ${email}. We mailed a link to verify the address (and if it already had an account, its owner was told instead).`, 'ok')
   } catch (err) {
     status(describe(err), 'error')
   }
@@ -106,6 +108,120 @@ $('login-form').addEventListener('submit', async (e) => {
     status(describe(err), 'error')
   }
 })
+
+// ---- mail flows ----------------------------------------------------------------------------
+// A mail's link opens this page at /reset-password, /verify-email, /confirm-email-change or
+// /undo-email-change with the token as `?token=`. The token is read once and taken out of the
+// address bar and history at once; the script keeps it only until it is used.
+const params = new URLSearchParams(location.search)
+const linkToken = params.get('token')
+const flow = location.pathname.replace(/^\/+/, '')
+if (linkToken !== null) history.replaceState(null, '', '/')
+
+$('forgot-form').addEventListener('submit', async (e) => {
+  e.preventDefault()
+  const email = String(new FormData(e.target).get('email') ?? '')
+  try {
+    status('Asking for a reset link…')
+    await client.forgotPassword(email)
+    e.target.reset()
+    status(`If ${email} has an account, a reset link is on its way.`, 'ok')
+  } catch (err) {
+    status(describe(err), 'error')
+  }
+})
+
+$('reset-form').addEventListener('submit', async (e) => {
+  e.preventDefault()
+  const password = String(new FormData(e.target).get('password') ?? '')
+  try {
+    status('Setting the new password…')
+    await client.resetPassword({ token: linkToken }, password)
+    e.target.reset()
+    e.target.hidden = true
+    if (client.state === 'authenticated') await whoami()
+    else status('Password changed, and every session of the account logged out. Log in with the new password.', 'ok')
+  } catch (err) {
+    status(describe(err), 'error')
+  }
+})
+
+$('verify-form').addEventListener('submit', async (e) => {
+  e.preventDefault()
+  const data = new FormData(e.target)
+  try {
+    await client.verifyEmail({ email: String(data.get('email') ?? ''), code: String(data.get('code') ?? '') })
+    e.target.reset()
+    await verified()
+  } catch (err) {
+    status(describe(err), 'error')
+  }
+})
+
+$('resend').addEventListener('click', async () => {
+  const email = String(new FormData($('verify-form')).get('email') ?? '')
+  try {
+    await client.resendVerification(email)
+    status(`If ${email} has an account still to verify, a new link is on its way.`, 'ok')
+  } catch (err) {
+    status(describe(err), 'error')
+  }
+})
+
+$('change-email-form').addEventListener('submit', async (e) => {
+  e.preventDefault()
+  const data = new FormData(e.target)
+  const email = String(data.get('email') ?? '')
+  try {
+    await client.changeEmail(email, String(data.get('password') ?? ''))
+    e.target.reset()
+    status(`We mailed ${email} a link: the address changes once it is opened.`, 'ok')
+  } catch (err) {
+    status(describe(err), 'error')
+  }
+})
+
+$('undo-form').addEventListener('submit', async (e) => {
+  e.preventDefault()
+  try {
+    await client.undoEmailChange({ token: linkToken })
+    e.target.hidden = true
+    status('The account is back at this address and every session was logged out. Check your mail to choose a new password.', 'ok')
+  } catch (err) {
+    status(describe(err), 'error')
+  }
+})
+
+async function verified() {
+  if (client.state === 'authenticated') await whoami()
+  status('Email address verified.', 'ok')
+}
+
+async function followLink() {
+  if (linkToken === null) return
+  if (flow === 'reset-password') {
+    $('reset-form').hidden = false
+    status('Choose a new password.')
+  } else if (flow === 'undo-email-change') {
+    $('undo-form').hidden = false
+    status('Undo the change of address?')
+  } else if (flow === 'verify-email') {
+    try {
+      await client.verifyEmail({ token: linkToken })
+      await verified()
+    } catch (err) {
+      status(describe(err), 'error')
+    }
+  } else if (flow === 'confirm-email-change') {
+    try {
+      await client.confirmEmailChange({ token: linkToken })
+      if (client.state === 'authenticated') await whoami()
+      status('The new address is confirmed; it is the account\'s address now.', 'ok')
+    } catch (err) {
+      status(describe(err), 'error')
+    }
+  }
+}
 
 $('whoami').addEventListener('click', () => whoami().catch(() => {}))
 
@@ -133,4 +249,6 @@ $('logout').addEventListener('click', async () => {
 if (window.__exposeDemoForTests === true) window.demo = { client, whoami }
 
 setState('unknown')
-whoami().catch(() => {})
+whoami()
+  .catch(() => {})
+  .then(followLink)

@@ -13,7 +13,7 @@ import { TRANSPORT_HEADER, type Transport } from './http/transport.js'
 import { checkCsrf } from './http/csrf.js'
 
 export interface AccessTokens {
-  sign(subject: { userId: string; email: string; familyId: string }): string
+  sign(subject: { userId: string; email: string; familyId: string; emailVerified: boolean }): string
   /** the claims, or ApiError(401) unless the token is one we issued and it is still good */
   verify(token: string): AccessClaims
 }
@@ -44,7 +44,7 @@ export async function registerAccessTokens(fastify: FastifyInstance, settings: A
     allowedIss: issuer,
     allowedAud: audience,
     // allowedIss/allowedAud alone let a token without iss/aud/exp through.
-    requiredClaims: ['sub', 'sid', 'iat', 'exp', 'iss', 'aud', 'jti'],
+    requiredClaims: ['sub', 'sid', 'iat', 'exp', 'iss', 'aud', 'jti', 'email_verified'],
     checkTyp: ACCESS_TOKEN_TYP,
     complete: true,
     // Successes are remembered in front of fast-jwt (VerifiedTokens, below), failures never:
@@ -110,7 +110,8 @@ export async function registerAccessTokens(fastify: FastifyInstance, settings: A
 
   const verified = new VerifiedTokens(settings.jwt.verifiedCacheSize)
   return {
-    sign: ({ userId, email, familyId }) => current.sign({ sub: userId, sid: familyId, email, jti: randomUUID() }),
+    sign: ({ userId, email, familyId, emailVerified }) =>
+      current.sign({ sub: userId, sid: familyId, email, email_verified: emailVerified, jti: randomUUID() }),
     verify(token) {
       const known = verified.get(token)
       if (known) return known
@@ -170,6 +171,32 @@ export class VerifiedTokens {
 
 export interface Authenticator {
   (request: FastifyRequest, reply: FastifyReply): Promise<void>
+}
+
+/** What a route may require of its caller beyond a valid access token. Kept small: one key per requirement. */
+export interface Requirements {
+  /** the owner has proved the address: the token's `email_verified` claim */
+  emailVerified?: boolean
+}
+
+const REQUIREMENT_KEYS = new Set(['emailVerified'])
+
+/**
+ * `authn.require({...})`: a pre-handler that authenticates (unless an earlier hook already
+ * did) and then checks the requirements. Checked when the route is declared: a misspelt
+ * requirement must fail the start, not silently let every caller through.
+ */
+export function makeRequire(authenticate: Authenticator, requirements: Requirements): Authenticator {
+  if (typeof requirements !== 'object' || requirements === null) throw new TypeError('authn.require() takes an object, e.g. { emailVerified: true }')
+  for (const [key, value] of Object.entries(requirements)) {
+    if (!REQUIREMENT_KEYS.has(key)) throw new TypeError(`authn.require(): unknown requirement "${key}" (known: ${[...REQUIREMENT_KEYS].join(', ')})`)
+    if (typeof value !== 'boolean') throw new TypeError(`authn.require(): ${key} must be true or false`)
+  }
+  const { emailVerified = false } = requirements
+  return async function requireAuthn(request, reply) {
+    if (request.authn === null) await authenticate(request, reply)
+    if (emailVerified && request.authn!.email_verified !== true) throw new ApiError('email_not_verified')
+  }
 }
 
 /**

@@ -21,6 +21,14 @@ import { Transport } from './http/transport.js'
 import { createMetrics, type AuthMetrics } from './metrics.js'
 import { Redis } from 'ioredis'
 import { postgresCounters, redisCounters, type CounterBackend } from './limits/rate-limit-store.js'
+import { AddressLimit } from './limits/address-limit.js'
+import { EmailTokenStore } from './users/email-token-store.js'
+import { MailTokens } from './auth/mail-tokens.js'
+import { Background } from './auth/background.js'
+import { RecoveryService } from './auth/recovery-service.js'
+import { EmailService } from './auth/email-service.js'
+import { Mailer } from './mail/mailer.js'
+import { customTransport, logTransport, smtpTransport, type MailTransport } from './mail/transport.js'
 
 /** What the core logs through: Fastify's logger, or any pino-like one. */
 export interface CoreLogger {
@@ -44,6 +52,12 @@ export interface Core {
   denylist: Denylist
   sessions: SessionService
   accounts: AccountService
+  emailTokens: EmailTokenStore
+  recovery: RecoveryService
+  email: EmailService
+  mailer: Mailer
+  /** mail-flow work left running after its answer (tests and close() wait for it) */
+  background: Background
   transport: Transport
   metrics: AuthMetrics
   /** where the per-IP limits count: Postgres, or Redis when configured */
@@ -63,6 +77,8 @@ export interface CoreOptions {
   poolSize?: number
   /** another hasher than argon2 at the settings' cost (tests hold one at a chosen point) */
   passwords?: PasswordHasher
+  /** how long close() gives queued mail to go out (default 2 s) */
+  mailCloseTimeoutMs?: number
 }
 
 export function createCore(settings: AuthSettings, opts: CoreOptions): Core {
@@ -114,6 +130,35 @@ export function createCore(settings: AuthSettings, opts: CoreOptions): Core {
     events: audit,
     metrics,
     log: log.child({ component: 'accounts' }),
+    requireVerifiedEmail: settings.emailVerification.required,
+  })
+  const mailLog = log.child({ component: 'mail' })
+  const mailer = new Mailer({
+    transport: mailTransport(settings.mail.transport, settings.mail.timeoutMs, mailLog),
+    from: settings.mail.from,
+    productName: settings.mail.productName,
+    templates: settings.mail.templates,
+    log: mailLog,
+    attempts: settings.mail.attempts,
+    baseDelayMs: settings.mail.baseDelayMs,
+  })
+  const emailTokens = new EmailTokenStore(db.prisma)
+  const mailTokens = new MailTokens(emailTokens, settings)
+  const background = new Background(mailLog)
+  const addressLimit = new AddressLimit(counters, settings.mailLimits.perAddress, settings.mailLimits.addressWindowSec)
+  const recovery = new RecoveryService({ settings, users, passwords, sessions, tokens: mailTokens, mailer, addressLimit, events: audit, background })
+  const email = new EmailService({
+    settings,
+    users,
+    accounts,
+    recovery,
+    sessions,
+    tokens: mailTokens,
+    mailer,
+    addressLimit,
+    events: audit,
+    background,
+    transaction: (fn) => tokens.transaction(fn),
   })
   const transport = new Transport({
     secure: settings.cookies.secure,
@@ -139,6 +184,11 @@ export function createCore(settings: AuthSettings, opts: CoreOptions): Core {
     denylist,
     sessions,
     accounts,
+    emailTokens,
+    recovery,
+    email,
+    mailer,
+    background,
     transport,
     metrics,
     counterBackend,
@@ -149,11 +199,20 @@ export function createCore(settings: AuthSettings, opts: CoreOptions): Core {
     },
     async close() {
       if (started) await denylist.close()
+      // Mail flows still working after their answer finish first: they may queue mail.
+      await background.settled()
+      await mailer.close(opts.mailCloseTimeoutMs ?? 2000)
       await audit.settled()
       redis?.disconnect()
       await db.close()
     },
   }
+}
+
+function mailTransport(option: AuthSettings['mail']['transport'], timeoutMs: number, log: CoreLogger): MailTransport {
+  if (option === 'log') return logTransport(log)
+  if (typeof option === 'string') return smtpTransport(option, timeoutMs)
+  return customTransport(option)
 }
 
 function connectRedis(url: string, log: CoreLogger): Redis {

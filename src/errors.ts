@@ -9,6 +9,9 @@ export const ERROR_CATALOGUE = {
   invalid_request: { status: 400, description: 'The request is missing a parameter or has an invalid one.' },
   invalid_email: { status: 400, description: 'The email address is not valid.' },
   unsupported_grant_type: { status: 400, description: 'Only grant_type=refresh_token is supported here.' },
+  // One code for every way a mailed link or code can fail (unknown, wrong, expired, used, or
+  // guessed too often): which one it was would tell a guesser whether a code was pending.
+  invalid_email_token: { status: 400, description: 'The link or code is invalid, expired or already used; ask for a new one.' },
   // Never guessed: a copy planted by a sibling subdomain must not be the one that is used.
   ambiguous_credentials: {
     status: 400,
@@ -36,6 +39,9 @@ export const ERROR_CATALOGUE = {
   // 403, not 401: the caller is authenticated, and a 401 makes clients drop their session.
   invalid_current_password: { status: 403, description: 'The current password is incorrect.' },
   csrf_rejected: { status: 403, description: 'The request did not prove it comes from an allowed origin.' },
+  // Only ever after the right password (login) or a valid access token (a route requiring a
+  // verified address): it tells nothing to someone who does not already hold the account.
+  email_not_verified: { status: 403, description: 'The email address of this account has not been verified yet.' },
   not_found: { status: 404, description: 'Not found.' },
   session_not_found: { status: 404, description: 'No such session.' },
   email_taken: { status: 409, description: 'An account with this email already exists.' },

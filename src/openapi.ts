@@ -17,6 +17,8 @@ export function openApiOptions(settings: { cookies: { secure: boolean } }, extra
       tags: [
         { name: 'auth', description: 'Accounts and tokens' },
         { name: 'sessions', description: "The caller's sessions and account activity" },
+        { name: 'recovery', description: 'Password reset by mail' },
+        { name: 'email', description: 'Verifying the address, and changing it' },
         ...(extra.health ? [{ name: 'health', description: 'Liveness and readiness' }] : []),
         { name: 'keys', description: 'Public keys for verifying access tokens' },
       ],

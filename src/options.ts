@@ -7,6 +7,8 @@ import { hkdfSync } from 'node:crypto'
 import type pg from 'pg'
 import { previousKeysFromJwks, signingKeyFrom, type PreviousKey, type SigningKey } from './keys.js'
 import { weakSecretReason } from './secrets.js'
+import { MAIL_KINDS, templatesWith, type MailKind, type MailTemplate } from './mail/templates.js'
+import { isSendMailLike, isSmtpUrl, type SendMailLike } from './mail/transport.js'
 
 /** Where the plugin's tables live: a connection string it opens a pool for, or the host's own pool. */
 export type DatabaseOption =
@@ -77,6 +79,14 @@ export interface AuthPluginOptions {
     /** rotations per session per window */
     refreshPerSession?: number
     windowSec?: number
+    /** mail-sending requests (forgot, resend, change of address) and link or code submissions, per client IP per window */
+    mailPerIp?: number
+    codePerIp?: number
+    /** mails one address can be sent by anonymous requests per `mailAddressWindowSec` */
+    mailPerAddress?: number
+    mailAddressWindowSec?: number
+    /** wrong guesses a mailed code survives */
+    codeAttempts?: number
     /** per-IP counters in Redis instead of Postgres */
     redis?: { url: string; keyPrefix?: string } | null
     /** failed logins per account and client IP before a lock, and the lock's growth */
@@ -91,6 +101,38 @@ export interface AuthPluginOptions {
   openapi?: boolean
   /** a latency histogram of the routes (auth_http_request_duration_seconds); costs each request a little (default false) */
   requestMetrics?: boolean
+  /**
+   * How the product's mails go out (password reset, verification, change of address).
+   * Required in production. Outside production the default writes each mail to the log.
+   */
+  mail?: {
+    /** an smtp:// or smtps:// URL, a nodemailer transport, or 'log' (development only) */
+    transport: 'log' | string | SendMailLike
+    /** the From header, e.g. `Example <no-reply@example.com>` */
+    from?: string
+    /** named in every mail (default: fastify-auth-service) */
+    productName?: string
+    /** replacements for any of the default templates (src/mail/templates.ts) */
+    templates?: Partial<Record<MailKind, MailTemplate>>
+    /** sends tried per mail, the wait before the first retry, and the longest an SMTP step may take */
+    retry?: { attempts?: number; baseDelayMs?: number }
+    timeoutMs?: number
+  }
+  /**
+   * Pages of your app that mail links open, each with the token as its `token` query
+   * parameter. A flow without a page sends its code only.
+   */
+  links?: { resetPassword?: string; verifyEmail?: string; confirmEmailChange?: string; undoEmailChange?: string }
+  /**
+   * `enabled` (default true): register answers 202 whether or not the address has an account
+   * and mails a verification link; false keeps 201 and 409 email_taken (which tell who has an
+   * account). `required`: unverified accounts cannot log in (403 email_not_verified).
+   */
+  emailVerification?: { enabled?: boolean; required?: boolean; ttlSec?: number }
+  /** `logsIn`: a reset starts a session and answers with tokens (default false: 204) */
+  passwordReset?: { logsIn?: boolean; ttlSec?: number }
+  /** how long a change of address waits for confirmation, and how long the old address can undo it */
+  emailChange?: { ttlSec?: number; undoTtlSec?: number }
 }
 
 /** The options resolved: every default filled in, every key parsed. What the code runs on. */
@@ -116,6 +158,23 @@ export interface AuthSettings {
   audit: { retentionDays: number }
   openapi: boolean
   requestMetrics: boolean
+  mail: {
+    transport: 'log' | string | SendMailLike
+    from: string
+    productName: string
+    templates: Record<MailKind, MailTemplate>
+    attempts: number
+    baseDelayMs: number
+    timeoutMs: number
+  }
+  links: { resetPassword: string | null; verifyEmail: string | null; confirmEmailChange: string | null; undoEmailChange: string | null }
+  emailVerification: { enabled: boolean; required: boolean; ttlSec: number }
+  passwordReset: { logsIn: boolean; ttlSec: number }
+  emailChange: { ttlSec: number; undoTtlSec: number }
+  /** the limits of the mail flows: per client IP (per window), per address (per its own window), guesses per code */
+  mailLimits: { perIp: number; codePerIp: number; perAddress: number; addressWindowSec: number; codeAttempts: number }
+  /** the HMAC key of the short codes, derived from the refresh-token secret */
+  codeKey: Buffer
 }
 
 /** One problem per option, named by its path in the options object. */
@@ -170,6 +229,22 @@ export const NUMERIC_SETTINGS = {
   'cleanup.retentionSec': { env: 'CLEANUP_RETENTION_SEC', default: 7 * 86_400, min: 60, max: 400 * 86_400 },
   'cleanup.batchSize': { env: 'CLEANUP_BATCH_SIZE', default: 1000, min: 1, max: 100_000 },
   'audit.retentionDays': { env: 'AUDIT_RETENTION_DAYS', default: 90, min: 1, max: 10 * 365 },
+  'passwordReset.ttlSec': { env: 'PASSWORD_RESET_TTL_SEC', default: 1800, min: 60, max: 86_400 },
+  'emailVerification.ttlSec': { env: 'EMAIL_VERIFICATION_TTL_SEC', default: 86_400, min: 300, max: 30 * 86_400 },
+  'emailChange.ttlSec': { env: 'EMAIL_CHANGE_TTL_SEC', default: 3600, min: 300, max: 7 * 86_400 },
+  'emailChange.undoTtlSec': { env: 'EMAIL_CHANGE_UNDO_TTL_SEC', default: 7 * 86_400, min: 3600, max: 90 * 86_400 },
+  // Mail flows (forgot password, resend verification) and the submission of links and codes
+  // (reset, verify, confirm, undo): requests per client IP per RATE_LIMIT_WINDOW_SEC.
+  'limits.mailPerIp': { env: 'RATE_LIMIT_MAIL_PER_IP', default: 10, min: 1, max: 1_000_000 },
+  'limits.codePerIp': { env: 'RATE_LIMIT_CODE_PER_IP', default: 30, min: 1, max: 1_000_000 },
+  // Mails one address can be sent by anonymous requests (register, forgot, resend) per window.
+  'limits.mailPerAddress': { env: 'RATE_LIMIT_MAIL_PER_ADDRESS', default: 5, min: 1, max: 1_000_000 },
+  'limits.mailAddressWindowSec': { env: 'RATE_LIMIT_MAIL_ADDRESS_WINDOW_SEC', default: 3600, min: 1, max: 7 * 86_400 },
+  // Wrong guesses a code survives: 5 guesses at a 6-digit code are 1 in 200 000.
+  'limits.codeAttempts': { env: 'EMAIL_CODE_MAX_ATTEMPTS', default: 5, min: 1, max: 20 },
+  'mail.retry.attempts': { env: 'MAIL_SEND_ATTEMPTS', default: 4, min: 1, max: 10 },
+  'mail.retry.baseDelayMs': { env: 'MAIL_RETRY_BASE_MS', default: 2000, min: 10, max: 600_000 },
+  'mail.timeoutMs': { env: 'MAIL_TIMEOUT_MS', default: 10_000, min: 100, max: 120_000 },
 } as const satisfies Record<string, { env: string; default: number; min: number; max: number; devMin?: number }>
 
 export type NumericSetting = keyof typeof NUMERIC_SETTINGS
@@ -183,6 +258,8 @@ export function boundsOf(path: NumericSetting, production: boolean): { min: numb
 export const DEFAULT_ISSUER = 'fastify-auth'
 export const DEFAULT_AUDIENCE = 'fastify-auth-api'
 export const DEFAULT_REDIS_KEY_PREFIX = 'fastify-auth:'
+export const DEFAULT_PRODUCT_NAME = 'fastify-auth-service'
+export const DEV_MAIL_FROM = 'no-reply@localhost'
 
 /** `mountedAt`: the prefix of the host's context the plugin is registered in ('' at the root). */
 export function resolveAuthOptions(input: AuthPluginOptions, mountedAt = ''): AuthSettings {
@@ -237,6 +314,18 @@ export function resolveAuthOptions(input: AuthPluginOptions, mountedAt = ''): Au
   if (typeof openapi !== 'boolean') fail('openapi', 'must be true or false')
   const requestMetrics = input.requestMetrics ?? false
   if (typeof requestMetrics !== 'boolean') fail('requestMetrics', 'must be true or false')
+
+  const mail = resolveMail(input.mail, production, fail)
+  const links = resolveLinks(input.links, production, fail)
+  const bool = (path: string, fallback: boolean): boolean => {
+    const value = getPath(input, path)
+    if (value === undefined) return fallback
+    if (typeof value !== 'boolean') {
+      fail(path, 'must be true or false')
+      return fallback
+    }
+    return value
+  }
 
   const mountPath = `${mountedAt}${typeof prefix === 'string' ? prefix : ''}`
   const settings: AuthSettings = {
@@ -295,6 +384,30 @@ export function resolveAuthOptions(input: AuthPluginOptions, mountedAt = ''): Au
     audit: { retentionDays: num('audit.retentionDays') },
     openapi: openapi === true,
     requestMetrics: requestMetrics === true,
+    mail: {
+      ...mail,
+      attempts: num('mail.retry.attempts'),
+      baseDelayMs: num('mail.retry.baseDelayMs'),
+      timeoutMs: num('mail.timeoutMs'),
+    },
+    links,
+    emailVerification: {
+      enabled: bool('emailVerification.enabled', true),
+      required: bool('emailVerification.required', false),
+      ttlSec: num('emailVerification.ttlSec'),
+    },
+    passwordReset: { logsIn: bool('passwordReset.logsIn', false), ttlSec: num('passwordReset.ttlSec') },
+    emailChange: { ttlSec: num('emailChange.ttlSec'), undoTtlSec: num('emailChange.undoTtlSec') },
+    mailLimits: {
+      perIp: num('limits.mailPerIp'),
+      codePerIp: num('limits.codePerIp'),
+      perAddress: num('limits.mailPerAddress'),
+      addressWindowSec: num('limits.mailAddressWindowSec'),
+      codeAttempts: num('limits.codeAttempts'),
+    },
+    // Its own key: a leaked table of code hashes must not be checkable offline, and the key
+    // must not be usable as anything else.
+    codeKey: Buffer.from(hkdfSync('sha256', refreshSecret ?? Buffer.alloc(32), Buffer.alloc(0), 'email-code-v1', 32)),
   }
 
   if (settings.refresh.ttlSec > settings.refresh.sessionMaxSec) fail('tokens.refreshTtlSec', 'must not exceed tokens.sessionMaxAgeSec')
@@ -308,8 +421,91 @@ export function resolveAuthOptions(input: AuthPluginOptions, mountedAt = ''): Au
   // Browsers drop Secure cookies over http and the prefixed names need Secure: in production
   // the cookie transport works only over https, which is what production is.
   if (production && !secure) fail('cookies.secure', 'must be true in production (cookies travel only over https)')
+  if (settings.emailVerification.required && !settings.emailVerification.enabled) {
+    fail('emailVerification.required', 'needs emailVerification.enabled: an address nobody can verify would lock its account out')
+  }
   if (problems.length > 0) throw new AuthOptionsError(problems)
   return settings
+}
+
+const DEV_MAIL = { transport: 'log' as const, from: DEV_MAIL_FROM, productName: DEFAULT_PRODUCT_NAME, templates: templatesWith() }
+
+function resolveMail(
+  option: AuthPluginOptions['mail'],
+  production: boolean,
+  fail: (option: string, message: string) => void,
+): Pick<AuthSettings['mail'], 'transport' | 'from' | 'productName' | 'templates'> {
+  if (option === undefined) {
+    // A password reset or a verification that silently goes nowhere is worse than no start.
+    if (production) fail('mail', 'is required in production: { transport: "smtp://…" or a nodemailer transport, from: "…" }')
+    return DEV_MAIL
+  }
+  if (typeof option !== 'object' || option === null) {
+    fail('mail', 'must be { transport, from, productName?, templates? }')
+    return DEV_MAIL
+  }
+  const { transport } = option
+  if (transport === 'log') {
+    if (production) fail('mail.transport', '"log" writes links and codes to the log and is for development only; in production give an smtp:// URL or a nodemailer transport')
+  } else if (typeof transport === 'string') {
+    if (!isSmtpUrl(transport)) fail('mail.transport', 'must be an smtp:// or smtps:// URL, a nodemailer transport, or "log" (development)')
+  } else if (!isSendMailLike(transport)) {
+    fail('mail.transport', 'must be an smtp:// or smtps:// URL, a nodemailer transport (with sendMail), or "log" (development)')
+  }
+  let from = DEV_MAIL_FROM
+  if (option.from === undefined) {
+    if (production) fail('mail.from', 'is required in production: the From address of the mails, e.g. "Example <no-reply@example.com>"')
+  } else if (typeof option.from !== 'string' || !/^[^\r\n]*@[^\r\n]*$/.test(option.from)) {
+    fail('mail.from', 'must be an address like no-reply@example.com or "Example <no-reply@example.com>"')
+  } else from = option.from
+  let productName = DEFAULT_PRODUCT_NAME
+  if (option.productName !== undefined) {
+    if (typeof option.productName !== 'string' || option.productName.trim() === '' || /[\r\n]/.test(option.productName)) {
+      fail('mail.productName', 'must be a non-empty string on one line')
+    } else productName = option.productName
+  }
+  const overrides: Partial<Record<MailKind, MailTemplate>> = {}
+  if (option.templates !== undefined) {
+    if (typeof option.templates !== 'object' || option.templates === null) fail('mail.templates', `must be an object of functions, keyed by ${MAIL_KINDS.join(', ')}`)
+    else {
+      for (const [kind, fn] of Object.entries(option.templates)) {
+        if (!(MAIL_KINDS as readonly string[]).includes(kind)) fail(`mail.templates.${kind}`, `is not a mail; the mails are ${MAIL_KINDS.join(', ')}`)
+        else if (typeof fn !== 'function') fail(`mail.templates.${kind}`, 'must be a function (context) => { subject, text, html }')
+        else overrides[kind as MailKind] = fn as MailTemplate
+      }
+    }
+  }
+  return { transport, from, productName, templates: templatesWith(overrides) }
+}
+
+function resolveLinks(option: AuthPluginOptions['links'], production: boolean, fail: (option: string, message: string) => void): AuthSettings['links'] {
+  const links: AuthSettings['links'] = { resetPassword: null, verifyEmail: null, confirmEmailChange: null, undoEmailChange: null }
+  if (option === undefined) return links
+  if (typeof option !== 'object' || option === null) {
+    fail('links', 'must be { resetPassword?, verifyEmail?, confirmEmailChange?, undoEmailChange? }, each a URL')
+    return links
+  }
+  for (const [name, value] of Object.entries(option)) {
+    if (!(name in links)) {
+      fail(`links.${name}`, 'is not a link; the links are resetPassword, verifyEmail, confirmEmailChange, undoEmailChange')
+      continue
+    }
+    if (value === undefined) continue
+    let url: URL | null = null
+    try {
+      url = typeof value === 'string' ? new URL(value) : null
+    } catch {
+      url = null
+    }
+    // The token rides in the query: over plain http anyone on the path reads it.
+    const allowed = production ? ['https:'] : ['https:', 'http:']
+    if (!url || !allowed.includes(url.protocol) || url.hash !== '') {
+      fail(`links.${name}`, `must be an absolute ${production ? 'https' : 'http(s)'} URL without a #fragment (the token is added as its query parameter "token")`)
+      continue
+    }
+    links[name as keyof AuthSettings['links']] = value as string
+  }
+  return links
 }
 
 function resolveDatabase(option: DatabaseOption | undefined, fail: (option: string, message: string) => void): AuthSettings['database'] {

@@ -13,7 +13,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import type { Registry } from 'prom-client'
 import { resolveAuthOptions, type AuthPluginOptions } from './options.js'
 import { createCore } from './core.js'
-import { makeAuthenticate, registerAccessTokens, type Authenticator } from './access-tokens.js'
+import { makeAuthenticate, makeRequire, registerAccessTokens, type Authenticator, type Requirements } from './access-tokens.js'
 import type { AccessClaims } from './auth/access-claims.js'
 import type { RevokeReason } from './tokens/token-store.js'
 import { cleanupTimer } from './jobs/cleanup-timer.js'
@@ -31,6 +31,12 @@ export interface Authn {
    * not been revoked on any instance. No database query. The claims land on `request.authn`.
    */
   authenticate: Authenticator
+  /**
+   * A preHandler that authenticates like `authenticate` (unless it already ran) and then
+   * requires more of the token: `{ emailVerified: true }` answers 403 email_not_verified
+   * unless the owner has proved the address (the token's `email_verified` claim).
+   */
+  require(requirements: Requirements): Authenticator
   /** The claims of an access token, or an error with statusCode 401: signature, claims, denylist. */
   verify(token: string): AccessClaims
   /** Ends one session everywhere within a second; true when this call ended it. */
@@ -69,7 +75,7 @@ const authPlugin: FastifyPluginAsync<AuthPluginRegisterOptions> = async (fastify
   const settings = resolveAuthOptions(options, fastify.prefix)
   const log = fastify.log.child({ plugin: 'fastify-auth-service' })
   const core = createCore(settings, { log, registry: options.metricsRegistry })
-  const cleanup = cleanupTimer({ tokens: core.tokens, attempts: core.attempts, counters: core.counters, audit: core.auditStore }, settings, log.child({ component: 'cleanup' }))
+  const cleanup = cleanupTimer({ tokens: core.tokens, attempts: core.attempts, counters: core.counters, audit: core.auditStore, emailTokens: core.emailTokens }, settings, log.child({ component: 'cleanup' }))
   fastify.addHook('onClose', async () => {
     await cleanup.stop()
     await core.close()
@@ -89,6 +95,7 @@ const authPlugin: FastifyPluginAsync<AuthPluginRegisterOptions> = async (fastify
   fastify.decorateRequest('authn', null)
   fastify.decorate('authn', {
     authenticate,
+    require: (requirements: Requirements) => makeRequire(authenticate, requirements),
     verify(token: string): AccessClaims {
       const claims = tokens.verify(token)
       if (core.denylist.has(claims.sid)) throw new ApiError('session_revoked')

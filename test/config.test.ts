@@ -41,6 +41,8 @@ function productionEnv(overrides: Env = {}): Env {
     DATABASE_URL: 'postgresql://auth@db.internal:5432/auth',
     JWT_PRIVATE_KEY: ED25519_PRIVATE_PEM,
     REFRESH_TOKEN_SECRET: strongSecret(),
+    SMTP_URL: 'smtps://mailer:pw@smtp.internal:465',
+    MAIL_FROM: 'Example <no-reply@example.com>',
     ...overrides,
   }
 }
@@ -476,6 +478,40 @@ describe('production', () => {
   it('the same cheap argon2 settings load outside production (tests use them)', () => {
     const c = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1' })
     expect(c.argon2).toEqual({ memoryKiB: 1024, timeCost: 1, parallelism: 1, concurrency: 0 })
+  })
+})
+
+describe('mail', () => {
+  it('production refuses a missing SMTP_URL and MAIL_FROM, and a URL that is not SMTP', () => {
+    expectRefused(without(productionEnv(), 'SMTP_URL'), 'SMTP_URL', /required in production/)
+    expectRefused(without(productionEnv(), 'MAIL_FROM'), 'MAIL_FROM', /required in production/)
+    expectRefused(productionEnv({ SMTP_URL: 'https://mail.example.com' }), 'SMTP_URL', /smtp:\/\/ or smtps:\/\//)
+    const c = loadConfig(productionEnv())
+    expect(c.mail).toMatchObject({ transport: 'smtps://mailer:pw@smtp.internal:465', from: 'Example <no-reply@example.com>', attempts: 4, baseDelayMs: 2000 })
+    // No demo page in production, so no page for the links unless they are set: codes only.
+    expect(c.links).toEqual({ resetPassword: null, verifyEmail: null, confirmEmailChange: null, undoEmailChange: null })
+    expect(loadConfig(productionEnv({ RESET_PASSWORD_URL: 'https://app.example.com/reset' })).links.resetPassword).toBe('https://app.example.com/reset')
+    expectRefused(productionEnv({ RESET_PASSWORD_URL: 'http://app.example.com/reset' }), 'RESET_PASSWORD_URL', /https/)
+  })
+
+  it('outside production: mail goes to the log, and the links open the demo page at http://localhost:PORT', () => {
+    const c = loadConfig({ NODE_ENV: 'development', DATA_DIR: dataDir, PORT: '4000' })
+    expect(c.mail.transport).toBe('log')
+    expect(c.links).toEqual({
+      resetPassword: 'http://localhost:4000/reset-password',
+      verifyEmail: 'http://localhost:4000/verify-email',
+      confirmEmailChange: 'http://localhost:4000/confirm-email-change',
+      undoEmailChange: 'http://localhost:4000/undo-email-change',
+    })
+    expect(loadConfig({ DATA_DIR: dataDir, PUBLIC_URL: 'https://auth.example.com/' }).links.verifyEmail).toBe('https://auth.example.com/verify-email')
+    expect(loadConfig({ DATA_DIR: dataDir, DEMO_PAGE: 'false' }).links.verifyEmail).toBeNull()
+  })
+
+  it('verification: on by default, REQUIRE_VERIFIED_EMAIL off; requiring it without verification is refused', () => {
+    const c = loadConfig({ DATA_DIR: dataDir })
+    expect(c.emailVerification).toEqual({ enabled: true, required: false, ttlSec: 86_400 })
+    expect(c.passwordReset).toEqual({ logsIn: false, ttlSec: 1800 })
+    expectRefused({ DATA_DIR: dataDir, EMAIL_VERIFICATION: 'false', REQUIRE_VERIFIED_EMAIL: 'true' }, 'REQUIRE_VERIFIED_EMAIL', /EMAIL_VERIFICATION/)
   })
 })
 

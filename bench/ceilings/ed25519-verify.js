@@ -17,7 +17,7 @@ const now = Math.floor(Date.now() / 1000)
 const id = randomUUID()
 const message = Buffer.from(
   `${b64({ alg: 'EdDSA', typ: 'at+jwt', kid: process.env.JWT_KEY_ID ?? 'bench-1' })}.` +
-    b64({ sub: id, sid: randomUUID(), email: `bench-${id}@example.com`, jti: randomUUID(), iat: now, exp: now + 900, iss: 'fastify-auth', aud: 'fastify-auth-api' }),
+    b64({ sub: id, sid: randomUUID(), email: `bench-${id}@example.com`, email_verified: false, jti: randomUUID(), iat: now, exp: now + 900, iss: 'fastify-auth', aud: 'fastify-auth-api' }),
 )
 const signature = sign(null, message, privateKey)
 

@@ -27,6 +27,7 @@ export function signAccessTokens(sessions: SeededSession[], count: number, s: Si
       sub: session.userId,
       sid: session.familyId,
       email: sessionEmail(session),
+      email_verified: false,
       jti: randomUUID(),
       iat,
       exp: iat + s.ttlSec,

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises'
 import type { ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { startServer, type Metrics } from './server.js'
+import { NO_MAIL_ENV, startServer, type Metrics } from './server.js'
 
 export type { Metrics } from './server.js'
 
@@ -40,7 +40,7 @@ export const SCRIPTS = {
  * Production as the server runs it: LOG_LEVEL is left unset so every process logs at the
  * default level (info: a line per request received and one per answer), into /dev/null.
  */
-export const PROD_ENV: Record<string, string | undefined> = { NODE_ENV: 'production', HOST: '127.0.0.1', LOG_LEVEL: undefined }
+export const PROD_ENV: Record<string, string | undefined> = { NODE_ENV: 'production', HOST: '127.0.0.1', LOG_LEVEL: undefined, ...NO_MAIL_ENV }
 
 // Whatever happens to the runner, no benchmark process outlives it.
 const live = new Set<ChildProcess>()

@@ -65,6 +65,12 @@ export interface StartOptions {
  * undefined is removed (the child sees it unset). Metrics are on, behind a token only this
  * process knows.
  */
+/**
+ * Production needs a mail server to start. These processes measure and test tokens and never
+ * mail (registration keeps its 201, which sends nothing), so they name one that is never reached.
+ */
+export const NO_MAIL_ENV = { SMTP_URL: 'smtp://127.0.0.1:9', MAIL_FROM: 'bench@localhost', EMAIL_VERIFICATION: 'false' }
+
 export async function startServer(env: Record<string, string | undefined>, opts: StartOptions = {}): Promise<ServerProcess> {
   const script = opts.script ?? MAIN
   if (!existsSync(script)) throw new Error(`${script} is missing${script === MAIN ? ': run npm run build' : ''}`)
@@ -78,6 +84,7 @@ export async function startServer(env: Record<string, string | undefined>, opts:
       HOST: '127.0.0.1',
       METRICS: 'true',
       METRICS_TOKEN,
+      ...NO_MAIL_ENV,
       ...env,
       PORT: String(port),
     },

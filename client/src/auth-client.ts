@@ -81,7 +81,25 @@ export interface AuthClientOptions {
 export interface Me {
   id: string
   email: string
+  /** the owner has proved the address (as of this access token) */
+  email_verified: boolean
   session_id: string
+}
+
+/**
+ * What proves a mail was read: the `token` query parameter of its link, or the address it was
+ * sent to and the 6-digit code it carries.
+ */
+export type EmailProof = { token: string } | { email: string; code: string }
+
+/**
+ * What register answers: with email verification on (the server's default), the same for a
+ * new and a taken address (202, no id: a mail tells the owner which); with it off, 201 and the
+ * new account's id.
+ */
+export interface Registered {
+  email: string
+  id?: string
 }
 
 /** One live session (device) of the account. */
@@ -126,7 +144,7 @@ export type LogoutScope = 'current' | 'all' | 'others'
 export interface AuthClient {
   readonly transport: TransportMode
   readonly state: SessionState
-  register(email: string, password: string): Promise<{ id: string; email: string }>
+  register(email: string, password: string): Promise<Registered>
   login(email: string, password: string): Promise<void>
   /**
    * Ends the session on the server, here and in the other tabs (`scope: 'current'`, the
@@ -161,6 +179,25 @@ export interface AuthClient {
    * already tried to pick up the new tokens with a refresh.
    */
   changePassword(currentPassword: string, newPassword: string): Promise<void>
+  /** Asks for a password reset mail (POST {basePath}/password/forgot); resolves alike whether or not the address has an account. */
+  forgotPassword(email: string): Promise<void>
+  /**
+   * Sets a new password with the reset mail's link token or code. Every session of the account
+   * ends; when this client's session was one of them, it logs out here and in every other tab
+   * at once (reason `session_revoked`). If the server logs the caller in after a reset, this
+   * client is then logged in.
+   */
+  resetPassword(proof: EmailProof, newPassword: string): Promise<void>
+  /** Verifies the address with the verification mail's link token or code; a logged-in client refreshes to carry the new claim. */
+  verifyEmail(proof: EmailProof): Promise<void>
+  /** Sends the verification mail again; resolves alike for any address. */
+  resendVerification(email: string): Promise<void>
+  /** Asks to move the account to `newEmail` (needs the current password); nothing changes until the new address confirms. */
+  changeEmail(newEmail: string, password: string): Promise<void>
+  /** Confirms a change of address with the link token or code mailed to the new address. */
+  confirmEmailChange(proof: EmailProof): Promise<void>
+  /** Undoes a change of address with the link token or code mailed to the old one; every session of the account ends. */
+  undoEmailChange(proof: EmailProof): Promise<void>
   subscribe(listener: (event: AuthEvent) => void): () => void
   /** Stops listening to other tabs. */
   close(): void
@@ -245,10 +282,62 @@ class Client implements AuthClient {
 
   // ---- public API -------------------------------------------------------------------------
 
-  async register(email: string, password: string): Promise<{ id: string; email: string }> {
+  async register(email: string, password: string): Promise<Registered> {
     const res = await send(this.http, this.authUrl('/register'), this.jsonPost({ email, password }), { retryUnknownOutcome: false })
-    if (res.status !== 201) throw await errorFromResponse(res)
-    return (await res.json()) as { id: string; email: string }
+    if (res.status !== 201 && res.status !== 202) throw await errorFromResponse(res)
+    return (await res.json()) as Registered
+  }
+
+  async forgotPassword(email: string): Promise<void> {
+    // Not re-sent after a lost answer: each request mails a new link that replaces the last.
+    await this.expect(await send(this.http, this.authUrl('/password/forgot'), this.jsonPost({ email }), { retryUnknownOutcome: false }), 202)
+  }
+
+  async resetPassword(proof: EmailProof, newPassword: string): Promise<void> {
+    const res = await send(this.http, this.authUrl('/password/reset'), this.jsonPost({ ...proofBody(proof), new_password: newPassword }), { retryUnknownOutcome: false })
+    if (res.status === 200) {
+      // The server logs the caller in after a reset (its setting): a new session, like a login.
+      await this.acceptTokens(res)
+      this.forgetSession()
+      this.changed('authenticated', this.now())
+      this.coordinator.post({ type: 'logged-in' })
+      this.emit({ type: 'login', remote: false })
+      return
+    }
+    await this.expect(res, 204)
+    // Every session of that account is over. Whether this client's was one of them (it may be
+    // logged in as someone else), a refresh tells; if so, it logs out here and in every tab.
+    await this.settleSession()
+  }
+
+  async verifyEmail(proof: EmailProof): Promise<void> {
+    await this.expect(await send(this.http, this.authUrl('/email/verify'), this.jsonPost(proofBody(proof)), { retryUnknownOutcome: false }), 204)
+    // The access token's email_verified claim changes with the next token: get it now.
+    if (this.current === 'authenticated') await this.settleSession()
+  }
+
+  async resendVerification(email: string): Promise<void> {
+    await this.expect(await send(this.http, this.authUrl('/email/verify/resend'), this.jsonPost({ email }), { retryUnknownOutcome: false }), 202)
+  }
+
+  async changeEmail(newEmail: string, password: string): Promise<void> {
+    const res = await this.fetch(`${this.basePath}/email/change`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ new_email: newEmail, password }),
+    })
+    if (res.status !== 202) throw await this.failure(res)
+    discard(res)
+  }
+
+  async confirmEmailChange(proof: EmailProof): Promise<void> {
+    await this.expect(await send(this.http, this.authUrl('/email/change/confirm'), this.jsonPost(proofBody(proof)), { retryUnknownOutcome: false }), 204)
+    if (this.current === 'authenticated') await this.settleSession()
+  }
+
+  async undoEmailChange(proof: EmailProof): Promise<void> {
+    await this.expect(await send(this.http, this.authUrl('/email/change/undo'), this.jsonPost(proofBody(proof)), { retryUnknownOutcome: false }), 204)
+    await this.settleSession()
   }
 
   async login(email: string, password: string): Promise<void> {
@@ -485,6 +574,29 @@ class Client implements AuthClient {
     }
   }
 
+  /** Resolves on the status expected (the body read and dropped); throws the answer's error otherwise. */
+  private async expect(res: Response, status: number): Promise<void> {
+    if (res.status !== status) throw await errorFromResponse(res)
+    discard(res)
+  }
+
+  /**
+   * After the server may have ended or changed this client's session (a reset, an undone
+   * change of address, a verification): one refresh finds out. An ended session logs out here
+   * and in the other tabs; a live one gets fresh tokens. Never throws: the caller's own request
+   * has succeeded either way, and a transient failure leaves the next request to find out.
+   */
+  private async settleSession(): Promise<void> {
+    if (this.current === 'anonymous') return
+    const basis = await this.basis()
+    if (this.bearer && !basis.tokens) return
+    try {
+      await this.refreshFrom(basis)
+    } catch {
+      // transient: the next authenticated request refreshes again
+    }
+  }
+
   /** The error for an answer that the refresh machinery did not fix. */
   private async failure(res: Response): Promise<AuthError> {
     const err = await errorFromResponse(res)
@@ -711,6 +823,12 @@ class Client implements AuthClient {
     const headers = this.baseHeaders({ 'content-type': 'application/json' })
     return { method: 'POST', headers, body: JSON.stringify(payload), credentials: this.credentials() }
   }
+}
+
+function proofBody(proof: EmailProof): Record<string, string> {
+  if ('token' in proof && typeof proof.token === 'string') return { token: proof.token }
+  if ('email' in proof && 'code' in proof) return { email: proof.email, code: proof.code }
+  throw new TypeError('pass { token } (from the link) or { email, code } (typed from the mail)')
 }
 
 function normalizeBasePath(path: string | undefined): string {

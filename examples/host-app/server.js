@@ -5,7 +5,8 @@
 //   DATABASE_URL=postgresql://… PORT=8080 npm start   your own server; nothing is started
 //
 // Environment: HOST (127.0.0.1), PORT (3001), DATABASE_URL, NODE_ENV; in production also
-// JWT_PRIVATE_KEY (Ed25519, PEM), JWT_KEY_ID and REFRESH_TOKEN_SECRET (32+ random bytes).
+// JWT_PRIVATE_KEY (Ed25519, PEM), JWT_KEY_ID and REFRESH_TOKEN_SECRET (32+ random bytes), and
+// SMTP_URL and MAIL_FROM (mail for password reset and email verification).
 // DATA_DIR (./.data) and EMBEDDED_PG_PORT (54330) only matter without DATABASE_URL.
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -38,7 +39,10 @@ try {
   `)
 
   // The plugin borrows the pool and never ends it: that stays ours, at shutdown.
-  await app.register(auth, { prefix: '/auth', database: pool, keys, production })
+  // Mail (password reset, verification): SMTP_URL and MAIL_FROM; required in production.
+  // Outside production without SMTP_URL, each mail is a log line with its link and code.
+  const mail = env.SMTP_URL ? { transport: env.SMTP_URL, from: env.MAIL_FROM } : undefined
+  await app.register(auth, { prefix: '/auth', database: pool, keys, production, mail })
 
   // onRequest rather than preHandler: an anonymous caller gets its 401 before its body is read.
   app.get('/notes', { onRequest: app.authn.authenticate }, async (request) => {

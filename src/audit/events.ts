@@ -9,6 +9,13 @@ export const AUDIT_EVENT_TYPES = [
   'family_revoked',
   'password_changed',
   'password_change_failure',
+  // someone registered an address that already has this account: a mail went to its owner
+  'registration_attempted',
+  'password_reset',
+  'email_verified',
+  'email_change_requested',
+  'email_changed',
+  'email_change_undone',
 ] as const
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number]

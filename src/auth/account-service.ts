@@ -29,6 +29,8 @@ export interface AccountServiceDeps {
   events: SessionEvents
   metrics: Pick<AuthMetrics, 'login'>
   log: { warn(obj: object, msg: string): void }
+  /** unverified addresses cannot log in (REQUIRE_VERIFIED_EMAIL) */
+  requireVerifiedEmail?: boolean
 }
 
 export interface PasswordChange {
@@ -83,6 +85,11 @@ export class AccountService {
     if (!gate.decision.allowed) throw this.loginFailed('locked', user?.id ?? null, meta, lockedError(gate.decision.retryAfterSec))
     const ok = await this.d.passwords.verify(user?.passwordHash ?? null, password)
     if (!user || !ok) throw this.loginFailed('invalid_credentials', user?.id ?? null, meta)
+    // After the password: only someone who has it learns that the address is unproved.
+    if (this.d.requireVerifiedEmail && user.emailVerifiedAt === null) {
+      this.d.events.record({ type: 'login_failure', userId: user.id, reason: 'email_not_verified', ...meta })
+      throw new ApiError('email_not_verified')
+    }
     // One statement: the session, if the password just verified is still the account's, and
     // the counters' reset with it.
     const session = await this.d.sessions.start(user, meta, [key, admission.key])
@@ -113,7 +120,7 @@ export class AccountService {
     for (let attempt = 0; attempt < 2; attempt++) {
       const user = await this.d.users.findById(c.userId)
       if (!user) throw new ApiError('unauthorized')
-      await this.checkCurrentPassword(user, c)
+      await this.checkCurrentPassword(user, c.currentPassword, c.familyId, c.meta)
       newHash ??= await this.d.passwords.hash(c.newPassword)
       const hash = newHash
       const session = await this.d.sessions.changeCredentials(c.familyId, c.refreshToken, 'password_changed', c.meta, (tx) =>
@@ -129,12 +136,16 @@ export class AccountService {
     throw new ApiError('invalid_current_password')
   }
 
-  private async checkCurrentPassword(user: UserRecord, c: PasswordChange): Promise<void> {
-    const key = attemptKey(user.email, c.meta.ip ?? '')
+  /**
+   * The current password of a logged-in user (a password change, a change of address): counted
+   * like a login failure when wrong, under the same lock; 403 invalid_current_password.
+   */
+  async checkCurrentPassword(user: UserRecord, password: string, familyId: string, meta: SessionMeta): Promise<void> {
+    const key = attemptKey(user.email, meta.ip ?? '')
     const attempt = await this.d.attempts.claim(key)
     if (!attempt.allowed) throw lockedError(attempt.retryAfterSec)
-    if (!(await this.d.passwords.verify(user.passwordHash, c.currentPassword))) {
-      this.d.events.record({ type: 'password_change_failure', userId: user.id, familyId: c.familyId, ...c.meta })
+    if (!(await this.d.passwords.verify(user.passwordHash, password))) {
+      this.d.events.record({ type: 'password_change_failure', userId: user.id, familyId, ...meta })
       throw new ApiError('invalid_current_password')
     }
     await this.d.attempts.reset(key)

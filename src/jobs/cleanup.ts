@@ -15,7 +15,8 @@
 // - a rate-limit counter (and a spent proof of work): until its window has ended. An ended
 //   window is never read again (the next request starts a new one in place), so it can go at
 //   once;
-// - an audit event: AUDIT_RETENTION_DAYS.
+// - an audit event: AUDIT_RETENTION_DAYS;
+// - a mail's link and code: until it expires (a spent one is deleted when spent).
 import type { AuthSettings } from '../options.js'
 import { denylistRetentionMs } from '../tokens/denylist.js'
 
@@ -27,6 +28,7 @@ export interface CleanupStores {
   attempts: { deleteStale(resetSec: number, limit: number): Promise<number> }
   counters: { deleteExpired(limit: number): Promise<number> }
   audit: { deleteOlderThan(retentionDays: number, limit: number): Promise<number> }
+  emailTokens: { deleteExpired(limit: number): Promise<number> }
 }
 
 export interface CleanupPlan {
@@ -44,6 +46,8 @@ export interface CleanupResult {
   loginAttempts: number
   rateLimitCounters: number
   auditEvents: number
+  /** expired links and codes of mails */
+  emailTokens: number
   /** DELETE statements run */
   batches: number
 }
@@ -66,7 +70,7 @@ export async function runCleanup(
   plan: CleanupPlan,
   opts: { pauseMs?: number; shouldStop?: () => boolean } = {},
 ): Promise<CleanupResult> {
-  const result: CleanupResult = { families: 0, spentTokens: 0, loginAttempts: 0, rateLimitCounters: 0, auditEvents: 0, batches: 0 }
+  const result: CleanupResult = { families: 0, spentTokens: 0, loginAttempts: 0, rateLimitCounters: 0, auditEvents: 0, emailTokens: 0, batches: 0 }
   const limit = plan.batchSize
   const drain = async (step: () => Promise<number>): Promise<number> => {
     let total = 0
@@ -88,5 +92,6 @@ export async function runCleanup(
   result.loginAttempts = await drain(() => stores.attempts.deleteStale(plan.loginAttemptKeepSec, limit))
   result.rateLimitCounters = await drain(() => stores.counters.deleteExpired(limit))
   result.auditEvents = await drain(() => stores.audit.deleteOlderThan(plan.auditRetentionDays, limit))
+  result.emailTokens = await drain(() => stores.emailTokens.deleteExpired(limit))
   return result
 }

@@ -29,6 +29,10 @@ import listSessions from './sessions/list.js'
 import revokeSession from './sessions/revoke.js'
 import sessionEvents from './sessions/events.js'
 import jwks from './jwks.js'
+import forgotPassword from './password-forgot.js'
+import resetPassword from './password-reset.js'
+import verifyEmail from './email/verify.js'
+import changeEmail from './email/change.js'
 
 export interface RoutesOptions {
   core: Core
@@ -116,7 +120,8 @@ export default async function routes(parent: FastifyInstance, { core, tokens, au
 
   const limitPerIp = ipLimiter(core.counterBackend, settings.rateLimit.windowSec, core.log.child({ component: 'rate-limit' }))
   const deps: RouteDeps = { core, tokens, authenticate, limitPerIp }
-  for (const route of [register, login, refresh, logout, password, me, listSessions, revokeSession, sessionEvents, jwks]) {
+  const all = [register, login, refresh, logout, password, forgotPassword, resetPassword, verifyEmail, changeEmail, me, listSessions, revokeSession, sessionEvents, jwks]
+  for (const route of all) {
     await fastify.register(route, deps)
   }
   if (settings.openapi) {

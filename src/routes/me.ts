@@ -14,7 +14,7 @@ const me: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { authenticate 
         description: 'Answered from the access token and the in-memory denylist alone: no database query.',
         security: ACCESS_TOKEN_SECURITY,
         response: {
-          200: Type.Object({ id: Type.String(), email: Type.String(), session_id: Type.String() }),
+          200: Type.Object({ id: Type.String(), email: Type.String(), email_verified: Type.Boolean(), session_id: Type.String() }),
           // 400: the access cookie sent more than once (ambiguous_credentials)
           ...errorResponses(400, 401),
         },
@@ -22,7 +22,7 @@ const me: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { authenticate 
     },
     async (request) => {
       const auth = request.authn!
-      return { id: auth.sub, email: auth.email, session_id: auth.sid }
+      return { id: auth.sub, email: auth.email, email_verified: auth.email_verified, session_id: auth.sid }
     },
   )
 }

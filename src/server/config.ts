@@ -9,6 +9,8 @@ import {
   AuthOptionsError,
   DEFAULT_AUDIENCE,
   DEFAULT_ISSUER,
+  DEFAULT_PRODUCT_NAME,
+  DEV_MAIL_FROM,
   DEFAULT_REDIS_KEY_PREFIX,
   NUMERIC_SETTINGS,
   boundsOf,
@@ -72,6 +74,16 @@ const OPTION_VARIABLES: Record<string, string> = {
   'cookies.secure': 'COOKIE_SECURE',
   corsOrigins: 'CORS_ORIGINS',
   'limits.redis.url': 'REDIS_URL',
+  'mail.transport': 'SMTP_URL',
+  'mail.from': 'MAIL_FROM',
+  'mail.productName': 'MAIL_PRODUCT_NAME',
+  'links.resetPassword': 'RESET_PASSWORD_URL',
+  'links.verifyEmail': 'VERIFY_EMAIL_URL',
+  'links.confirmEmailChange': 'CONFIRM_EMAIL_CHANGE_URL',
+  'links.undoEmailChange': 'UNDO_EMAIL_CHANGE_URL',
+  'emailVerification.enabled': 'EMAIL_VERIFICATION',
+  'emailVerification.required': 'REQUIRE_VERIFIED_EMAIL',
+  'passwordReset.logsIn': 'PASSWORD_RESET_LOGS_IN',
   ...Object.fromEntries(Object.entries(NUMERIC_SETTINGS).map(([path, s]) => [path, s.env])),
 }
 
@@ -97,6 +109,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (refreshSecret === null) problems.push('REFRESH_TOKEN_SECRET is required in production (32+ random bytes)')
   const previous = previousJwks(r, problems)
   const redisUrl = r.optional('REDIS_URL')
+  const port = r.int('PORT', 3000, 0, 65_535)
+  const demoPage = r.bool('DEMO_PAGE', !production)
+  const mail = mailOption(r, production, problems, n)
+  const links = linkOptions(r, production, demoPage, port)
 
   const auth: Omit<AuthPluginOptions, 'database'> = {
     prefix: '/auth',
@@ -128,6 +144,11 @@ export function loadConfig(env: Env = process.env): Config {
       registerPerIp: n('limits.registerPerIp'),
       refreshPerSession: n('limits.refreshPerSession'),
       windowSec: n('limits.windowSec'),
+      mailPerIp: n('limits.mailPerIp'),
+      codePerIp: n('limits.codePerIp'),
+      mailPerAddress: n('limits.mailPerAddress'),
+      mailAddressWindowSec: n('limits.mailAddressWindowSec'),
+      codeAttempts: n('limits.codeAttempts'),
       redis: redisUrl === null ? null : { url: redisUrl, keyPrefix: r.str('REDIS_KEY_PREFIX', DEFAULT_REDIS_KEY_PREFIX) },
       lockout: {
         afterFailures: n('limits.lockout.afterFailures'),
@@ -145,6 +166,15 @@ export function loadConfig(env: Env = process.env): Config {
     denylist: { syncIntervalMs: n('denylist.syncIntervalMs') },
     cleanup: { intervalSec: n('cleanup.intervalSec'), retentionSec: n('cleanup.retentionSec'), batchSize: n('cleanup.batchSize') },
     audit: { retentionDays: n('audit.retentionDays') },
+    mail,
+    links,
+    emailVerification: {
+      enabled: r.bool('EMAIL_VERIFICATION', true),
+      required: r.bool('REQUIRE_VERIFIED_EMAIL', false),
+      ttlSec: n('emailVerification.ttlSec'),
+    },
+    passwordReset: { logsIn: r.bool('PASSWORD_RESET_LOGS_IN', false), ttlSec: n('passwordReset.ttlSec') },
+    emailChange: { ttlSec: n('emailChange.ttlSec'), undoTtlSec: n('emailChange.undoTtlSec') },
   }
   // Pool settings are the plugin's, but the pool is the server's to describe.
   const pool = { poolSize: n('database.poolSize'), lockTimeoutMs: n('database.lockTimeoutMs'), statementTimeoutMs: n('database.statementTimeoutMs') }
@@ -152,7 +182,7 @@ export function loadConfig(env: Env = process.env): Config {
   const server: ServerSettings = {
     env: nodeEnv,
     host: r.str('HOST', '127.0.0.1'),
-    port: r.int('PORT', 3000, 0, 65_535),
+    port,
     logLevel: r.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     // Two lines per request cost a measurable share of a small route's throughput (README:
     // Benchmarks); production turns them on when it wants them.
@@ -161,7 +191,7 @@ export function loadConfig(env: Env = process.env): Config {
     databaseListenUrl: r.optional('DATABASE_LISTEN_URL'),
     dataDir,
     embeddedPgPort: r.int('EMBEDDED_PG_PORT', 54329, 1024, 65_535),
-    demoPage: r.bool('DEMO_PAGE', !production),
+    demoPage,
     trustProxy: trustProxy(r.optional('TRUST_PROXY'), problems),
     metrics: { enabled: r.bool('METRICS', false), token: r.optional('METRICS_TOKEN') },
     auth,
@@ -210,6 +240,42 @@ export function loadDatabaseConfig(env: Env = process.env): Pick<Config, 'env' |
   const config = { env: nodeEnv, databaseUrl, dataDir: resolve(r.str('DATA_DIR', '.data')), embeddedPgPort: r.int('EMBEDDED_PG_PORT', 54329, 1024, 65_535) }
   if (problems.length > 0) throw new ConfigError(problems)
   return config
+}
+
+/**
+ * SMTP_URL and MAIL_FROM. Without SMTP_URL, outside production, every mail is a log line with
+ * its link and code (the log transport), so `npm start` needs nothing more; in production that
+ * would send nothing, so it stops the start.
+ */
+function mailOption(r: Reader, production: boolean, problems: string[], n: (path: NumericSetting) => number): NonNullable<AuthPluginOptions['mail']> {
+  const smtpUrl = r.optional('SMTP_URL')
+  const from = r.optional('MAIL_FROM')
+  if (production && smtpUrl === null) {
+    problems.push('SMTP_URL is required in production (smtp://user:password@host:587 or smtps://…): password reset and email verification send mail')
+  }
+  if (production && from === null) problems.push('MAIL_FROM is required in production: the From address of the mails, e.g. "Example <no-reply@example.com>"')
+  return {
+    transport: smtpUrl ?? 'log',
+    from: from ?? DEV_MAIL_FROM,
+    productName: r.str('MAIL_PRODUCT_NAME', DEFAULT_PRODUCT_NAME),
+    retry: { attempts: n('mail.retry.attempts'), baseDelayMs: n('mail.retry.baseDelayMs') },
+    timeoutMs: n('mail.timeoutMs'),
+  }
+}
+
+// The pages mail links open. Each defaults to the demo page's own, at PUBLIC_URL (outside
+// production: http://localhost:PORT), when the demo page is served; otherwise a flow without a
+// page mails its code only.
+function linkOptions(r: Reader, production: boolean, demoPage: boolean, port: number): NonNullable<AuthPluginOptions['links']> {
+  const publicUrl = (r.optional('PUBLIC_URL') ?? (production ? null : `http://localhost:${port}`))?.replace(/\/+$/, '') ?? null
+  const demo = (path: string) => (demoPage && publicUrl !== null ? `${publicUrl}${path}` : null)
+  const entries = {
+    resetPassword: r.optional('RESET_PASSWORD_URL') ?? demo('/reset-password'),
+    verifyEmail: r.optional('VERIFY_EMAIL_URL') ?? demo('/verify-email'),
+    confirmEmailChange: r.optional('CONFIRM_EMAIL_CHANGE_URL') ?? demo('/confirm-email-change'),
+    undoEmailChange: r.optional('UNDO_EMAIL_CHANGE_URL') ?? demo('/undo-email-change'),
+  }
+  return Object.fromEntries(Object.entries(entries).filter(([, v]) => v !== null)) as NonNullable<AuthPluginOptions['links']>
 }
 
 function asVariableProblem(option: string, message: string, algorithm: 'EdDSA' | 'HS256'): string {

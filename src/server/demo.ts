@@ -20,6 +20,11 @@ const PAGES: Record<string, { file: string; type: string }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/demo.js': { file: 'demo.js', type: 'text/javascript; charset=utf-8' },
   '/demo.css': { file: 'demo.css', type: 'text/css; charset=utf-8' },
+  // The pages mail links open by default: the same page, which reads the path and `?token=`.
+  '/reset-password': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/verify-email': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/confirm-email-change': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/undo-email-change': { file: 'index.html', type: 'text/html; charset=utf-8' },
 }
 
 // The SDK's own modules only: a name, never a path.

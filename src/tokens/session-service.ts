@@ -19,6 +19,8 @@ export interface SessionSettings {
 export interface IssuedSession {
   userId: string
   email: string
+  /** for the access token's email_verified claim */
+  emailVerified: boolean
   familyId: string
   refreshToken: string
 }
@@ -63,7 +65,7 @@ export class SessionService {
    * login counters `resetAttempts` are deleted in the same statement, if the session starts.
    */
   async start(
-    user: { id: string; email: string; credentialsVersion: number },
+    user: { id: string; email: string; credentialsVersion: number; emailVerifiedAt: Date | null },
     meta: SessionMeta,
     resetAttempts: string[] = [],
   ): Promise<IssuedSession | null> {
@@ -79,7 +81,7 @@ export class SessionService {
     })
     if (!created) return null
     this.opts.events.record({ type: 'login_success', userId: user.id, familyId: created.familyId, ...meta })
-    return { userId: user.id, email: user.email, familyId: created.familyId, refreshToken }
+    return { userId: user.id, email: user.email, emailVerified: user.emailVerifiedAt !== null, familyId: created.familyId, refreshToken }
   }
 
   async refresh(presentedToken: string, meta: SessionMeta = NO_META): Promise<IssuedSession> {
@@ -158,7 +160,7 @@ export class SessionService {
       case 'rotate':
       case 'replay':
         this.opts.events.record({ type: 'refresh', userId, familyId, reason: outcome.kind === 'replay' ? 'replay' : null, ...meta })
-        return { userId, email: outcome.email, familyId, refreshToken: child }
+        return { userId, email: outcome.email, emailVerified: outcome.emailVerified, familyId, refreshToken: child }
       case 'limited':
         // Nothing was spent or minted: the same token works once the window has passed.
         throw new ApiError('too_many_requests', 'Too many refreshes for this session; retry after Retry-After.', outcome.retryAfterSec)
@@ -234,6 +236,25 @@ export class SessionService {
     for (const f of revoked) this.denylist.add(f.id)
     await this.revoked(revoked, reason, meta)
     return revoked.map((f) => f.id)
+  }
+
+  /**
+   * A change of credentials made without a session (a password reset, the undoing of a change
+   * of address), in one transaction: `change` makes it and names the account (null: nothing
+   * happens), then every session of that account is revoked, each notified to every instance
+   * at commit and denied here at once.
+   */
+  async revokeAllAfter<T>(reason: RevokeReason, meta: SessionMeta, change: (tx: Tx) => Promise<{ userId: string; value: T } | null>): Promise<T | null> {
+    const done = await this.store.transaction(async (tx) => {
+      const changed = await change(tx)
+      if (!changed) return null
+      const revoked = await this.store.revokeUserFamilies(changed.userId, reason, null, tx)
+      return { changed, revoked }
+    })
+    if (!done) return null
+    for (const f of done.revoked) this.denylist.add(f.id)
+    await this.revoked(done.revoked, reason, meta)
+    return done.changed.value
   }
 
   list(userId: string): Promise<LiveFamily[]> {

@@ -6,7 +6,14 @@ import type { Tx } from '../db/client.js'
 
 export const REVOCATION_CHANNEL = 'auth_token_family_revoked'
 
-export type RevokeReason = 'logout' | 'reuse_detected' | 'password_changed' | 'admin' | 'user_revoked'
+export type RevokeReason =
+  | 'logout'
+  | 'reuse_detected'
+  | 'password_changed'
+  | 'admin'
+  | 'user_revoked'
+  | 'password_reset'
+  | 'email_change_undone'
 
 export interface SessionMeta {
   userAgent: string | null
@@ -56,6 +63,8 @@ export interface RotationResult {
   /** for `limited`: when the session's window reopens */
   retryAfterSec: number
   decidedAt: Date
+  /** the owner's address is proved: carried into every access token the rotation issues */
+  emailVerified: boolean
 }
 
 export interface TimeoutOptions {
@@ -131,9 +140,9 @@ export class TokenStore {
   async rotate(args: RotateArgs, tx: Tx | PrismaClient = this.prisma): Promise<RotationResult | null> {
     const limit = args.limit
     const rows = await tx.$queryRaw<
-      { kind: RotationResult['kind']; family_id: string; user_id: string; email: string; retry_after_sec: number; decided_at: Date }[]
+      { kind: RotationResult['kind']; family_id: string; user_id: string; email: string; email_verified: boolean; retry_after_sec: number; decided_at: Date }[]
     >`
-      SELECT kind, family_id, user_id, email, retry_after_sec, decided_at FROM auth.rotate_refresh_token(
+      SELECT kind, family_id, user_id, email, email_verified, retry_after_sec, decided_at FROM auth.rotate_refresh_token(
         ${args.tokenHash}::char(64), ${args.childHash}::char(64), ${args.childId ?? randomUUID()}::uuid,
         ${args.ttlMs}::bigint, ${args.windowMs}::bigint,
         ${limit?.max ?? null}::integer, ${limit?.windowMs ?? 0}::bigint,
@@ -141,7 +150,7 @@ export class TokenStore {
         ${this.timeouts.lockTimeoutMs}::integer, ${args.now ?? null}::timestamptz)`
     const r = rows[0]
     if (!r) return null
-    return { kind: r.kind, familyId: r.family_id, userId: r.user_id, email: r.email, retryAfterSec: r.retry_after_sec, decidedAt: r.decided_at }
+    return { kind: r.kind, familyId: r.family_id, userId: r.user_id, email: r.email, emailVerified: r.email_verified, retryAfterSec: r.retry_after_sec, decidedAt: r.decided_at }
   }
 
   /** An interactive transaction bounded like every statement: waits and runs past these answer 503. */

@@ -9,25 +9,29 @@ export interface UserRecord {
   passwordHash: string
   /** bumped by every password change; a session starts only if it is still what was checked */
   credentialsVersion: number
+  /** when the owner proved the address; null: never */
+  emailVerifiedAt: Date | null
 }
 
 export class EmailTakenError extends Error {}
 
-const RECORD = { id: true, email: true, passwordHash: true, credentialsVersion: true } as const
+const RECORD = { id: true, email: true, passwordHash: true, credentialsVersion: true, emailVerifiedAt: true } as const
 
 /** A UserRecord's columns of `auth.users u`, for a statement that reads the row beside others. */
-export const USER_COLUMNS = Prisma.sql`u.id, u.email, u.password_hash, u.credentials_version`
+export const USER_COLUMNS = Prisma.sql`u.id, u.email, u.password_hash, u.credentials_version, u.email_verified_at`
 export interface UserRow {
   id: string
   email: string
   password_hash: string
   credentials_version: number
+  email_verified_at: Date | null
 }
 export const userFromRow = (r: UserRow): UserRecord => ({
   id: r.id,
   email: r.email,
   passwordHash: r.password_hash,
   credentialsVersion: r.credentials_version,
+  emailVerifiedAt: r.email_verified_at,
 })
 
 export class UserStore {
@@ -40,6 +44,27 @@ export class UserStore {
       if ((err as { code?: string }).code === 'P2002') throw new EmailTakenError(email)
       throw err
     }
+  }
+
+  /**
+   * Registration that must not tell who exists: one statement either way, which creates the
+   * account or finds the one that has the address. The SELECT sees the statement's snapshot,
+   * from before the INSERT, so exactly one branch answers.
+   */
+  async createOrFind(email: string, passwordHash: string): Promise<{ id: string; created: boolean }> {
+    const rows = await this.prisma.$queryRaw<{ id: string; created: boolean }[]>`
+      WITH ins AS (
+        INSERT INTO auth.users (id, email, password_hash, updated_at)
+        VALUES (gen_random_uuid(), ${email}, ${passwordHash}, now())
+        ON CONFLICT (email) DO NOTHING
+        RETURNING id
+      )
+      SELECT id, true AS created FROM ins
+      UNION ALL
+      SELECT id, false AS created FROM auth.users WHERE email = ${email} AND NOT EXISTS (SELECT 1 FROM ins)`
+    // Empty only when a concurrent registration of the address has not committed yet: ON
+    // CONFLICT waited for it and saw it, but our snapshot predates it. It exists either way.
+    return rows[0] ?? { id: (await this.findByEmail(email))!.id, created: false }
   }
 
   findByEmail(email: string): Promise<UserRecord | null> {
@@ -73,4 +98,56 @@ export class UserStore {
     })
     return count === 1
   }
+
+  /**
+   * A password set through a reset link or code sent to `provedEmail`: whatever the old one
+   * was, with the credentials version bumped like a change. The mail reached the owner, so the
+   * address is proved too, if it is still the account's. The user, or null if it is gone.
+   */
+  async resetPassword(tx: Tx, id: string, passwordHash: string, provedEmail: string): Promise<UserRecord | null> {
+    const rows = await tx.$queryRaw<{ id: string; email: string; credentials_version: number; email_verified_at: Date | null }[]>`
+      UPDATE auth.users
+      SET password_hash = ${passwordHash}, credentials_version = credentials_version + 1, updated_at = now(),
+          email_verified_at = CASE WHEN email = ${provedEmail} THEN COALESCE(email_verified_at, now()) ELSE email_verified_at END
+      WHERE id = ${id}::uuid
+      RETURNING id, email, credentials_version, email_verified_at`
+    const r = rows[0]
+    return r ? { id: r.id, email: r.email, passwordHash, credentialsVersion: r.credentials_version, emailVerifiedAt: r.email_verified_at } : null
+  }
+
+  /** Marks the address proved, if it is still the account's; false otherwise. */
+  async markVerified(tx: Tx, id: string, email: string): Promise<boolean> {
+    const count = await tx.$executeRaw`
+      UPDATE auth.users SET email_verified_at = COALESCE(email_verified_at, now()), updated_at = now()
+      WHERE id = ${id}::uuid AND email = ${email}`
+    return count === 1
+  }
+
+  /**
+   * Moves the account to `to`, proved (its owner followed the mail sent there), only if it is
+   * still at `from`. EmailTakenError when another account has `to` by now.
+   */
+  async changeEmail(tx: Tx, id: string, from: string, to: string): Promise<boolean> {
+    try {
+      const count = await tx.$executeRaw`
+        UPDATE auth.users SET email = ${to}, email_verified_at = now(), updated_at = now()
+        WHERE id = ${id}::uuid AND email = ${from}`
+      return count === 1
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new EmailTakenError(to)
+      throw err
+    }
+  }
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; meta?: { code?: string; driverAdapterError?: { cause?: { originalCode?: string; kind?: string } } }; message?: string }
+  return (
+    e?.code === 'P2002' ||
+    e?.code === '23505' ||
+    e?.meta?.code === '23505' ||
+    e?.meta?.driverAdapterError?.cause?.originalCode === '23505' ||
+    e?.meta?.driverAdapterError?.cause?.kind === 'UniqueConstraintViolation' ||
+    /23505|unique constraint/i.test(e?.message ?? '')
+  )
 }

@@ -119,7 +119,7 @@ function expectClientError(res: LightMyRequestResponse) {
 
 function expectAccepted(res: LightMyRequestResponse) {
   expect(res.statusCode, res.body).toBe(200)
-  expect(res.json()).toEqual({ id: realClaims.sub, email: realClaims.email, session_id: realClaims.sid })
+  expect(res.json()).toEqual({ id: realClaims.sub, email: realClaims.email, email_verified: realClaims.email_verified, session_id: realClaims.sid })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -170,7 +170,7 @@ describe('test setup', () => {
 
   it('the server issues tokens with exactly the header and claims the forgeries imitate', () => {
     expect(decodeSegment(session.accessToken, 0)).toEqual(goodHeader())
-    expect(Object.keys(realClaims).sort()).toEqual(['aud', 'email', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub'])
+    expect(Object.keys(realClaims).sort()).toEqual(['aud', 'email', 'email_verified', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub'])
     expect(realClaims).toMatchObject({ iss: t.config.jwt.issuer, aud: t.config.jwt.audience, email: session.email })
   })
 })
@@ -493,10 +493,13 @@ describe.each(named(TRANSPORTS))('GET /me over %s', (_name, transport) => {
         token: () => withKey(serverKey, {}, { aud: [t.config.jwt.audience, 'some-other-api'] }),
       },
       { name: 'aud as an array holding only the right audience', token: () => withKey(serverKey, {}, { aud: [t.config.jwt.audience] }) },
-      ...['iss', 'aud', 'exp', 'sub', 'sid', 'jti', 'iat', 'email'].map((claim) => ({
+      ...['iss', 'aud', 'exp', 'sub', 'sid', 'jti', 'iat', 'email', 'email_verified'].map((claim) => ({
         name: `missing ${claim}`,
         token: () => signEdDSA(goodHeader(), goodClaims({}, [claim]), serverKey),
       })),
+      // A forger would most want to say the address is proved; a non-boolean is not our claim.
+      { name: 'email_verified as the string "true"', token: () => withKey(serverKey, {}, { email_verified: 'true' }) },
+      { name: 'email_verified as 1', token: () => withKey(serverKey, {}, { email_verified: 1 }) },
       { name: 'extra claim (role: admin)', token: () => withKey(serverKey, {}, { role: 'admin' }) },
       { name: 'extra claim (scope)', token: () => withKey(serverKey, {}, { scope: 'admin' }) },
       { name: 'extra claim (nbf in the past)', token: () => withKey(serverKey, {}, { nbf: now() - 60 }) },

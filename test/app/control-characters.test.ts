@@ -78,7 +78,7 @@ describe('passwords', () => {
   it('any other control character is part of the password (tab, newline, ESC, DEL)', async () => {
     const password = 'tab\there\nnewline\u001besc\u007fdel'
     const email = uniqueEmail()
-    expect((await post('/auth/register', { email, password })).statusCode).toBe(201)
+    expect((await post('/auth/register', { email, password })).statusCode).toBe(202)
     expect((await post('/auth/login', { email, password })).statusCode).toBe(200)
     expect((await post('/auth/login', { email, password: password.replace('\t', ' ') })).statusCode).toBe(401)
   })

@@ -34,7 +34,7 @@ const header = (token: string) => JSON.parse(Buffer.from(token.split('.')[0]!, '
 
 function claims(overrides: Record<string, unknown> = {}) {
   const now = Math.floor(Date.now() / 1000)
-  return { sub: randomUUID(), sid: randomUUID(), email: 'x@example.com', jti: randomUUID(), iss: 'fastify-auth', aud: 'fastify-auth-api', iat: now, exp: now + 600, ...overrides }
+  return { sub: randomUUID(), sid: randomUUID(), email: 'x@example.com', email_verified: false, jti: randomUUID(), iss: 'fastify-auth', aud: 'fastify-auth-api', iat: now, exp: now + 600, ...overrides }
 }
 function signed(head: Record<string, unknown>, payload: Record<string, unknown>, sign: (input: string) => Buffer) {
   const input = `${Buffer.from(JSON.stringify(head)).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`

@@ -16,6 +16,8 @@ beforeAll(async () => {
       RATE_LIMIT_LOGIN_PER_IP: '3',
       RATE_LIMIT_REGISTER_PER_IP: '2',
       RATE_LIMIT_REFRESH_PER_SESSION: '3',
+      RATE_LIMIT_MAIL_PER_IP: '2',
+      RATE_LIMIT_CODE_PER_IP: '2',
       RATE_LIMIT_WINDOW_SEC: '2',
     },
   })
@@ -66,11 +68,29 @@ describe('per-IP limit on login', () => {
   })
 })
 
+describe('per-IP limits on the mail flows', () => {
+  it('forgot, resend and the submission of codes: 429 past the limit, before the body is read; another address is not affected', async () => {
+    const call = (url: string, payload: object, remoteAddress: string) => t.app.inject({ method: 'POST', url, payload, remoteAddress })
+    for (const [url, payload] of [
+      ['/auth/password/forgot', { email: 'x@example.com' }],
+      ['/auth/email/verify/resend', { email: 'y@example.com' }],
+      ['/auth/password/reset', { email: 'x@example.com', code: '123456', new_password: 'whatever123' }],
+      ['/auth/email/verify', { email: 'x@example.com', code: '123456' }],
+    ] as const) {
+      const answers = []
+      for (let i = 0; i < 2; i++) answers.push((await call(url, payload, '198.51.100.40')).statusCode)
+      expect(answers.every((s) => s !== 429), url).toBe(true)
+      expectLimited(await call(url, payload, '198.51.100.40'), 2)
+      expect((await call(url, payload, '198.51.100.41')).statusCode, url).not.toBe(429)
+    }
+  })
+})
+
 describe('per-IP limit on register', () => {
   it('past the limit: 429, and no account is created; login has its own budget', async () => {
     const ip = from('198.51.100.10')
-    expect((await ip.register({ email: uniqueEmail(), password: 'whatever123' })).statusCode).toBe(201)
-    expect((await ip.register({ email: uniqueEmail(), password: 'whatever123' })).statusCode).toBe(201)
+    expect((await ip.register({ email: uniqueEmail(), password: 'whatever123' })).statusCode).toBe(202)
+    expect((await ip.register({ email: uniqueEmail(), password: 'whatever123' })).statusCode).toBe(202)
     const refused = uniqueEmail()
     expectLimited(await ip.register({ email: refused, password: 'whatever123' }), 2)
     expect(await adminQuery('SELECT 1 FROM auth.users WHERE email = $1', [refused], t.databaseUrl)).toEqual([])

@@ -39,7 +39,7 @@ function crossInstanceTests(getCluster: () => Cluster) {
     const [a, b] = getCluster().instances.map((i) => i.base) as [string, string]
     const statuses = []
     for (const base of [a, b, a]) statuses.push((await post(base, '/auth/register', creds())).status)
-    expect(statuses).toEqual([201, 201, 201])
+    expect(statuses).toEqual([202, 202, 202])
     const refused = creds()
     const fourth = await post(b, '/auth/register', refused)
     expect(fourth.status).toBe(429)
@@ -75,7 +75,7 @@ describe('the per-account proof of work across two instances', () => {
     const [a, b] = cluster.instances.map((i) => i.base) as [string, string]
     const email = uniqueEmail()
     const password = 'correct horse battery'
-    expect((await post(a, '/auth/register', { email, password })).status).toBe(201)
+    expect((await post(a, '/auth/register', { email, password })).status).toBe(202)
     expect((await post(a, '/auth/login', { email, password: 'wrong guess 1' })).json.error).toBe('invalid_credentials')
     expect((await post(b, '/auth/login', { email, password: 'wrong guess 2' })).json.error).toBe('invalid_credentials')
     const onA = await post(a, '/auth/login', { email, password: 'wrong guess 3' })

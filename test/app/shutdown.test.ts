@@ -92,7 +92,7 @@ async function startApp() {
   await app.listen({ host: '127.0.0.1', port: 0 })
   const { port } = app.server.address() as AddressInfo
   const user = { email: `drain-${Date.now()}-${Math.random().toString(36).slice(2)}@example.com`, password: 'correct horse battery' }
-  expect((await request(port, 'POST', '/auth/register', user)).status).toBe(201)
+  expect((await request(port, 'POST', '/auth/register', user)).status).toBe(202)
   return { app, port, user }
 }
 

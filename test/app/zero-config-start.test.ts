@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs'
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { freePort } from '../../src/db/embedded.js'
 import { benchSecrets, startServer, type ServerProcess } from '../../bench/lib/server.js'
 import { get, post } from '../helpers/instances.js'
@@ -34,7 +34,7 @@ async function start(): Promise<ServerProcess> {
     {
       DATA_DIR: dataDir,
       EMBEDDED_PG_PORT: String(pgPort),
-      ...Object.fromEntries(['DATABASE_URL', 'NODE_ENV', 'JWT_PRIVATE_KEY', 'JWT_SECRET', 'REFRESH_TOKEN_SECRET'].map((name) => [name, undefined])),
+      ...Object.fromEntries(['DATABASE_URL', 'NODE_ENV', 'JWT_PRIVATE_KEY', 'JWT_SECRET', 'REFRESH_TOKEN_SECRET', 'SMTP_URL', 'MAIL_FROM', 'EMAIL_VERIFICATION', 'LOG_LEVEL'].map((name) => [name, undefined])),
     },
     { capture: true },
   )
@@ -51,7 +51,9 @@ describe('npm start with nothing configured', () => {
     expect((await get(first.base, '/health/ready')).status).toBe(200)
 
     const user = { email: `zero-${Date.now()}@example.com`, password: 'correct horse battery' }
-    expect((await post(first.base, '/auth/register', user)).status).toBe(201)
+    expect((await post(first.base, '/auth/register', user)).status).toBe(202)
+    // No SMTP_URL outside production: the verification mail is a log line with its link.
+    await vi.waitFor(() => expect(first.output()).toMatch(/development log transport.*verify-email\?token=[A-Za-z0-9_-]{43}/), { timeout: 5000 })
     const login = await post(first.base, '/auth/login', user)
     expect(login.status).toBe(200)
 

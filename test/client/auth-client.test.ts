@@ -30,7 +30,7 @@ for (const transport of ['cookie', 'bearer'] as const) {
       const { api, client, storage, onLogout } = setup(transport)
       await client.login('ada@example.com', PASSWORD)
       expect(client.state).toBe('authenticated')
-      expect(await client.me()).toEqual({ id: 'u1', email: 'ada@example.com', session_id: 's1' })
+      expect(await client.me()).toEqual({ id: 'u1', email: 'ada@example.com', email_verified: false, session_id: 's1' })
       await client.logout()
       expect(client.state).toBe('anonymous')
       expect(onLogout).toHaveBeenCalledWith({ reason: 'logout', remote: false })

@@ -75,6 +75,18 @@ export class FakeApi {
   proofOfWorkBits: number | null = null
   private readonly powKey = randomBytes(32)
   private readonly spentProofs = new Set<string>()
+  /** the mail flows: what each mail's link token and code are, and what was mailed */
+  readonly mailed: { route: string; body: unknown }[] = []
+  resetToken = 'reset-token'
+  verifyToken = 'verify-token'
+  changeToken = 'change-token'
+  undoToken = 'undo-token'
+  emailVerified = false
+  /** a reset answers 200 with a new session's tokens, as the server's passwordReset.logsIn does */
+  resetLogsIn = false
+  private proves(body: Record<string, string> | undefined, token: string): boolean {
+    return body?.token === token || (body?.code === '123456' && typeof body?.email === 'string')
+  }
 
   constructor(readonly basePath = '/auth') {}
 
@@ -245,6 +257,28 @@ export class FakeApi {
         this.expireAccess()
         return new Response(null, { status: 204 })
       }
+      case 'POST /password/forgot':
+      case 'POST /email/verify/resend':
+        this.mailed.push({ route: key, body })
+        return json(202, { status: 'accepted' })
+      case 'POST /password/reset': {
+        if (!this.proves(body, this.resetToken)) return apiError(400, 'invalid_email_token')
+        this.resetToken = `spent-${this.resetToken}`
+        for (const [id] of this.sessions) this.revoke(id)
+        this.password = body!.new_password!
+        return this.resetLogsIn ? this.tokens(call, this.issue()) : new Response(null, { status: 204 })
+      }
+      case 'POST /email/verify':
+        if (!this.proves(body, this.verifyToken)) return apiError(400, 'invalid_email_token')
+        this.emailVerified = true
+        return new Response(null, { status: 204 })
+      case 'POST /email/change/confirm':
+        if (!this.proves(body, this.changeToken)) return apiError(400, 'invalid_email_token')
+        return new Response(null, { status: 204 })
+      case 'POST /email/change/undo':
+        if (!this.proves(body, this.undoToken)) return apiError(400, 'invalid_email_token')
+        for (const [id] of this.sessions) this.revoke(id)
+        return new Response(null, { status: 204 })
       case 'POST /password': {
         const auth = this.authenticate(call)
         if ('error' in auth) return auth.error
@@ -261,7 +295,12 @@ export class FakeApi {
     }
     const auth = this.authenticate(call)
     if ('error' in auth) return auth.error
-    if (key === 'GET /me') return json(200, { id: 'u1', email: 'ada@example.com', session_id: auth.session })
+    if (key === 'GET /me') return json(200, { id: 'u1', email: 'ada@example.com', email_verified: this.emailVerified, session_id: auth.session })
+    if (key === 'POST /email/change') {
+      if (body?.password !== this.password) return apiError(403, 'invalid_current_password')
+      this.mailed.push({ route: key, body })
+      return json(202, { status: 'accepted' })
+    }
     if (key === 'GET /sessions') {
       const live = [...this.sessions].filter(([, s]) => !s.revoked)
       return json(200, {

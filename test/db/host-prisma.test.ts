@@ -253,7 +253,7 @@ describe('a host Prisma schema with its own migration, in the same database as t
          FROM information_schema.columns WHERE table_name = 'users' GROUP BY table_schema ORDER BY table_schema`,
     )
     expect(columns).toEqual([
-      { table_schema: 'auth', cols: ['id', 'email', 'password_hash', 'created_at', 'updated_at', 'credentials_version'] },
+      { table_schema: 'auth', cols: ['id', 'email', 'password_hash', 'created_at', 'updated_at', 'credentials_version', 'email_verified_at'] },
       { table_schema: 'public', cols: ['id', 'email', 'name'] },
     ])
     expect(await query(url, `SELECT schemaname FROM pg_indexes WHERE indexname = 'users_email_key' ORDER BY 1`)).toEqual([

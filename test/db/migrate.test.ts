@@ -597,7 +597,15 @@ describe('a database migrated by the previous version (tables and bookkeeping in
     expect(results.flatMap((r) => r.applied)).toEqual(newer)
     for (const r of results) expect([...r.applied, ...r.alreadyApplied].sort()).toEqual([...legacyNames, ...newer].sort())
 
-    expect(await contents(url, 'auth')).toEqual(data)
+    // Columns that later migrations added are there too, empty in the rows that were moved.
+    const ADDED_LATER = ['email_verified_at']
+    const moved = await contents(url, 'auth')
+    const withoutLater = (c: Record<string, string[]>) =>
+      Object.fromEntries(Object.entries(c).map(([t, rows]) => [t, rows.map((r) => JSON.parse(r) as Record<string, unknown>).map((r) => {
+        for (const col of ADDED_LATER) if (col in r) expect(r[col], `${t}.${col}`).toBeNull()
+        return JSON.stringify(Object.fromEntries(Object.entries(r).filter(([k]) => !ADDED_LATER.includes(k))))
+      })]))
+    expect(withoutLater(moved)).toEqual(withoutLater(data))
     expect(await objectsIn(url, 'public')).toEqual([])
     // The moved tables are what a new database gets: indexes, keys and defaults went along.
     expect(await shapeOf(url, 'auth')).toEqual(await freshShape())

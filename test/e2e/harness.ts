@@ -8,6 +8,7 @@ import { buildServer } from '../../src/server/app.js'
 import type { Config } from '../../src/server/config.js'
 import { testConfig } from '../helpers/app.js'
 import { createTestDatabase } from '../helpers/database.js'
+import { freePort } from '../../src/db/embedded.js'
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 export const CHROMIUM_ARGS = [
@@ -53,7 +54,9 @@ export async function startApp(env: Record<string, string> = {}): Promise<Runnin
   const db = await createTestDatabase()
   // The shortest access lifetime the server accepts; expiry itself is simulated by the
   // tests (the harness, unlike the page, can touch httpOnly cookies).
-  const config = testConfig({ ACCESS_TOKEN_TTL: '30', ...env })
+  // The port is chosen first: mail links point at the demo page on PORT (http://localhost:PORT).
+  const port = env.PORT !== undefined ? Number(env.PORT) : await freePort()
+  const config = testConfig({ ACCESS_TOKEN_TTL: '30', PORT: String(port), ...env })
   const app = await buildServer({ config, databaseUrl: db.url })
 
   const seen: Seen[] = []
@@ -80,8 +83,7 @@ export async function startApp(env: Record<string, string> = {}): Promise<Runnin
       seen.push(entry)
     })
   })
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  const port = (app.server.address() as AddressInfo).port
+  await app.listen({ host: '127.0.0.1', port })
   return {
     app,
     config,

@@ -142,12 +142,12 @@ describe('expiry and silent refresh', () => {
       'the access cookie holds an expired token',
       async (context, sid) => {
         const me = await server.app.inject({ method: 'GET', url: '/auth/me', cookies: { access_token: (await context.cookies(server.origin)).find((c) => c.name === 'access_token')!.value } })
-        const { id, email } = me.json() as { id: string; email: string }
+        const { id, email, email_verified } = me.json() as { id: string; email: string; email_verified: boolean }
         // Signed with the server's own key, as it would have two minutes ago.
         const { key, issuer, audience, accessTtlSec } = server.config.jwt
         const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url')
         const iat = Math.floor(Date.now() / 1000) - 120 - accessTtlSec
-        const input = `${part({ alg: 'EdDSA', typ: 'at+jwt', kid: key.kid })}.${part({ sub: id, sid, email, jti: crypto.randomUUID(), iat, exp: iat + accessTtlSec, iss: issuer, aud: audience })}`
+        const input = `${part({ alg: 'EdDSA', typ: 'at+jwt', kid: key.kid })}.${part({ sub: id, sid, email, email_verified, jti: crypto.randomUUID(), iat, exp: iat + accessTtlSec, iss: issuer, aud: audience })}`
         const expired = `${input}.${cryptoSign(null, Buffer.from(input), createPrivateKey(key.signKey)).toString('base64url')}`
         const check = await server.app.inject({ method: 'GET', url: '/auth/me', cookies: { access_token: expired } })
         expect(check.json().error).toBe('token_expired') // a genuinely expired token, not a broken one

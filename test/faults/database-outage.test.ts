@@ -11,7 +11,7 @@ import { buildServer } from '../../src/server/app.js'
 import { freePort, startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/db/embedded.js'
 import { migrate } from '../../src/db/migrate.js'
 import { testConfig } from '../helpers/app.js'
-import { loginBearer, refreshJson, register } from '../helpers/flows.js'
+import { loginBearer, refreshJson, register, rememberDatabase } from '../helpers/flows.js'
 
 let dataDir: string
 let port: number
@@ -24,6 +24,7 @@ beforeAll(async () => {
   pg = await startEmbeddedPostgres({ dataDir, port })
   await migrate(pg.url)
   app = await buildServer({ config: testConfig({ DB_LOCK_TIMEOUT_MS: '1000' }), databaseUrl: pg.url })
+  rememberDatabase(app, pg.url)
   await app.ready()
 }, 60_000)
 

@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { buildServer, type ServerOptions } from '../../src/server/app.js'
 import { loadConfig, type Config } from '../../src/server/config.js'
 import { createTestDatabase } from './database.js'
+import { rememberDatabase } from './flows.js'
 
 const testKey = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
 
@@ -24,6 +25,8 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     // defaults, which concurrency tests must fit in.
     RATE_LIMIT_LOGIN_PER_IP: '1000000',
     RATE_LIMIT_REGISTER_PER_IP: '1000000',
+    RATE_LIMIT_MAIL_PER_IP: '1000000',
+    RATE_LIMIT_CODE_PER_IP: '1000000',
     ...overrides,
   }
 }
@@ -54,6 +57,7 @@ export async function buildTestApp(
   const databaseUrl = opts.databaseUrl ?? db!.url
   const app = await buildServer({ config, databaseUrl, fastify: opts.fastify, logStream: opts.logStream, onRoute: opts.onRoute })
   await app.ready()
+  rememberDatabase(app, databaseUrl)
   return {
     app,
     config,

@@ -1,6 +1,7 @@
 // Small request helpers so route tests read as scenarios.
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { randomBytes } from 'node:crypto'
+import { adminQuery } from './database.js'
 
 export const COOKIE = { 'x-auth-transport': 'cookie' }
 
@@ -8,10 +9,22 @@ export function uniqueEmail(): string {
   return `user-${randomBytes(5).toString('hex')}@example.com`
 }
 
+// Which database each test app runs on: with email verification on (the default), register
+// answers 202 and no id, as it must, so the helper reads the new account's id from the table.
+const databases = new WeakMap<FastifyInstance, string>()
+
+export function rememberDatabase(app: FastifyInstance, databaseUrl: string): void {
+  databases.set(app, databaseUrl)
+}
+
 export async function register(app: FastifyInstance, email = uniqueEmail(), password = 'correct horse battery') {
   const res = await app.inject({ method: 'POST', url: '/auth/register', payload: { email, password } })
-  if (res.statusCode !== 201) throw new Error(`register failed: ${res.statusCode} ${res.body}`)
-  return { email, password, id: res.json().id as string }
+  if (res.statusCode === 201) return { email, password, id: res.json().id as string }
+  if (res.statusCode !== 202) throw new Error(`register failed: ${res.statusCode} ${res.body}`)
+  const url = databases.get(app)
+  if (!url) throw new Error('register: 202 without an id, and this app was not built by buildTestApp (call rememberDatabase)')
+  const [row] = await adminQuery<{ id: string }>('SELECT id FROM auth.users WHERE email = $1', [email.trim().toLowerCase()], url)
+  return { email, password, id: row!.id }
 }
 
 export interface BearerSession {

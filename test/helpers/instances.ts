@@ -71,7 +71,7 @@ export async function signup(base: string, i = Math.random().toString(36).slice(
   const email = `u-${i}-${Date.now()}@example.com`
   const password = 'correct horse battery'
   const reg = await post(base, '/auth/register', { email, password })
-  if (reg.status !== 201) throw new Error(`register ${reg.status}`)
+  if (reg.status !== 201 && reg.status !== 202) throw new Error(`register ${reg.status}`)
   const login = await post(base, '/auth/login', { email, password })
   if (login.status !== 200) throw new Error(`login ${login.status}`)
   return {

@@ -8,6 +8,7 @@ import fastifyJwt from '@fastify/jwt'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import auth, { AuthOptionsError, migrate, type AuthPluginOptions } from '../../src/index.js'
+import { resolveAuthOptions } from '../../src/options.js'
 import { createTestDatabase } from '../helpers/database.js'
 import { timeUntil } from '../helpers/instances.js'
 
@@ -98,7 +99,7 @@ async function call(base: string, method: string, path: string, opts: { body?: u
 
 async function signup(base: string, prefix = '/api/auth') {
   const email = `host-${randomBytes(4).toString('hex')}@example.com`
-  expect((await call(base, 'POST', `${prefix}/register`, { body: { email, password: PASSWORD } })).status).toBe(201)
+  expect((await call(base, 'POST', `${prefix}/register`, { body: { email, password: PASSWORD } })).status).toBe(202)
   const login = await call(base, 'POST', `${prefix}/login`, { body: { email, password: PASSWORD } })
   expect(login.status).toBe(200)
   return { email, access: login.json.access_token as string, refresh: login.json.refresh_token as string }
@@ -205,7 +206,7 @@ describe('cookies and CSRF under /api/auth', () => {
       hosts.push(h)
       const email = `web-${randomBytes(4).toString('hex')}@example.com`
       const web = { 'x-auth-transport': 'cookie', origin: h.base }
-      expect((await call(h.base, 'POST', '/api/auth/register', { body: { email, password: PASSWORD } })).status).toBe(201)
+      expect((await call(h.base, 'POST', '/api/auth/register', { body: { email, password: PASSWORD } })).status).toBe(202)
       const login = await fetch(`${h.base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json', ...web }, body: JSON.stringify({ email, password: PASSWORD }) })
       expect(login.status).toBe(200)
       expect(await login.json()).toEqual({ token_type: 'Bearer', expires_in: 900 })
@@ -270,6 +271,27 @@ describe('options are checked at register, named in the error', () => {
       cookies: { secure: false },
     })
     expect(problems).toEqual(expect.arrayContaining(['keys.refreshTokenSecret', 'passwords.memoryKiB', 'passwords.timeCost', 'cookies.secure']))
+  })
+
+  it('mail: required in production, never the log there; templates, links and the verification setting checked, named', async () => {
+    const base = { database: 'postgresql://x@127.0.0.1/db', keys: { signing: { kid: 'k', privateKey: SIGNING_KEY }, refreshTokenSecret: REFRESH_SECRET } }
+    expect(await problemsOf(base)).toEqual(['mail'])
+    expect(await problemsOf({ ...base, mail: { transport: 'log', from: 'a@example.com' } })).toEqual(['mail.transport'])
+    expect(await problemsOf({ ...base, mail: { transport: 'smtp://h:25' } })).toEqual(['mail.from'])
+    expect(await problemsOf({ ...base, mail: { transport: 'http://h', from: 'a@example.com' } })).toEqual(['mail.transport'])
+    const good = { ...base, mail: { transport: 'smtps://u:p@h:465', from: 'Example <a@example.com>' } }
+    expect(await problemsOf({ ...good, mail: { ...good.mail, templates: { reset_pasword: () => ({}), verify_email: 'Hi' } } })).toEqual([
+      'mail.templates.reset_pasword',
+      'mail.templates.verify_email',
+    ])
+    expect(await problemsOf({ ...good, links: { resetPassword: 'http://app.example.com/reset', verifyEmail: 'https://app.example.com/v#x', other: 'https://x' } })).toEqual([
+      'links.resetPassword',
+      'links.verifyEmail',
+      'links.other',
+    ])
+    expect(await problemsOf({ ...good, emailVerification: { enabled: false, required: true } })).toEqual(['emailVerification.required'])
+    // Outside production, no mail option means the development log transport.
+    expect(resolveAuthOptions({ ...base, production: false } as AuthPluginOptions).mail).toMatchObject({ transport: 'log', from: 'no-reply@localhost' })
   })
 
   it('refuses an RSA key, and an HS256 secret that is a public key', async () => {

@@ -13,7 +13,7 @@ describe('GET /me', () => {
     const s = await loginBearer(t.app)
     const res = await t.app.inject({ url: '/auth/me', headers: { authorization: `Bearer ${s.accessToken}` } })
     expect(res.statusCode).toBe(200)
-    expect(res.json()).toEqual({ id: expect.any(String), email: s.email, session_id: expect.any(String) })
+    expect(res.json()).toEqual({ id: expect.any(String), email: s.email, email_verified: false, session_id: expect.any(String) })
   })
 
   it('answers from the access cookie', async () => {

@@ -6,7 +6,7 @@ import type { AccessClaims } from '../../src/auth/access-claims.js'
 import { buildTestApp, type TestApp } from '../helpers/app.js'
 import { bearer, loginBearer } from '../helpers/flows.js'
 
-const claims = (exp: number): AccessClaims => ({ sub: 'u', sid: 's', email: 'e@example.com', iat: exp - 60, exp, iss: 'i', aud: 'a', jti: 'j' })
+const claims = (exp: number): AccessClaims => ({ sub: 'u', sid: 's', email: 'e@example.com', email_verified: true, iat: exp - 60, exp, iss: 'i', aud: 'a', jti: 'j' })
 const inSeconds = (s: number) => Math.floor(Date.now() / 1000) + s
 
 describe('VerifiedTokens', () => {

@@ -44,7 +44,7 @@ describe('POST /auth/login with Bearer transport', () => {
     const body = (await login({ email: user.email, password: user.password })).json()
     const { header, payload } = decodeJwt(body.access_token)
     expect(header).toEqual({ alg: 'EdDSA', typ: 'at+jwt', kid: 'test-key' })
-    expect(Object.keys(payload).sort()).toEqual(['aud', 'email', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub'])
+    expect(Object.keys(payload).sort()).toEqual(['aud', 'email', 'email_verified', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub'])
     expect(payload.sub).toBe(user.id)
     expect(payload.exp - payload.iat).toBe(900)
     expect(payload.iss).toBe(t.config.jwt.issuer)

@@ -2,21 +2,32 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildTestApp, type TestApp } from '../../helpers/app.js'
 import { adminQuery } from '../../helpers/database.js'
 import { uniqueEmail } from '../../helpers/flows.js'
+import { startSmtp, type SmtpSink } from '../../helpers/smtp.js'
 
+let smtp: SmtpSink
 let t: TestApp
 beforeAll(async () => {
-  t = await buildTestApp()
+  smtp = await startSmtp()
+  t = await buildTestApp({ env: { SMTP_URL: smtp.url } })
 })
-afterAll(() => t.close())
+afterAll(async () => {
+  await t?.close()
+  await smtp?.close()
+})
 
-const post = (payload: unknown) => t.app.inject({ method: 'POST', url: '/auth/register', payload: payload as object })
+const post = (payload: unknown, app = t.app) => app.inject({ method: 'POST', url: '/auth/register', payload: payload as object })
 
 describe('POST /auth/register', () => {
-  it('creates an account with a trimmed, lower-cased email', async () => {
+  it('creates an account with a trimmed, lower-cased email: 202 and a verification mail', async () => {
     const local = uniqueEmail()
     const res = await post({ email: `  ${local.toUpperCase()} `, password: 'correct horse battery' })
-    expect(res.statusCode).toBe(201)
-    expect(res.json()).toEqual({ id: expect.any(String), email: local })
+    expect(res.statusCode).toBe(202)
+    expect(res.json()).toEqual({ email: local })
+    const [row] = await adminQuery<{ email: string; email_verified_at: Date | null }>('SELECT email, email_verified_at FROM auth.users WHERE email = $1', [local], t.databaseUrl)
+    expect(row).toEqual({ email: local, email_verified_at: null })
+    const mail = await smtp.next(local, /confirm your email address/)
+    expect(mail.link).toMatch(/\/verify-email\?token=/)
+    expect(mail.code).toMatch(/^\d{6}$/)
   })
 
   it('stores only an argon2id hash with the configured parameters', async () => {
@@ -31,12 +42,24 @@ describe('POST /auth/register', () => {
     expect(row!.password_hash).not.toContain('correct horse battery')
   })
 
-  it('refuses a second account for the same email however it is typed (409)', async () => {
+  it('answers a taken address exactly as a new one, changes nothing, and tells the owner with a reset link', async () => {
     const email = uniqueEmail()
-    expect((await post({ email, password: 'correct horse battery' })).statusCode).toBe(201)
+    const first = await post({ email, password: 'correct horse battery' })
+    await smtp.next(email, /confirm your email address/)
     const again = await post({ email: ` ${email.toUpperCase()}`, password: 'another password' })
-    expect(again.statusCode).toBe(409)
-    expect(again.json()).toEqual({ error: 'email_taken', error_description: expect.any(String) })
+    expect({ status: again.statusCode, body: again.body }).toEqual({ status: first.statusCode, body: first.body })
+    expect(Object.keys(again.headers).sort()).toEqual(Object.keys(first.headers).sort())
+    const users = await adminQuery<{ n: number }>('SELECT count(*)::int AS n FROM auth.users WHERE email = $1', [email], t.databaseUrl)
+    expect(users[0]!.n).toBe(1)
+    // The first password still works; the second never became one.
+    expect((await t.app.inject({ method: 'POST', url: '/auth/login', payload: { email, password: 'correct horse battery' } })).statusCode).toBe(200)
+    expect((await t.app.inject({ method: 'POST', url: '/auth/login', payload: { email, password: 'another password' } })).statusCode).toBe(401)
+
+    const notice = await smtp.next(email, /someone tried to register your address/)
+    expect(notice.text).toContain('already has one')
+    expect(notice.link).toMatch(/\/reset-password\?token=/)
+    const reset = await t.app.inject({ method: 'POST', url: '/auth/password/reset', payload: { token: notice.token, new_password: 'the owner chose this' } })
+    expect(reset.statusCode).toBe(204)
   })
 
   it.each([
@@ -55,15 +78,15 @@ describe('POST /auth/register', () => {
     const composed = 'caf\u00e9 au lait 42'
     for (const [registered, typed] of [[decomposed, composed], [composed, decomposed]]) {
       const email = uniqueEmail()
-      expect((await post({ email, password: registered })).statusCode).toBe(201)
+      expect((await post({ email, password: registered })).statusCode).toBe(202)
       const login = await t.app.inject({ method: 'POST', url: '/auth/login', payload: { email, password: typed } })
       expect(login.statusCode).toBe(200)
     }
   })
 
   it('accepts passwords of 8 and 1024 characters and rejects 7 and 1025', async () => {
-    expect((await post({ email: uniqueEmail(), password: 'x'.repeat(8) })).statusCode).toBe(201)
-    expect((await post({ email: uniqueEmail(), password: 'x'.repeat(1024) })).statusCode).toBe(201)
+    expect((await post({ email: uniqueEmail(), password: 'x'.repeat(8) })).statusCode).toBe(202)
+    expect((await post({ email: uniqueEmail(), password: 'x'.repeat(1024) })).statusCode).toBe(202)
     for (const password of ['x'.repeat(7), 'x'.repeat(1025)]) {
       const res = await post({ email: uniqueEmail(), password })
       expect(res.statusCode).toBe(400)
@@ -81,5 +104,25 @@ describe('POST /auth/register', () => {
     expect(res.statusCode).toBe(400)
     expect(Object.keys(res.json()).sort()).toEqual(['error', 'error_description'])
     expect(res.body).not.toMatch(/at .*\.ts:\d+/)
+  })
+})
+
+describe('EMAIL_VERIFICATION=false', () => {
+  it('keeps 201 with the id and 409 email_taken, and mails nothing: the cost is telling who has an account', async () => {
+    const local = await startSmtp()
+    const off = await buildTestApp({ env: { SMTP_URL: local.url, EMAIL_VERIFICATION: 'false' } })
+    try {
+      const email = uniqueEmail()
+      const created = await post({ email, password: 'correct horse battery' }, off.app)
+      expect(created.statusCode).toBe(201)
+      expect(created.json()).toEqual({ id: expect.any(String), email })
+      const again = await post({ email, password: 'correct horse battery' }, off.app)
+      expect(again.statusCode).toBe(409)
+      expect(again.json()).toEqual({ error: 'email_taken', error_description: expect.any(String) })
+    } finally {
+      await off.close()
+      await local.close()
+    }
+    expect(local.mails).toEqual([])
   })
 })
