@@ -8,12 +8,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError, withBearerChallenge } from './errors.js'
 import type { AuthSettings } from './options.js'
 import type { JwtAlgorithm } from './keys.js'
-import { ACCESS_TOKEN_TYP, parseAccessClaims, type AccessClaims } from './auth/access-claims.js'
+import { ACCESS_TOKEN_TYP, parseAccessClaims, type AccessClaims, type SessionClaims } from './auth/access-claims.js'
 import { TRANSPORT_HEADER, type Transport } from './http/transport.js'
 import { checkCsrf } from './http/csrf.js'
 
 export interface AccessTokens {
-  sign(subject: { userId: string; email: string; familyId: string; emailVerified: boolean }): string
+  sign(subject: { userId: string; email: string; familyId: string; emailVerified: boolean; claims: SessionClaims }): string
   /** the claims, or ApiError(401) unless the token is one we issued and it is still good */
   verify(token: string): AccessClaims
 }
@@ -110,8 +110,8 @@ export async function registerAccessTokens(fastify: FastifyInstance, settings: A
 
   const verified = new VerifiedTokens(settings.jwt.verifiedCacheSize)
   return {
-    sign: ({ userId, email, familyId, emailVerified }) =>
-      current.sign({ sub: userId, sid: familyId, email, email_verified: emailVerified, jti: randomUUID() }),
+    sign: ({ userId, email, familyId, emailVerified, claims }) =>
+      current.sign({ ...claims, sub: userId, sid: familyId, email, email_verified: emailVerified, jti: randomUUID() }),
     verify(token) {
       const known = verified.get(token)
       if (known) return known

@@ -92,7 +92,7 @@ export class AccountService {
     }
     // One statement: the session, if the password just verified is still the account's, and
     // the counters' reset with it.
-    const session = await this.d.sessions.start(user, meta, [key, admission.key])
+    const session = await this.d.sessions.start(user, meta, { resetAttempts: [key, admission.key] })
     if (!session) throw this.loginFailed('credentials_changed', user.id, meta)
     this.d.metrics.login('success')
     await this.rehashIfOutdated(user, password)

@@ -6,6 +6,7 @@ import { ApiError } from '../errors.js'
 import type { AuditEvent } from '../audit/events.js'
 import type { AuthMetrics } from '../metrics.js'
 import type { Tx } from '../db/client.js'
+import type { SessionClaims } from '../auth/access-claims.js'
 import { deriveChildToken, hashRefreshToken, isWellFormedRefreshToken, newRefreshToken } from './refresh-token.js'
 import type { LiveFamily, RevokeReason, RevokedFamily, RotateArgs, RotationResult, SessionMeta, TokenStore } from './token-store.js'
 
@@ -23,6 +24,15 @@ export interface IssuedSession {
   emailVerified: boolean
   familyId: string
   refreshToken: string
+  /** fixed when the session started; every access token of the session carries them */
+  claims: SessionClaims
+}
+
+export interface StartOptions {
+  /** failed-login counters deleted with the session, in its statement (a login's) */
+  resetAttempts?: string[]
+  /** claims fixed for the session's lifetime (how the user authenticated, the client) */
+  claims?: SessionClaims
 }
 
 export interface RevocationSink {
@@ -67,7 +77,7 @@ export class SessionService {
   async start(
     user: { id: string; email: string; credentialsVersion: number; emailVerifiedAt: Date | null },
     meta: SessionMeta,
-    resetAttempts: string[] = [],
+    { resetAttempts = [], claims = {} }: StartOptions = {},
   ): Promise<IssuedSession | null> {
     const refreshToken = newRefreshToken()
     const created = await this.store.createFamily({
@@ -78,10 +88,11 @@ export class SessionService {
       sessionMaxSec: this.settings.sessionMaxSec,
       meta,
       resetAttempts,
+      claims,
     })
     if (!created) return null
     this.opts.events.record({ type: 'login_success', userId: user.id, familyId: created.familyId, ...meta })
-    return { userId: user.id, email: user.email, emailVerified: user.emailVerifiedAt !== null, familyId: created.familyId, refreshToken }
+    return { userId: user.id, email: user.email, emailVerified: user.emailVerifiedAt !== null, familyId: created.familyId, refreshToken, claims }
   }
 
   async refresh(presentedToken: string, meta: SessionMeta = NO_META): Promise<IssuedSession> {
@@ -160,7 +171,7 @@ export class SessionService {
       case 'rotate':
       case 'replay':
         this.opts.events.record({ type: 'refresh', userId, familyId, reason: outcome.kind === 'replay' ? 'replay' : null, ...meta })
-        return { userId, email: outcome.email, emailVerified: outcome.emailVerified, familyId, refreshToken: child }
+        return { userId, email: outcome.email, emailVerified: outcome.emailVerified, familyId, refreshToken: child, claims: outcome.claims }
       case 'limited':
         // Nothing was spent or minted: the same token works once the window has passed.
         throw new ApiError('too_many_requests', 'Too many refreshes for this session; retry after Retry-After.', outcome.retryAfterSec)

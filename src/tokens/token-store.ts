@@ -3,6 +3,11 @@
 import { randomUUID } from 'node:crypto'
 import type { PrismaClient } from '../generated/prisma/client.js'
 import type { Tx } from '../db/client.js'
+import { parseSessionClaims, type SessionClaims } from '../auth/access-claims.js'
+
+// Stored by createFamily from a checked object; a row that no longer parses (edited by hand,
+// or written by a newer version) carries nothing rather than something unchecked.
+const sessionClaimsOf = (value: unknown): SessionClaims => parseSessionClaims(value) ?? {}
 
 export const REVOCATION_CHANNEL = 'auth_token_family_revoked'
 
@@ -65,6 +70,8 @@ export interface RotationResult {
   decidedAt: Date
   /** the owner's address is proved: carried into every access token the rotation issues */
   emailVerified: boolean
+  /** the session's claims, as fixed when it started */
+  claims: SessionClaims
 }
 
 export interface TimeoutOptions {
@@ -94,6 +101,8 @@ export class TokenStore {
     meta: SessionMeta
     /** login_attempts keys deleted with it (a login's counters), only if the session starts */
     resetAttempts?: string[]
+    /** fixed for the session's lifetime, returned by every rotation */
+    claims?: SessionClaims
   }): Promise<{ familyId: string; expiresAt: Date } | null> {
     const familyId = randomUUID()
     const tokenId = randomUUID()
@@ -103,9 +112,10 @@ export class TokenStore {
         WHERE id = ${args.userId}::uuid AND credentials_version = ${args.credentialsVersion}
         FOR SHARE
       ), fam AS (
-        INSERT INTO auth.token_families (id, user_id, expires_at, user_agent, ip)
+        INSERT INTO auth.token_families (id, user_id, expires_at, user_agent, ip, claims)
         SELECT ${familyId}::uuid, owner.id,
-               now() + make_interval(secs => ${args.sessionMaxSec}), ${args.meta.userAgent}, ${args.meta.ip}
+               now() + make_interval(secs => ${args.sessionMaxSec}), ${args.meta.userAgent}, ${args.meta.ip},
+               ${JSON.stringify(args.claims ?? {})}::jsonb
         FROM owner
         RETURNING id, expires_at
       ), tok AS (
@@ -140,9 +150,9 @@ export class TokenStore {
   async rotate(args: RotateArgs, tx: Tx | PrismaClient = this.prisma): Promise<RotationResult | null> {
     const limit = args.limit
     const rows = await tx.$queryRaw<
-      { kind: RotationResult['kind']; family_id: string; user_id: string; email: string; email_verified: boolean; retry_after_sec: number; decided_at: Date }[]
+      { kind: RotationResult['kind']; family_id: string; user_id: string; email: string; email_verified: boolean; claims: unknown; retry_after_sec: number; decided_at: Date }[]
     >`
-      SELECT kind, family_id, user_id, email, email_verified, retry_after_sec, decided_at FROM auth.rotate_refresh_token(
+      SELECT kind, family_id, user_id, email, email_verified, claims, retry_after_sec, decided_at FROM auth.rotate_refresh_token(
         ${args.tokenHash}::char(64), ${args.childHash}::char(64), ${args.childId ?? randomUUID()}::uuid,
         ${args.ttlMs}::bigint, ${args.windowMs}::bigint,
         ${limit?.max ?? null}::integer, ${limit?.windowMs ?? 0}::bigint,
@@ -150,7 +160,7 @@ export class TokenStore {
         ${this.timeouts.lockTimeoutMs}::integer, ${args.now ?? null}::timestamptz)`
     const r = rows[0]
     if (!r) return null
-    return { kind: r.kind, familyId: r.family_id, userId: r.user_id, email: r.email, emailVerified: r.email_verified, retryAfterSec: r.retry_after_sec, decidedAt: r.decided_at }
+    return { kind: r.kind, familyId: r.family_id, userId: r.user_id, email: r.email, emailVerified: r.email_verified, claims: sessionClaimsOf(r.claims), retryAfterSec: r.retry_after_sec, decidedAt: r.decided_at }
   }
 
   /** An interactive transaction bounded like every statement: waits and runs past these answer 503. */

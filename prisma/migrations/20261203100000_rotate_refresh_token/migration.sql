@@ -6,8 +6,9 @@
 --
 -- Returns no row for a token never issued. Otherwise one row: the decision (`rotate`, `replay`,
 -- `reuse`, `revoked`, `expired`, `limited`, or `foreign` when p_expected_family names another
--- family), the family, its owner and whether the owner's address is proved, the seconds until
--- a limited session's window reopens, and the instant the decision was taken at.
+-- family), the family, its owner and whether the owner's address is proved, the session's
+-- claims (fixed at login), the seconds until a limited session's window reopens, and the
+-- instant the decision was taken at.
 CREATE FUNCTION rotate_refresh_token(
   p_token_hash      CHAR(64),
   p_child_hash      CHAR(64),
@@ -20,7 +21,7 @@ CREATE FUNCTION rotate_refresh_token(
   p_expected_family UUID,     -- NULL: any family
   p_lock_timeout_ms INTEGER,  -- the wait for the family's lock, past which the caller answers 503
   p_now             TIMESTAMPTZ DEFAULT NULL  -- the decision's instant; NULL: the clock once the lock is held
-) RETURNS TABLE (kind TEXT, family_id UUID, user_id UUID, email TEXT, email_verified BOOLEAN, retry_after_sec INTEGER, decided_at TIMESTAMPTZ)
+) RETURNS TABLE (kind TEXT, family_id UUID, user_id UUID, email TEXT, email_verified BOOLEAN, claims JSONB, retry_after_sec INTEGER, decided_at TIMESTAMPTZ)
 LANGUAGE plpgsql
 -- Its own search path, whatever the caller's (a host's pool): the names below are ours.
 SET search_path = auth, pg_temp
@@ -44,7 +45,7 @@ BEGIN
 
   -- The token -> family link never changes, so it is safe to follow it in the statement that
   -- takes the lock. Concurrent rotations of one family queue here.
-  SELECT f.id, f.user_id, u.email, u.email_verified_at IS NOT NULL AS verified, f.revoked_at, f.expires_at, f.refresh_window_start, f.refresh_count, t.id AS token_id
+  SELECT f.id, f.user_id, u.email, u.email_verified_at IS NOT NULL AS verified, f.claims AS session_claims, f.revoked_at, f.expires_at, f.refresh_window_start, f.refresh_count, t.id AS token_id
   INTO fam
   FROM refresh_tokens t
   JOIN token_families f ON f.id = t.family_id
@@ -101,6 +102,6 @@ BEGIN
     PERFORM pg_notify('auth_token_family_revoked', fam.id::text);
   END IF;
 
-  RETURN QUERY SELECT v_kind, fam.id, fam.user_id, fam.email, fam.verified, v_retry, v_now;
+  RETURN QUERY SELECT v_kind, fam.id, fam.user_id, fam.email, fam.verified, fam.session_claims, v_retry, v_now;
 END
 $$;
