@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { freePort } from '../../src/db/embedded.js'
 
@@ -33,6 +33,18 @@ export interface ServerProcess {
 }
 
 const MAIN = fileURLToPath(new URL('../../dist/server/main.js', import.meta.url))
+
+/**
+ * The environment and node flags `npm start` runs the server with (package.json), so that
+ * what is measured is what a user starts: e.g. `MALLOC_ARENA_MAX=2 node dist/server/main.js`.
+ */
+export function startCommand(): { env: Record<string, string>; nodeFlags: string[] } {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }
+  const m = /^((?:[A-Z_]+=\S+\s+)*)node\s+((?:--\S+\s+)*)dist\/server\/main\.js$/.exec(pkg.scripts.start)
+  if (!m) throw new Error(`package.json's start script is not "[VAR=value ...] node [--flag ...] dist/server/main.js": ${pkg.scripts.start}`)
+  const env = Object.fromEntries(m[1]!.trim().split(/\s+/).filter(Boolean).map((a) => a.split('=', 2) as [string, string]))
+  return { env, nodeFlags: m[2]!.trim().split(/\s+/).filter(Boolean) }
+}
 const METRICS_TOKEN = randomBytes(16).toString('hex')
 
 /** Secrets shared by every instance of one benchmark, as a real deployment would share them. */
@@ -75,10 +87,12 @@ export async function startServer(env: Record<string, string | undefined>, opts:
   const script = opts.script ?? MAIN
   if (!existsSync(script)) throw new Error(`${script} is missing${script === MAIN ? ': run npm run build' : ''}`)
   const port = env.PORT !== undefined ? Number(env.PORT) : await freePort()
-  const child = spawn(process.execPath, [script], {
+  const start = startCommand()
+  const child = spawn(process.execPath, [...start.nodeFlags, script], {
     // child_process leaves out variables whose value is undefined.
     env: {
       ...process.env,
+      ...start.env,
       NODE_ENV: 'production',
       LOG_LEVEL: 'warn',
       HOST: '127.0.0.1',

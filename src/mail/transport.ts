@@ -1,7 +1,12 @@
 // Where mail goes: an SMTP server (nodemailer, from an smtp:// or smtps:// URL), a nodemailer
 // transport the host built (anything with sendMail), or, in development only, the log.
-import nodemailer from 'nodemailer'
+import { createRequire } from 'node:module'
+import type Nodemailer from 'nodemailer'
 import type { MailKind } from './templates.js'
+
+// Loaded only by an SMTP transport: a service that sends through its own transport, or logs
+// mail in development, does not carry it (about 4 MB resident).
+const loadNodemailer = () => createRequire(import.meta.url)('nodemailer') as typeof Nodemailer
 
 export interface Envelope {
   from: string
@@ -39,7 +44,7 @@ export function smtpTransport(url: string, timeoutMs: number): MailTransport {
   // nodemailer's defaults (2 min to connect, 10 min idle); the queue retries instead.
   // A pool of two connections, as many as the queue sends at once: a burst of mail does not
   // pay a TCP and TLS handshake per message.
-  const transporter = nodemailer.createTransport({
+  const transporter = loadNodemailer().createTransport({
     url,
     pool: true,
     maxConnections: 2,

@@ -64,3 +64,8 @@ it('bench/run.ts completes in smoke mode and writes JSON, Markdown and SVG', asy
     await rm(out, { recursive: true, force: true })
   }
 }, 120_000)
+
+it('the bench starts the server exactly as npm start does (its environment and node flags)', async () => {
+  const { startCommand } = await import('../../bench/lib/server.js')
+  expect(startCommand()).toEqual({ env: { MALLOC_ARENA_MAX: '2' }, nodeFlags: [] })
+})
