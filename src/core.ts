@@ -95,6 +95,7 @@ export function createCore(settings: AuthSettings, opts: CoreOptions): Core {
           statementTimeoutMs: settings.db.statementTimeoutMs,
           lockTimeoutMs: settings.db.lockTimeoutMs,
           connectTimeoutMs: settings.db.lockTimeoutMs,
+          pooled: database.directUrl !== null,
         },
         metrics.statement,
       )
@@ -197,6 +198,7 @@ export function createCore(settings: AuthSettings, opts: CoreOptions): Core {
     async start() {
       started = true
       await denylist.start()
+      if (database.directUrl !== null) await warnWithoutTimeouts(db, log)
     },
     async close() {
       if (started) await denylist.close()
@@ -243,10 +245,25 @@ function connectRedis(url: string, log: CoreLogger): Redis {
   return redis
 }
 
-// LISTEN needs a session of its own that stays open: a direct connection (listenUrl, or the
+// Through a transaction pooler the pool sets no timeouts of its own (db/client.ts): without
+// the role's, a statement stuck behind a lock would wait for ever instead of answering 503.
+async function warnWithoutTimeouts(db: Db, log: CoreLogger): Promise<void> {
+  const { rows } = await db.pool.query<{ lock: string; statement: string }>(
+    `SELECT current_setting('lock_timeout') AS lock, current_setting('statement_timeout') AS statement`,
+  )
+  const off = Object.entries(rows[0]!).filter(([, v]) => v === '0').map(([k]) => `${k}_timeout`)
+  if (off.length > 0) {
+    log.warn(
+      { off },
+      `through the pooler, ${off.join(' and ')} is off: set it on the role (ALTER ROLE <role> SET lock_timeout = '2s'; ALTER ROLE <role> SET statement_timeout = '5s'), or statements stuck behind a lock wait instead of answering 503`,
+    )
+  }
+}
+
+// LISTEN needs a session of its own that stays open: a direct connection (directUrl, or the
 // plugin's own connection string), or else one connection held out of the host's pool.
 async function listenConnection(database: AuthSettings['database']): Promise<ListenConnection> {
-  const url = database.listenUrl ?? database.url
+  const url = database.directUrl ?? database.url
   if (url !== null) {
     const { default: pg } = await import('pg')
     const client = new pg.Client({ connectionString: url, application_name: 'fastify-auth-listener' })

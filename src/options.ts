@@ -22,11 +22,13 @@ export type DatabaseOption =
       /** connections of the plugin's own pool (with `url`) */
       poolSize?: number
       /**
-       * A direct connection for LISTEN (revocations reach every instance through it), when
-       * `url` or `pool` goes through a transaction pooler such as PgBouncer, where LISTEN
-       * does not work. Default: `url`, or a connection taken from `pool`.
+       * When `url` or `pool` goes through a transaction pooler such as PgBouncer: a direct
+       * connection to the same database, for LISTEN (revocations reach every instance through
+       * it), which does not work through a pooler. The plugin's own pool then sends no session
+       * settings at connect; the timeouts come from the role (ALTER ROLE ... SET lock_timeout,
+       * statement_timeout). Default: `url`, or a connection taken from `pool`.
        */
-      listenUrl?: string
+      directUrl?: string
       /** the longest a statement waits for a row lock (503 past it) */
       lockTimeoutMs?: number
       /** the longest a statement runs (503 past it) */
@@ -142,7 +144,7 @@ export interface AuthSettings {
   /** where the routes are: the host context's prefix, then ours */
   mountPath: string
   production: boolean
-  database: { url: string | null; pool: pg.Pool | null; listenUrl: string | null }
+  database: { url: string | null; pool: pg.Pool | null; directUrl: string | null }
   db: { poolSize: number; lockTimeoutMs: number; statementTimeoutMs: number }
   jwt: { key: SigningKey; previousKeys: PreviousKey[]; issuer: string; audience: string; accessTtlSec: number; verifiedCacheSize: number }
   refresh: { ttlSec: number; sessionMaxSec: number; reuseWindowSec: number; secret: Buffer }
@@ -509,22 +511,22 @@ function resolveLinks(option: AuthPluginOptions['links'], production: boolean, f
 }
 
 function resolveDatabase(option: DatabaseOption | undefined, fail: (option: string, message: string) => void): AuthSettings['database'] {
-  const none = { url: null, pool: null, listenUrl: null }
+  const none = { url: null, pool: null, directUrl: null }
   if (option === undefined || option === null) {
     fail('database', 'is required: a postgresql:// connection string, or your pg.Pool')
     return none
   }
-  if (typeof option === 'string') return isPostgresUrl(option) ? { url: option, pool: null, listenUrl: null } : (fail('database', 'must be a postgresql:// connection string'), none)
-  if (isPool(option)) return { url: null, pool: option, listenUrl: null }
-  const { url, pool, listenUrl } = option
+  if (typeof option === 'string') return isPostgresUrl(option) ? { url: option, pool: null, directUrl: null } : (fail('database', 'must be a postgresql:// connection string'), none)
+  if (isPool(option)) return { url: null, pool: option, directUrl: null }
+  const { url, pool, directUrl } = option
   if ((url === undefined) === (pool === undefined)) {
     fail('database', 'needs exactly one of url (a connection string) or pool (your pg.Pool)')
     return none
   }
   if (url !== undefined && !isPostgresUrl(url)) fail('database.url', 'must be a postgresql:// connection string')
   if (pool !== undefined && !isPool(pool)) fail('database.pool', 'must be a pg.Pool')
-  if (listenUrl !== undefined && !isPostgresUrl(listenUrl)) fail('database.listenUrl', 'must be a postgresql:// connection string')
-  return { url: url ?? null, pool: pool ?? null, listenUrl: listenUrl ?? null }
+  if (directUrl !== undefined && !isPostgresUrl(directUrl)) fail('database.directUrl', 'must be a postgresql:// connection string')
+  return { url: url ?? null, pool: pool ?? null, directUrl: directUrl ?? null }
 }
 
 function refreshTokenSecret(value: unknown, production: boolean, fail: (m: string) => void): Buffer | null {

@@ -12,7 +12,8 @@ runCli(async () => {
   const config = loadDatabaseConfig()
   const database = await openDatabase(config, (line) => console.error(line))
   try {
-    const result = await migrate(database.url)
+    // Past a transaction pooler, Prisma's advisory lock would not hold: the direct connection.
+    const result = await migrate(config.databaseDirectUrl ?? database.url)
     console.log(JSON.stringify(result))
   } finally {
     await database.stop()

@@ -16,6 +16,13 @@ export interface OwnPoolOptions {
   lockTimeoutMs: number
   /** how long to wait for a connection before giving up (answers 503, never hangs) */
   connectTimeoutMs: number
+  /**
+   * `url` goes through a transaction pooler (PgBouncer): send no session settings when a
+   * connection opens. A pooler refuses startup parameters it does not know, or, told to
+   * ignore them, drops them; and a session SET would reach whichever client the server
+   * connection serves next. The timeouts then come from the role (ALTER ROLE ... SET).
+   */
+  pooled?: boolean
 }
 
 export interface Db {
@@ -45,9 +52,8 @@ export function createDb(opts: OwnPoolOptions, onStatement: () => void = () => {
     max: opts.poolSize,
     Client: QuietClient,
     application_name: 'fastify-auth',
-    statement_timeout: opts.statementTimeoutMs,
-    // Set per connection, so no transaction spends a round trip on it.
-    options: `-c lock_timeout=${opts.lockTimeoutMs}`,
+    // Set per connection, so no transaction spends a round trip on them.
+    ...(opts.pooled ? {} : { statement_timeout: opts.statementTimeoutMs, options: `-c lock_timeout=${opts.lockTimeoutMs}` }),
     connectionTimeoutMillis: opts.connectTimeoutMs,
     idleTimeoutMillis: 30_000,
   })

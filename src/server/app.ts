@@ -179,7 +179,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       poolSize: config.db.poolSize,
       lockTimeoutMs: config.db.lockTimeoutMs,
       statementTimeoutMs: config.db.statementTimeoutMs,
-      ...(config.databaseListenUrl ? { listenUrl: config.databaseListenUrl } : {}),
+      ...(config.databaseDirectUrl ? { directUrl: config.databaseDirectUrl } : {}),
     },
     metricsRegistry: registry,
     requestMetrics: config.metrics.enabled,

@@ -42,7 +42,7 @@ export interface ServerSettings {
   /** null: start the embedded Postgres in dataDir (in production only with EMBEDDED_POSTGRES_IN_PRODUCTION=true) */
   databaseUrl: string | null
   /** a direct connection for LISTEN when DATABASE_URL goes through a transaction pooler */
-  databaseListenUrl: string | null
+  databaseDirectUrl: string | null
   dataDir: string
   embeddedPgPort: number
   /** serve the demo page at / and the browser SDK at /sdk.js */
@@ -188,7 +188,7 @@ export function loadConfig(env: Env = process.env): Config {
     // Benchmarks); production turns them on when it wants them.
     logRequests: r.bool('LOG_REQUESTS', !production),
     databaseUrl: r.optional('DATABASE_URL'),
-    databaseListenUrl: r.optional('DATABASE_LISTEN_URL'),
+    databaseDirectUrl: r.optional('DATABASE_DIRECT_URL'),
     dataDir,
     embeddedPgPort: r.int('EMBEDDED_PG_PORT', 54329, 1024, 65_535),
     demoPage,
@@ -205,7 +205,7 @@ export function loadConfig(env: Env = process.env): Config {
         'to run the embedded PostgreSQL in DATA_DIR anyway, set EMBEDDED_POSTGRES_IN_PRODUCTION=true',
     )
   }
-  for (const [name, value] of [['DATABASE_URL', server.databaseUrl], ['DATABASE_LISTEN_URL', server.databaseListenUrl]] as const) {
+  for (const [name, value] of [['DATABASE_URL', server.databaseUrl], ['DATABASE_DIRECT_URL', server.databaseDirectUrl]] as const) {
     if (value !== null && !/^postgres(ql)?:\/\//.test(value)) problems.push(`${name} must be a postgresql:// connection string`)
   }
 
@@ -229,7 +229,7 @@ export function loadConfig(env: Env = process.env): Config {
  * Only what opening the database takes (`npm run migrate` needs no keys): DATABASE_URL, or the
  * embedded server's folder and port, with production's refusal of the embedded server.
  */
-export function loadDatabaseConfig(env: Env = process.env): Pick<Config, 'env' | 'databaseUrl' | 'dataDir' | 'embeddedPgPort'> {
+export function loadDatabaseConfig(env: Env = process.env): Pick<Config, 'env' | 'databaseUrl' | 'databaseDirectUrl' | 'dataDir' | 'embeddedPgPort'> {
   const problems: string[] = []
   const r = new Reader(env, problems)
   const nodeEnv = r.oneOf('NODE_ENV', ['development', 'production', 'test'] as const, 'development')
@@ -237,7 +237,13 @@ export function loadDatabaseConfig(env: Env = process.env): Pick<Config, 'env' |
   if (nodeEnv === 'production' && databaseUrl === null && !r.bool('EMBEDDED_POSTGRES_IN_PRODUCTION', false)) {
     problems.push('DATABASE_URL is required in production; to use the embedded PostgreSQL in DATA_DIR anyway, set EMBEDDED_POSTGRES_IN_PRODUCTION=true')
   }
-  const config = { env: nodeEnv, databaseUrl, dataDir: resolve(r.str('DATA_DIR', '.data')), embeddedPgPort: r.int('EMBEDDED_PG_PORT', 54329, 1024, 65_535) }
+  const config = {
+    env: nodeEnv,
+    databaseUrl,
+    databaseDirectUrl: r.optional('DATABASE_DIRECT_URL'),
+    dataDir: resolve(r.str('DATA_DIR', '.data')),
+    embeddedPgPort: r.int('EMBEDDED_PG_PORT', 54329, 1024, 65_535),
+  }
   if (problems.length > 0) throw new ConfigError(problems)
   return config
 }

@@ -11,7 +11,8 @@ async function main(): Promise<void> {
   const config = loadConfig()
   const { url: databaseUrl, stop: stopDatabase } = await openDatabase(config)
   try {
-    await migrate(databaseUrl)
+    // Past a transaction pooler, Prisma's advisory lock would not hold: the direct connection.
+    await migrate(config.databaseDirectUrl ?? databaseUrl)
     const app = await buildServer({ config, databaseUrl })
     let closing = false
     const shutdown = async (signal: string) => {

@@ -35,6 +35,18 @@ it('migrates with DATABASE_URL alone, in production, then finds nothing left to 
   expect(JSON.parse(again.stdout)).toEqual({ applied: [], alreadyApplied: applied })
 })
 
+it('with DATABASE_DIRECT_URL (DATABASE_URL goes through a pooler), migrates over the direct connection', async () => {
+  const direct = await createTestDatabase({ migrate: false })
+  try {
+    // A pooled URL that cannot be reached: only the direct one can have done the work.
+    const res = await migrateCommand({ NODE_ENV: 'production', DATABASE_URL: 'postgresql://nobody@127.0.0.1:1/pooled', DATABASE_DIRECT_URL: direct.url })
+    expect(res.code, res.stderr).toBe(0)
+    expect(JSON.parse(res.stdout).applied.length).toBeGreaterThanOrEqual(6)
+  } finally {
+    await direct.drop()
+  }
+})
+
 it('in production without DATABASE_URL: exit 2, naming it, and nothing started', async () => {
   const res = await migrateCommand({ NODE_ENV: 'production' })
   expect(res.code).toBe(2)
