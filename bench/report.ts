@@ -84,6 +84,7 @@ export interface BenchResults extends BenchInput {
  */
 const TABLE: [string, string][] = [
   ['me-1', 'ceiling-a'],
+  ['me-1-logged', 'ceiling-a'],
   ['me-*', 'ceiling-a'],
   ['me-*', 'ceiling-a2'],
   ['notes-1', 'ceiling-a'],
@@ -96,6 +97,27 @@ const TABLE: [string, string][] = [
 ]
 
 const ACCESS = /^(me|notes)-/
+
+/**
+ * The goals each comparison is held to (issue 14): the ratio to its ceiling at least
+ * `ratio`, and p99 under `p99Ms` where given. A comparison with no entry has no goal (the
+ * A2 rows show what caching beats; the 2-process rows show scaling out).
+ */
+export function goalFor(c: { id: string; ceilingId: string; instances: number }): { ratio: number; p99Ms?: number } | null {
+  if (c.instances !== 1) return null
+  if (c.ceilingId === 'ceiling-a' && /^(me|notes)-1$/.test(c.id)) return { ratio: 0.75 }
+  if (c.ceilingId === 'ceiling-a' && /^(me|notes)-\d+$/.test(c.id)) return { ratio: 0.6 }
+  if (c.id === 'refresh' && c.ceilingId === 'ceiling-b') return { ratio: 0.5, p99Ms: 50 }
+  if (c.id === 'login' && c.ceilingId === 'ceiling-c') return { ratio: 0.9 }
+  return null
+}
+
+function goalText(c: Comparison): string {
+  const g = goalFor(c)
+  if (!g) return '–'
+  const met = c.ratio >= g.ratio && (g.p99Ms === undefined || c.p99 < g.p99Ms)
+  return `≥ ${g.ratio.toFixed(2)}${g.p99Ms !== undefined ? `, p99 < ${g.p99Ms}` : ''} ${met ? '✓' : '✗'}`
+}
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0)
 const max = (xs: number[]) => (xs.length ? Math.max(...xs) : NaN)
@@ -206,7 +228,7 @@ function table<K extends string>(cols: Columns<K>, rows: Record<K, string>[]): {
 }
 
 function mainTable(r: BenchResults) {
-  const cols: Columns<'figure' | 'rps' | 'p99' | 'ceiling' | 'cRps' | 'cP99' | 'ratio' | 'cpu' | 'cCpu' | 'db' | 'rss'> = [
+  const cols: Columns<'figure' | 'rps' | 'p99' | 'ceiling' | 'cRps' | 'cP99' | 'ratio' | 'goal' | 'cpu' | 'cCpu' | 'db' | 'rss'> = [
     { key: 'figure', head: 'figure', left: true },
     { key: 'rps', head: 'req/s' },
     { key: 'p99', head: 'p99 ms' },
@@ -214,6 +236,7 @@ function mainTable(r: BenchResults) {
     { key: 'cRps', head: 'ceiling req/s' },
     { key: 'cP99', head: 'ceiling p99 ms' },
     { key: 'ratio', head: 'ratio' },
+    { key: 'goal', head: 'goal' },
     { key: 'cpu', head: 'CPU µs/req' },
     { key: 'cCpu', head: 'ceiling CPU µs/req' },
     { key: 'db', head: 'DB stmts/req' },
@@ -229,6 +252,7 @@ function mainTable(r: BenchResults) {
       cRps: fr(c.ceilingRps),
       cP99: String(c.ceilingP99),
       ratio: f2(c.ratio),
+      goal: goalText(c),
       cpu: f0(c.cpuUsPerRequest),
       cCpu: f0(c.ceilingCpuUsPerRequest),
       db: fq(c.dbStatementsPerRequest),

@@ -3,6 +3,7 @@
 // default log level) and read the same way (its GET /metrics before and after the run).
 //
 //   GET /auth/me, one token over and over              vs A   bare route returning a constant
+//     and again with LOG_REQUESTS=true (what request logging costs)
 //   GET /auth/me, 200 users' tokens in turn            vs A, and A2 (A + one raw Ed25519 verify)
 //   GET /notes on a host app (authn.authenticate),
 //     one token and 200 users' tokens                  vs A / A2
@@ -147,6 +148,8 @@ async function main() {
     runs.push(await accessCeiling(ctx, 'A2', tokens()))
     const one = () => tokens().slice(0, 1)
     runs.push(await accessRun(ctx, { id: 'me-1', label: 'GET /auth/me, one token', kind: 'server', path: '/auth/me', tokens: one() }))
+    // Request logging is off by default in production; this is what turning it on costs.
+    runs.push(await accessRun(ctx, { id: 'me-1-logged', label: 'GET /auth/me, one token, LOG_REQUESTS=true', kind: 'server', path: '/auth/me', tokens: one(), env: { LOG_REQUESTS: 'true' } }))
     runs.push(await accessRun(ctx, { id: `me-${n}`, label: `GET /auth/me, ${n} users' tokens`, kind: 'server', path: '/auth/me', tokens: tokens() }))
     runs.push(await accessRun(ctx, { id: 'notes-1', label: 'host GET /notes, one token', kind: 'hostApp', path: '/notes', tokens: one() }))
     runs.push(await accessRun(ctx, { id: `notes-${n}`, label: `host GET /notes, ${n} users' tokens`, kind: 'hostApp', path: '/notes', tokens: tokens() }))

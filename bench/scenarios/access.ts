@@ -41,9 +41,9 @@ export async function accessCeiling(ctx: Ctx, which: 'A' | 'A2', tokens: string[
 
 export async function accessRun(
   ctx: Ctx,
-  args: { id: string; label: string; kind: 'server' | 'hostApp'; path: string; tokens: string[]; instances?: number },
+  args: { id: string; label: string; kind: 'server' | 'hostApp'; path: string; tokens: string[]; instances?: number; env?: Record<string, string> },
 ): Promise<Measured> {
-  const dep = await deploy(ctx, args.kind, args.instances ?? 1, ACCESS_ENV)
+  const dep = await deploy(ctx, args.kind, args.instances ?? 1, { ...ACCESS_ENV, ...args.env })
   try {
     // Every attempt must end before the process's second denylist catch-up, 60 s after start.
     const perAttempt = ctx.settings.seconds + 2

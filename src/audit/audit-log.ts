@@ -1,6 +1,8 @@
 // Records audit events: a structured log line at once, and a row for the account's owner.
 //
-// Rows for frequent events (logins, refreshes) are written off the request's path, batched:
+// A login's row is written by the statement that starts its session (TokenStore.createFamily);
+// this log stamps it and logs it. Rows for other frequent events (refreshes, failed logins)
+// are written off the request's path, batched:
 // they wait in memory for at most FLUSH_DELAY_MS and go in one multi-row INSERT, one batch at
 // a time, so under load the trail costs a fraction of a connection rather than one statement
 // per request, and a login for an unknown address costs exactly what a wrong password costs.
@@ -41,7 +43,7 @@ export class AuditLog {
 
   /** Logs now; stores the rows with the next batch. */
   record(...recorded: AuditEvent[]): void {
-    const events = this.stamp(recorded)
+    const events = this.stamped(recorded)
     this.logAll(events)
     const stored = events.filter((e) => e.userId !== null)
     if (stored.length === 0) return
@@ -56,9 +58,20 @@ export class AuditLog {
     }, FLUSH_DELAY_MS)
   }
 
+  /** A time for an event whose row the caller's own statement writes, in this log's order. */
+  stamp(): Date {
+    this.lastStamp = Math.max(Date.now(), this.lastStamp + 1)
+    return new Date(this.lastStamp)
+  }
+
+  /** Logs events whose rows the caller's own statement has written (stamped by stamp()). */
+  logged(...events: AuditEvent[]): void {
+    this.logAll(events)
+  }
+
   /** Logs now; resolves once the rows are stored (or given up on, and logged as lost). */
   async recordNow(...recorded: AuditEvent[]): Promise<void> {
-    const events = this.stamp(recorded)
+    const events = this.stamped(recorded)
     this.logAll(events)
     if (events.some((e) => e.userId !== null)) await this.write(events)
   }
@@ -97,11 +110,8 @@ export class AuditLog {
   // Rows are written in batches, so their time is taken when they are recorded. Strictly
   // increasing per process: the trail of one instance reads in the order things happened,
   // even when several happen within a millisecond (the table keeps milliseconds).
-  private stamp(events: AuditEvent[]): AuditEvent[] {
-    return events.map((e) => {
-      this.lastStamp = Math.max(Date.now(), this.lastStamp + 1)
-      return { ...e, createdAt: new Date(this.lastStamp) }
-    })
+  private stamped(events: AuditEvent[]): AuditEvent[] {
+    return events.map((e) => ({ ...e, createdAt: this.stamp() }))
   }
 
   private logAll(events: AuditEvent[]): void {

@@ -1,4 +1,5 @@
-// The only module that reads or writes audit_events.
+// Reads and writes audit_events; a login's row is the exception, written by the statement that
+// starts its session (TokenStore.createFamily), so that a login costs no write of its own.
 import type { PrismaClient } from '../generated/prisma/client.js'
 import type { Position } from './cursor.js'
 import type { AuditEvent, StoredAuditEvent } from './events.js'

@@ -42,6 +42,10 @@ export interface RevocationSink {
 export interface SessionEvents {
   record(...events: AuditEvent[]): void
   recordNow(...events: AuditEvent[]): Promise<void>
+  /** a time for an event whose row the caller's own statement writes, in this instance's order */
+  stamp(): Date
+  /** logs events whose rows the caller's own statement has written */
+  logged(...events: AuditEvent[]): void
 }
 
 export interface SessionServiceOptions {
@@ -80,6 +84,8 @@ export class SessionService {
     { resetAttempts = [], claims = {} }: StartOptions = {},
   ): Promise<IssuedSession | null> {
     const refreshToken = newRefreshToken()
+    // The audit row is written by the session's own statement: a login costs no write of its own.
+    const loggedAt = this.opts.events.stamp()
     const created = await this.store.createFamily({
       userId: user.id,
       credentialsVersion: user.credentialsVersion,
@@ -89,9 +95,10 @@ export class SessionService {
       meta,
       resetAttempts,
       claims,
+      audit: { type: 'login_success', at: loggedAt },
     })
     if (!created) return null
-    this.opts.events.record({ type: 'login_success', userId: user.id, familyId: created.familyId, ...meta })
+    this.opts.events.logged({ type: 'login_success', userId: user.id, familyId: created.familyId, ...meta, createdAt: loggedAt })
     return { userId: user.id, email: user.email, emailVerified: user.emailVerifiedAt !== null, familyId: created.familyId, refreshToken, claims }
   }
 

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto'
 import type { PrismaClient } from '../generated/prisma/client.js'
 import type { Tx } from '../db/client.js'
 import { parseSessionClaims, type SessionClaims } from '../auth/access-claims.js'
+import type { AuditEvent } from '../audit/events.js'
 
 // Stored by createFamily from a checked object; a row that no longer parses (edited by hand,
 // or written by a newer version) carries nothing rather than something unchecked.
@@ -91,6 +92,8 @@ export class TokenStore {
    * nothing, otherwise. FOR SHARE makes a password change in flight (which holds the user's
    * row) finish first, and the condition is then checked against what it committed: no
    * session can start on a password that has been replaced. Expiries are on the database clock.
+   * The same statement deletes a login's failure counters and writes its audit row, so a
+   * successful login costs this one write.
    */
   async createFamily(args: {
     userId: string
@@ -103,6 +106,8 @@ export class TokenStore {
     resetAttempts?: string[]
     /** fixed for the session's lifetime, returned by every rotation */
     claims?: SessionClaims
+    /** the audit row of the session's start, written by the same statement */
+    audit?: { type: AuditEvent['type']; at: Date }
   }): Promise<{ familyId: string; expiresAt: Date } | null> {
     const familyId = randomUUID()
     const tokenId = randomUUID()
@@ -127,6 +132,10 @@ export class TokenStore {
       ), reset AS (
         DELETE FROM auth.login_attempts
         WHERE key = ANY(${args.resetAttempts ?? []}::char(64)[]) AND EXISTS (SELECT 1 FROM tok)
+      ), audit AS (
+        INSERT INTO auth.audit_events (id, user_id, family_id, type, ip, user_agent, created_at)
+        SELECT gen_random_uuid(), ${args.userId}::uuid, fam.id, ${args.audit?.type ?? null}, ${args.meta.ip}, ${args.meta.userAgent}, ${args.audit?.at ?? null}::timestamptz
+        FROM fam WHERE ${args.audit !== undefined}::boolean
       )
       SELECT expires_at FROM tok`
     return rows[0] ? { familyId, expiresAt: rows[0].expires_at } : null

@@ -35,11 +35,12 @@ it('bench/run.ts completes in smoke mode and writes JSON, Markdown and SVG', asy
     const results = JSON.parse(await readFile(join(out, 'smoke.json'), 'utf8'))
     expect(Object.keys(results)).toEqual(expect.arrayContaining(['meta', 'runs', 'comparisons', 'refresh', 'login', 'checks', 'seeding', 'accessCheck']))
     const runs = results.runs.map((r: { id: string }) => r.id)
-    expect(runs).toEqual(expect.arrayContaining(['ceiling-a', 'ceiling-a2', 'ceiling-b', 'ceiling-c', 'me-1', 'me-200', 'notes-1', 'notes-200', 'refresh', 'login', 'me-200-x2']))
+    expect(runs).toEqual(expect.arrayContaining(['ceiling-a', 'ceiling-a2', 'ceiling-b', 'ceiling-c', 'me-1', 'me-1-logged', 'me-200', 'notes-1', 'notes-200', 'refresh', 'login', 'me-200-x2']))
     const pairs = results.comparisons.map((c: { id: string; ceilingId: string }) => `${c.id} ${c.ceilingId}`)
     expect(pairs).toEqual(
       expect.arrayContaining([
         'me-1 ceiling-a',
+        'me-1-logged ceiling-a',
         'me-200 ceiling-a',
         'me-200 ceiling-a2',
         'notes-1 ceiling-a',
