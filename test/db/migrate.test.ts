@@ -597,13 +597,14 @@ describe('a database migrated by the previous version (tables and bookkeeping in
     expect(results.flatMap((r) => r.applied)).toEqual(newer)
     for (const r of results) expect([...r.applied, ...r.alreadyApplied].sort()).toEqual([...legacyNames, ...newer].sort())
 
-    // Columns that later migrations added are there too, empty in the rows that were moved.
-    const ADDED_LATER = ['email_verified_at']
+    // Columns that later migrations added are there too, holding what a moved row gets: null,
+    // or the column's default.
+    const ADDED_LATER: Record<string, unknown> = { email_verified_at: null, claims: {} }
     const moved = await contents(url, 'auth')
     const withoutLater = (c: Record<string, string[]>) =>
       Object.fromEntries(Object.entries(c).map(([t, rows]) => [t, rows.map((r) => JSON.parse(r) as Record<string, unknown>).map((r) => {
-        for (const col of ADDED_LATER) if (col in r) expect(r[col], `${t}.${col}`).toBeNull()
-        return JSON.stringify(Object.fromEntries(Object.entries(r).filter(([k]) => !ADDED_LATER.includes(k))))
+        for (const [col, value] of Object.entries(ADDED_LATER)) if (col in r) expect(r[col], `${t}.${col}`).toEqual(value)
+        return JSON.stringify(Object.fromEntries(Object.entries(r).filter(([k]) => !(k in ADDED_LATER))))
       })]))
     expect(withoutLater(moved)).toEqual(withoutLater(data))
     expect(await objectsIn(url, 'public')).toEqual([])
