@@ -21,7 +21,7 @@ import { AuditLog } from './audit/audit-log.js'
 import { Transport } from './http/transport.js'
 import { createMetrics, type AuthMetrics } from './metrics.js'
 import type { Redis } from 'ioredis'
-import { postgresCounters, redisCounters, type CounterBackend } from './limits/rate-limit-store.js'
+import { failingAs503, postgresCounters, redisCounters, type CounterBackend } from './limits/rate-limit-store.js'
 import { AddressLimit } from './limits/address-limit.js'
 import { EmailTokenStore } from './users/email-token-store.js'
 import { MailTokens } from './auth/mail-tokens.js'
@@ -61,7 +61,7 @@ export interface Core {
   background: Background
   transport: Transport
   metrics: AuthMetrics
-  /** where the per-IP limits count: Postgres, or Redis when configured */
+  /** where the shared counters count (per-IP, per-address, spent proofs): Postgres, or Redis */
   counterBackend: CounterBackend
   log: CoreLogger
   /** listens for revocations and loads the recent ones: before serving protected routes */
@@ -110,6 +110,11 @@ export function createCore(settings: AuthSettings, opts: CoreOptions): Core {
   metrics.watchDenylist(() => denylist.size)
   const attempts = new LoginAttemptStore(db.prisma, settings.db, settings.lockout)
   const counters = new CounterStore(db.prisma)
+  const redis = settings.redis.url ? connectRedis(settings.redis.url, log.child({ component: 'rate-limit' })) : null
+  const counterBackend = failingAs503(
+    redis ? redisCounters(redis, settings.redis.keyPrefix) : postgresCounters(counters),
+    log.child({ component: 'rate-limit' }),
+  )
   const auditStore = new AuditStore(db.prisma)
   const audit = new AuditLog(auditStore, log.child({ component: 'audit' }))
   const users = new UserStore(db.prisma)
@@ -124,7 +129,7 @@ export function createCore(settings: AuthSettings, opts: CoreOptions): Core {
     passwords,
     attempts,
     ceiling: new AccountCeiling({
-      counters,
+      counters: counterBackend,
       policy: settings.loginProofOfWork,
       key: settings.loginProofOfWork.key,
     }),
@@ -147,7 +152,7 @@ export function createCore(settings: AuthSettings, opts: CoreOptions): Core {
   const emailTokens = new EmailTokenStore(db.prisma)
   const mailTokens = new MailTokens(emailTokens, settings)
   const background = new Background(mailLog)
-  const addressLimit = new AddressLimit(counters, settings.mailLimits.perAddress, settings.mailLimits.addressWindowSec)
+  const addressLimit = new AddressLimit(counterBackend, settings.mailLimits.perAddress, settings.mailLimits.addressWindowSec)
   const recovery = new RecoveryService({ settings, users, passwords, sessions, tokens: mailTokens, mailer, addressLimit, events: audit, background })
   const email = new EmailService({
     settings,
@@ -168,9 +173,6 @@ export function createCore(settings: AuthSettings, opts: CoreOptions): Core {
     accessTtlSec: settings.jwt.accessTtlSec,
     refreshTtlSec: settings.refresh.ttlSec,
   })
-
-  const redis = settings.redis.url ? connectRedis(settings.redis.url, log.child({ component: 'rate-limit' })) : null
-  const counterBackend = redis ? redisCounters(redis, settings.redis.keyPrefix) : postgresCounters(counters)
 
   let started = false
   return {

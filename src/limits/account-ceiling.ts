@@ -6,16 +6,17 @@
 //
 // The counter lives in login_attempts under accountKey() (the address alone), counted in
 // advance like the per-address one and reset with it by a correct password. Spent proofs are
-// remembered in rate_limit_counters until their challenge expires, so one solution buys one
-// attempt: replaying a solved request cannot make the server run argon2 again and again.
+// remembered in the shared counters (rate_limit_counters, or Redis) until their challenge
+// expires, so one solution buys one attempt: replaying a solved request cannot make the server
+// run argon2 again and again.
 import { createHash, randomBytes } from 'node:crypto'
 import { ProofOfWorkRequired } from '../errors.js'
-import type { CounterStore } from './counter-store.js'
+import type { CounterBackend } from './rate-limit-store.js'
 import { accountKey } from './policy.js'
 import { challengeBits, checkProof, failuresAllowedBelow, issueChallenge, type Proof, type ProofOfWorkPolicy } from './proof-of-work.js'
 
 export interface AccountCeilingDeps {
-  counters: CounterStore
+  counters: Pick<CounterBackend, 'hit'>
   policy: ProofOfWorkPolicy
   /** the HMAC key of the challenges; the same on every instance */
   key: Buffer

@@ -1,15 +1,15 @@
 // Mails one address can be sent by anonymous requests (register, forgot password, resend
-// verification), counted in Postgres where every instance sees them. Keyed by the SHA-256 of
+// verification), counted where every instance sees them (Postgres, or Redis with REDIS_URL). Keyed by the SHA-256 of
 // the normalised address whether or not it has an account, and counted before anything looks
 // the account up: a limited address answers 429 whoever owns it, so the limit tells nothing.
-// A database failure here is a 503 like any other (the error handler's rule).
+// A store that fails answers 503 (failingAs503).
 import { createHash } from 'node:crypto'
 import { ApiError } from '../errors.js'
-import type { CounterStore } from './counter-store.js'
+import type { CounterBackend } from './rate-limit-store.js'
 
 export class AddressLimit {
   constructor(
-    private readonly counters: Pick<CounterStore, 'hit'>,
+    private readonly counters: Pick<CounterBackend, 'hit'>,
     private readonly max: number,
     private readonly windowSec: number,
   ) {}

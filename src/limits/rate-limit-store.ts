@@ -1,8 +1,8 @@
-// The per-IP limits' counters, shared by every instance: Postgres (rate_limit_counters) by
-// default, Redis (@fastify/rate-limit's own Redis store script) when REDIS_URL is set.
-// Either way:
-// - the key is a SHA-256 of the route and the client's address key, so neither store holds an
-//   address;
+// The counters every instance shares: the per-IP limits, the per-address mail limit and the
+// single use of each login proof of work. Postgres (rate_limit_counters) by default, Redis
+// (@fastify/rate-limit's own Redis store script) when REDIS_URL is set. Either way:
+// - the key is a SHA-256 (of the route and the client's address key, of the mail address, of
+//   the proof), so neither store holds an address;
 // - a store that fails answers 503 service_unavailable with Retry-After: never a 500, and
 //   never a request let through uncounted (the plugin's skipOnError stays off);
 // - an instance that has seen a key refused remembers it until its window ends and refuses it
@@ -25,6 +25,26 @@ export interface CounterBackend {
 
 export function postgresCounters(counters: CounterStore): CounterBackend {
   return { name: 'postgres', hit: (key, windowMs) => counters.hit(key, windowMs) }
+}
+
+/**
+ * The backend as every counter uses it: a failure is logged once here and becomes 503 with
+ * Retry-After. A transient failure (unreachable, busy) is expected now and then; anything else
+ * is a fault to fix, but the answer is the same: try again, nothing was let through.
+ */
+export function failingAs503(backend: CounterBackend, log: StoreLog): CounterBackend {
+  return {
+    name: backend.name,
+    async hit(key, windowMs) {
+      try {
+        return await backend.hit(key, windowMs)
+      } catch (err) {
+        if (isTransientDbError(err) || backend.name === 'redis') log.warn({ err, store: backend.name }, 'counter store unavailable')
+        else log.error({ err, store: backend.name }, 'counter store failed')
+        throw new ApiError('service_unavailable', 'The rate-limit store is unavailable; retry shortly.', 1)
+      }
+    },
+  }
 }
 
 type IncrCallback = (err: Error | null, result?: { current: number; ttl: number }) => void
@@ -62,7 +82,7 @@ export interface StoreLog {
  * hook rather than @fastify/rate-limit's plugin, whose decorators would collide with a host
  * that registers it too (and whose route config a host's instance would pick up).
  */
-export function ipLimiter(backend: CounterBackend, windowSec: number, log: StoreLog, maxRemembered = 10_000) {
+export function ipLimiter(backend: CounterBackend, windowSec: number, maxRemembered = 10_000) {
   const windowMs = windowSec * 1000
   // hashed key -> Date.now() at which its window ends, for keys seen refused
   const refusedUntil = new Map<string, number>()
@@ -83,16 +103,7 @@ export function ipLimiter(backend: CounterBackend, windowSec: number, log: Store
         if (until > now) throw limited(until - now)
         refusedUntil.delete(hashed)
       }
-      let hit: WindowHit
-      try {
-        hit = await backend.hit(hashed, windowMs)
-      } catch (err) {
-        // A transient failure (unreachable, busy) is expected now and then; anything else is
-        // a fault to fix, but the answer is the same: try again, nothing was let through.
-        if (isTransientDbError(err) || backend.name === 'redis') log.warn({ err, store: backend.name }, 'rate-limit store unavailable')
-        else log.error({ err, store: backend.name }, 'rate-limit store failed')
-        throw new ApiError('service_unavailable', 'The rate-limit store is unavailable; retry shortly.', 1)
-      }
+      const hit = await backend.hit(hashed, windowMs)
       if (hit.count > max) {
         if (hit.ttlMs > 0) remember(hashed, now + hit.ttlMs)
         throw limited(hit.ttlMs)

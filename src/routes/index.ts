@@ -118,7 +118,7 @@ export default async function routes(parent: FastifyInstance, { core, tokens, au
     reply.code(404).send(new ApiError('not_found').toBody())
   })
 
-  const limitPerIp = ipLimiter(core.counterBackend, settings.rateLimit.windowSec, core.log.child({ component: 'rate-limit' }))
+  const limitPerIp = ipLimiter(core.counterBackend, settings.rateLimit.windowSec)
   const deps: RouteDeps = { core, tokens, authenticate, limitPerIp }
   const all = [register, login, refresh, logout, password, forgotPassword, resetPassword, verifyEmail, changeEmail, me, listSessions, revokeSession, sessionEvents, jwks]
   for (const route of all) {
