@@ -3,7 +3,7 @@
 // - verify(): a link or code from the verification mail marks the address proved.
 // - resend(): the same 202 for any address; the account is looked up after the answer.
 // - changeEmail(): needs the current password; the new address gets a link and code, and
-//   nothing changes until it is used. Whether the new address already has an account is looked
+//   nothing changes until it is used, and then only if the password is still the one checked. Whether the new address already has an account is looked
 //   up after the answer too (its owner gets a notice instead).
 // - confirmChange(): moves the account and tells the old address, with a link and code that
 //   undo the change for emailChange.undoTtlSec. A second change within that time keeps the
@@ -78,7 +78,13 @@ export class EmailService {
         this.d.mailer.send({ kind: 'email_change_taken', to: newEmail, userId: user.id, ip: meta.ip, time })
         return
       }
-      const proof = await this.d.tokens.issue({ userId: user.id, purpose: 'change_email', email: newEmail, ttlSec: this.d.settings.emailChange.ttlSec })
+      const proof = await this.d.tokens.issue({
+        userId: user.id,
+        purpose: 'change_email',
+        email: newEmail,
+        ttlSec: this.d.settings.emailChange.ttlSec,
+        credentialsVersion: user.credentialsVersion,
+      })
       this.d.mailer.send({ kind: 'confirm_email_change', to: newEmail, userId: user.id, ip: meta.ip, time, oldEmail: user.email, newEmail, ...proof })
     })
   }
@@ -93,7 +99,7 @@ export class EmailService {
     const done = await this.moving(() =>
       this.d.transaction(async (tx) => {
         if (!(await this.d.tokens.spend(tx, row))) return false
-        if (!(await this.d.users.changeEmail(tx, user.id, oldEmail, row.email))) return false
+        if (!(await this.d.users.changeEmail(tx, user.id, oldEmail, row.email, row.credentialsVersion))) return false
         // A verification mailed to the old address proves nothing about the new one.
         await this.d.tokens.discard(tx, user.id, 'verify_email')
         undo = await this.d.tokens.issue({ userId: user.id, purpose: 'undo_email_change', email: oldEmail, ttlSec: this.d.settings.emailChange.undoTtlSec, keepLive: true, tx })

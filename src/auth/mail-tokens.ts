@@ -30,7 +30,7 @@ export class MailTokens {
   ) {}
 
   /** A new link and code for `userId` and `purpose`; null when `keepLive` kept a live older one. */
-  async issue(args: { userId: string; purpose: EmailTokenPurpose; email: string; ttlSec: number; keepLive?: boolean; tx?: Tx }): Promise<IssuedProof | null> {
+  async issue(args: { userId: string; purpose: EmailTokenPurpose; email: string; ttlSec: number; keepLive?: boolean; credentialsVersion?: number; tx?: Tx }): Promise<IssuedProof | null> {
     const token = newLinkToken()
     const code = newCode()
     const issued = await this.store.issue({
@@ -41,6 +41,7 @@ export class MailTokens {
       codeHash: (id) => hashCode(this.settings.codeKey, id, code),
       ttlSec: args.ttlSec,
       keepLive: args.keepLive,
+      credentialsVersion: args.credentialsVersion,
       tx: args.tx,
     })
     if (!issued) return null

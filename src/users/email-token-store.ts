@@ -11,6 +11,8 @@ export interface EmailTokenRow {
   userId: string
   purpose: EmailTokenPurpose
   email: string
+  /** the credentials version a password check saw when the row was issued (change_email), else null */
+  credentialsVersion: number | null
 }
 
 export interface ClaimedCode extends EmailTokenRow {
@@ -34,18 +36,19 @@ export class EmailTokenStore {
     codeHash: (id: string) => string
     ttlSec: number
     keepLive?: boolean
+    credentialsVersion?: number | null
     tx?: Tx
   }): Promise<{ id: string; expiresAt: Date } | null> {
     const id = args.id ?? randomUUID()
     const db = args.tx ?? this.prisma
     const keepLive = args.keepLive === true
     const rows = await db.$queryRaw<{ id: string; expires_at: Date }[]>`
-      INSERT INTO auth.email_tokens AS t (id, user_id, purpose, email, token_hash, code_hash, attempts, created_at, expires_at)
-      VALUES (${id}::uuid, ${args.userId}::uuid, ${args.purpose}, ${args.email}, ${args.tokenHash}, ${args.codeHash(id)}, 0, now(),
-              now() + make_interval(secs => ${args.ttlSec}))
+      INSERT INTO auth.email_tokens AS t (id, user_id, purpose, email, token_hash, code_hash, attempts, credentials_version, created_at, expires_at)
+      VALUES (${id}::uuid, ${args.userId}::uuid, ${args.purpose}, ${args.email}, ${args.tokenHash}, ${args.codeHash(id)}, 0,
+              ${args.credentialsVersion ?? null}::int, now(), now() + make_interval(secs => ${args.ttlSec}))
       ON CONFLICT (user_id, purpose) DO UPDATE SET
         id = EXCLUDED.id, email = EXCLUDED.email, token_hash = EXCLUDED.token_hash, code_hash = EXCLUDED.code_hash,
-        attempts = 0, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+        attempts = 0, credentials_version = EXCLUDED.credentials_version, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
       WHERE NOT ${keepLive} OR t.expires_at <= now()
       RETURNING id, expires_at`
     return rows[0] ? { id: rows[0].id, expiresAt: rows[0].expires_at } : null
@@ -53,10 +56,11 @@ export class EmailTokenStore {
 
   /** The live row a link's token names, without spending it; null when unknown, spent, expired or dead. */
   async findByToken(purpose: EmailTokenPurpose, tokenHash: string, maxAttempts: number): Promise<EmailTokenRow | null> {
-    const rows = await this.prisma.$queryRaw<{ id: string; user_id: string; email: string }[]>`
-      SELECT id, user_id, email FROM auth.email_tokens
+    const rows = await this.prisma.$queryRaw<{ id: string; user_id: string; email: string; credentials_version: number | null }[]>`
+      SELECT id, user_id, email, credentials_version FROM auth.email_tokens
       WHERE token_hash = ${tokenHash} AND purpose = ${purpose} AND expires_at > now() AND attempts < ${maxAttempts}`
-    return rows[0] ? { id: rows[0].id, userId: rows[0].user_id, email: rows[0].email, purpose } : null
+    const r = rows[0]
+    return r ? { id: r.id, userId: r.user_id, email: r.email, purpose, credentialsVersion: r.credentials_version } : null
   }
 
   /**
@@ -65,11 +69,11 @@ export class EmailTokenStore {
    * `maxAttempts` codes per row. The caller compares the code with what comes back.
    */
   async claimCodeAttempt(purpose: EmailTokenPurpose, email: string, maxAttempts: number): Promise<ClaimedCode[]> {
-    const rows = await this.prisma.$queryRaw<{ id: string; user_id: string; email: string; code_hash: string }[]>`
+    const rows = await this.prisma.$queryRaw<{ id: string; user_id: string; email: string; code_hash: string; credentials_version: number | null }[]>`
       UPDATE auth.email_tokens SET attempts = attempts + 1
       WHERE purpose = ${purpose} AND email = ${email} AND expires_at > now() AND attempts < ${maxAttempts}
-      RETURNING id, user_id, email, code_hash`
-    return rows.map((r) => ({ id: r.id, userId: r.user_id, email: r.email, purpose, codeHash: r.code_hash }))
+      RETURNING id, user_id, email, code_hash, credentials_version`
+    return rows.map((r) => ({ id: r.id, userId: r.user_id, email: r.email, purpose, codeHash: r.code_hash, credentialsVersion: r.credentials_version }))
   }
 
   /**

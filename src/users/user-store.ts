@@ -125,13 +125,15 @@ export class UserStore {
 
   /**
    * Moves the account to `to`, proved (its owner followed the mail sent there), only if it is
-   * still at `from`. EmailTakenError when another account has `to` by now.
+   * still at `from` and, when `credentialsVersion` is given, its password has not changed
+   * since the check that asked for the move. EmailTakenError when another account has `to` by now.
    */
-  async changeEmail(tx: Tx, id: string, from: string, to: string): Promise<boolean> {
+  async changeEmail(tx: Tx, id: string, from: string, to: string, credentialsVersion: number | null = null): Promise<boolean> {
     try {
       const count = await tx.$executeRaw`
         UPDATE auth.users SET email = ${to}, email_verified_at = now(), updated_at = now()
-        WHERE id = ${id}::uuid AND email = ${from}`
+        WHERE id = ${id}::uuid AND email = ${from}
+          AND (${credentialsVersion}::int IS NULL OR credentials_version = ${credentialsVersion}::int)`
       return count === 1
     } catch (err) {
       if (isUniqueViolation(err)) throw new EmailTakenError(to)

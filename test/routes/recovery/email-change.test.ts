@@ -120,6 +120,22 @@ describe('POST /auth/email/change', () => {
     expect((await login(user.email)).statusCode).toBe(200)
   })
 
+  // The change was asked for with the password; once the password is another, what it mailed
+  // must not move the account (whoever asked may have been the one the change locked out).
+  it('the password changed between the request and the confirmation: the link and the code move nothing', async () => {
+    const user = await loggedIn()
+    const next = uniqueEmail()
+    expect((await post('/auth/email/change', { new_email: next, password: PASSWORD }, bearer(user.session.accessToken))).statusCode).toBe(202)
+    const confirm = await smtp.next(next, /confirm your new email address/)
+    const changed = await post('/auth/password', { current_password: PASSWORD, new_password: 'a new password entirely', refresh_token: user.session.refreshToken }, bearer(user.session.accessToken))
+    expect(changed.statusCode).toBe(200)
+    expect((await post('/auth/email/change/confirm', { token: confirm.token! })).json().error).toBe('invalid_email_token')
+    expect((await post('/auth/email/change/confirm', { email: next, code: confirm.code! })).json().error).toBe('invalid_email_token')
+    const [row] = await adminQuery<{ email: string }>('SELECT email FROM auth.users WHERE id = $1', [user.id], t.databaseUrl)
+    expect(row!.email).toBe(user.email)
+    expect(smtp.to(user.email).filter((m) => /your email address was changed/.test(m.subject))).toEqual([])
+  })
+
   it('taken between the request and the confirmation: 409 email_taken, nothing moves', async () => {
     const user = await loggedIn()
     const next = uniqueEmail()
