@@ -84,15 +84,18 @@ export class ApiError extends Error {
   }
 }
 
+// The 401s that say what was wrong with the access token sent.
+const ACCESS_TOKEN_ERRORS: ReadonlySet<ErrorCode> = new Set(['invalid_token', 'token_expired', 'session_revoked'])
+
 /**
  * RFC 6750 §3: a 401 from a route protected by an access token challenges for a Bearer token,
- * naming `invalid_token` (whatever was wrong with the one sent: malformed, expired, revoked)
- * unless no token was sent at all. Our descriptions are plain ASCII without quotes, as the
- * header's grammar requires.
+ * naming `invalid_token` when the access token sent was wrong (malformed, expired, revoked),
+ * and bare when none was (no credentials, or only a refresh token that named no session).
+ * Our descriptions are plain ASCII without quotes, as the header's grammar requires.
  */
 export function withBearerChallenge(err: unknown): unknown {
   if (!(err instanceof ApiError) || err.statusCode !== 401) return err
-  err.wwwAuthenticate = err.code === 'unauthorized' ? 'Bearer' : `Bearer error="invalid_token", error_description="${err.message}"`
+  err.wwwAuthenticate = ACCESS_TOKEN_ERRORS.has(err.code) ? `Bearer error="invalid_token", error_description="${err.message}"` : 'Bearer'
   return err
 }
 

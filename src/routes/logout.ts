@@ -41,7 +41,11 @@ const logout: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, tok
       const accessClaims = accessToken === null ? null : () => verifyOrChallenge(accessToken)
       // The cookies go whatever the outcome: they name a session that is over or unknown.
       if (wantsCookies(request)) core.transport.clearCookies(reply)
-      await core.sessions.logoutSession(refreshToken, accessClaims, meta)
+      try {
+        await core.sessions.logoutSession(refreshToken, accessClaims, meta)
+      } catch (err) {
+        throw withBearerChallenge(err)
+      }
       request.log.info({ scope }, 'logout')
       return reply.code(204).send(null)
     },

@@ -19,6 +19,8 @@ const PROTECTED = [
   { method: 'DELETE', url: '/auth/sessions/00000000-0000-4000-8000-000000000000' },
   { method: 'POST', url: '/auth/password', payload: { current_password: 'x', new_password: 'long enough' } },
   { method: 'POST', url: '/auth/logout?scope=all' },
+  { method: 'POST', url: '/auth/logout' },
+  { method: 'POST', url: '/auth/email/change', payload: { new_email: 'next@example.com', password: 'long enough' } },
 ] as const
 
 const send = (route: (typeof PROTECTED)[number], headers: Record<string, string>) =>
@@ -64,6 +66,12 @@ describe('the challenge names the reason', () => {
     const res = await t.app.inject({ url: '/auth/me', headers: { cookie: cookieHeader({ access_token: 'garbage' }) } })
     expect(res.statusCode).toBe(401)
     expect(res.headers['www-authenticate']).toBe('Bearer error="invalid_token", error_description="The access token is invalid."')
+  })
+
+  it('logout with only a refresh token that names no session: a bare challenge', async () => {
+    const res = await t.app.inject({ method: 'POST', url: '/auth/logout', payload: { refresh_token: 'A'.repeat(43) } })
+    expect([res.statusCode, res.json().error]).toEqual([401, 'invalid_refresh_token'])
+    expect(res.headers['www-authenticate']).toBe('Bearer')
   })
 
   it('401s that are not about an access token carry no Bearer challenge: a wrong password at login', async () => {
