@@ -13,6 +13,8 @@ export type { MigrateResult } from './db/migrate.js'
 export { ApiError, ERROR_CATALOGUE } from './errors.js'
 export type { ErrorCode, ApiErrorBody } from './errors.js'
 export type { Requirements } from './access-tokens.js'
+// For the host's own `trustProxy` (README: Client address behind proxies).
+export { trustProxyHops } from './http/trust-proxy.js'
 // For `mail.templates`: the mails, what each template is given, what it returns.
 export { DEFAULT_TEMPLATES, MAIL_KINDS } from './mail/templates.js'
 export type { MailContext, MailKind, MailTemplate, RenderedMail } from './mail/templates.js'

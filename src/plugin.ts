@@ -21,6 +21,7 @@ import type { CleanupResult } from './jobs/cleanup.js'
 import { readMigrations, unappliedMigrations } from './db/migrate.js'
 import routes from './routes/index.js'
 import { ApiError } from './errors.js'
+import { TRUST_EVERY_PROXY_MESSAGE, trustsEveryProxy } from './http/trust-proxy.js'
 
 const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
@@ -74,6 +75,10 @@ const authPlugin: FastifyPluginAsync<AuthPluginRegisterOptions> = async (fastify
   // plus ours, and the refresh cookie must follow them there.
   const settings = resolveAuthOptions(options, fastify.prefix)
   const log = fastify.log.child({ plugin: 'fastify-auth-service' })
+  if (trustsEveryProxy(fastify)) {
+    if (settings.production) throw new Error(`fastify-auth-service: ${TRUST_EVERY_PROXY_MESSAGE}`)
+    log.warn({}, TRUST_EVERY_PROXY_MESSAGE)
+  }
   const core = createCore(settings, { log, registry: options.metricsRegistry })
   const cleanup = cleanupTimer({ tokens: core.tokens, attempts: core.attempts, counters: core.counters, audit: core.auditStore, emailTokens: core.emailTokens }, settings, log.child({ component: 'cleanup' }))
   fastify.addHook('onClose', async () => {

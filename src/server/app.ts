@@ -14,6 +14,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client'
 import type { Config, TrustProxy } from './config.js'
 import { ApiError } from '../errors.js'
 import { clientIp } from '../http/meta.js'
+import { trustProxyHops } from '../http/trust-proxy.js'
 import { clientErrorHandler, errorHandler } from '../http/error-handler.js'
 import authPlugin from '../plugin.js'
 import { openApiOptions } from '../openapi.js'
@@ -189,14 +190,9 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   return app
 }
 
-/** Fastify's trustProxy for a TRUST_PROXY setting. */
+/** Fastify's trustProxy for a TRUST_PROXY setting (README: Client address behind proxies). */
 export function trustProxyOption(setting: TrustProxy): NonNullable<FastifyServerOptions['trustProxy']> {
-  if (typeof setting !== 'number') return setting
-  // Fastify 5.12.1 and later ignore a numeric trustProxy (they trust nothing), so the hop count
-  // is this function: the peer (hop 0) and the next setting-1 entries from the right are the
-  // proxies, and the entry after them is the client. Safe only when nothing reaches the service
-  // except through those proxies (README: Client address behind proxies).
-  return (_address: string, hop: number) => hop < setting
+  return typeof setting === 'number' ? trustProxyHops(setting) : setting
 }
 
 function installed(pkg: string): boolean {

@@ -7,7 +7,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import fastifyJwt from '@fastify/jwt'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import auth, { AuthOptionsError, migrate, type AuthPluginOptions } from '../../src/index.js'
+import auth, { AuthOptionsError, migrate, trustProxyHops, type AuthPluginOptions } from '../../src/index.js'
 import { resolveAuthOptions } from '../../src/options.js'
 import { createTestDatabase } from '../helpers/database.js'
 import { timeUntil } from '../helpers/instances.js'
@@ -292,6 +292,29 @@ describe('options are checked at register, named in the error', () => {
     expect(await problemsOf({ ...good, emailVerification: { enabled: false, required: true } })).toEqual(['emailVerification.required'])
     // Outside production, no mail option means the development log transport.
     expect(resolveAuthOptions({ ...base, production: false } as AuthPluginOptions).mail).toMatchObject({ transport: 'log', from: 'no-reply@localhost' })
+  })
+
+  // The host's trustProxy decides request.ip, which every per-IP limit and the login lock key on.
+  it("production refuses a host whose trustProxy is true, saying what to use instead", async () => {
+    const production = {
+      database: 'postgresql://x@127.0.0.1/db',
+      keys: { signing: { kid: 'k', privateKey: SIGNING_KEY }, refreshTokenSecret: REFRESH_SECRET },
+      mail: { transport: 'smtps://u:p@h:465', from: 'Example <a@example.com>' },
+    }
+    const app = Fastify({ trustProxy: true })
+    const err = await app.register(auth, production as AuthPluginOptions).ready().then(() => null, (e: Error) => e)
+    await app.close()
+    expect(err?.message).toMatch(/trustProxy is true/)
+    expect(err?.message).toMatch(/trustProxyHops\(1\)/)
+  })
+
+  it('trustProxyHops(1): the address one load balancer appended is the client, whatever the client wrote before it', async () => {
+    const app = Fastify({ trustProxy: trustProxyHops(1) })
+    app.get('/ip', async (request) => ({ ip: request.ip }))
+    const res = await app.inject({ url: '/ip', remoteAddress: '10.0.0.7', headers: { 'x-forwarded-for': '6.6.6.6, 203.0.113.9' } })
+    expect(res.json().ip).toBe('203.0.113.9')
+    expect(() => trustProxyHops(0)).toThrow(TypeError)
+    await app.close()
   })
 
   it('refuses an RSA key, and an HS256 secret that is a public key', async () => {
