@@ -52,11 +52,11 @@ export function passkeyClaims(f: Extract<Factor, { kind: 'passkey' }>, nowMs: nu
  * A session re-authenticated now. With a second factor: what it had, that factor and `mfa`
  * (the password, if any, came at login; the factor now). With the password alone (an account
  * without a second factor): `pwd` only, so a fresh password never makes an older second factor
- * look fresh.
+ * look fresh. Only these two change: the session's other claims (client_id) stay as they were.
  */
-export function reauthenticatedClaims(previous: SessionClaims, how: Factor | 'password', nowMs: number): SessionClaims {
+export function reauthenticatedClaims(previous: SessionClaims, how: Factor | 'password', nowMs: number): Pick<SessionClaims, 'amr' | 'auth_time'> {
   const amr = how === 'password' ? amrOf('pwd') : amrOf(...(previous.amr ?? []), ...factorMethods(how), 'mfa')
-  return { ...previous, amr, auth_time: Math.floor(nowMs / 1000) }
+  return { amr, auth_time: Math.floor(nowMs / 1000) }
 }
 
 /** What a route asks of the authentication behind its access token. */

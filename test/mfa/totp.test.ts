@@ -116,8 +116,8 @@ describe('what a route may ask of the authentication (RFC 8176 amr, RFC 9470)', 
     expect(twoFactorClaims({ kind: 'passkey', backupEligible: false, userVerified: false }, now).amr).toEqual(['pwd', 'hwk', 'mfa'])
     expect(passkeyClaims({ kind: 'passkey', backupEligible: true, userVerified: true }, now).amr).toEqual(['swk', 'mfa'])
     expect(passkeyClaims({ kind: 'passkey', backupEligible: false, userVerified: false }, now).amr).toEqual(['hwk'])
-    // a step-up keeps the other claims and what the session had, adds the factor, dates it now
-    expect(reauthenticatedClaims({ amr: ['pwd'], auth_time: 1, client_id: 'c' }, { kind: 'totp' }, now)).toEqual({ amr: ['pwd', 'otp', 'mfa'], auth_time: sec, client_id: 'c' })
+    // a step-up keeps what the session had, adds the factor, dates it now
+    expect(reauthenticatedClaims({ amr: ['pwd'], auth_time: 1, client_id: 'c' }, { kind: 'totp' }, now)).toEqual({ amr: ['pwd', 'otp', 'mfa'], auth_time: sec })
     // a password alone never keeps an older second factor looking fresh
     expect(reauthenticatedClaims({ amr: ['pwd', 'otp', 'mfa'], auth_time: 1 }, 'password', now).amr).toEqual(['pwd'])
   })
