@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { RouteDeps } from '../context.js'
 import { ACCESS_TOKEN_SECURITY, NoContent, Nullable, Type, errorResponses } from '../../schemas/common.js'
-import { CodeUnauthorized, RecoveryCodes, TotpCode } from '../../schemas/mfa.js'
+import { RecoveryCodes, TotpCode } from '../../schemas/mfa.js'
 import { requestMeta } from '../../http/meta.js'
 
 const STEP_UP_NOTE =
@@ -47,8 +47,7 @@ const totp: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, authe
         security: ACCESS_TOKEN_SECURITY,
         response: {
           200: Type.Object({ secret: Type.String(), otpauth_uri: Type.String(), qr_code: Type.String({ description: 'data:image/svg+xml;base64,…' }) }),
-          401: CodeUnauthorized,
-          ...errorResponses(400, 409, 429, 503),
+          ...errorResponses(400, 401, 409, 429, 503),
         },
       },
     },
@@ -85,7 +84,7 @@ const totp: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, authe
         summary: 'Turn the authenticator app off',
         description: `${STEP_UP_NOTE} The owner is mailed a notice. Recovery codes go too unless a passkey remains. 409 mfa_not_enabled when there is none.`,
         security: ACCESS_TOKEN_SECURITY,
-        response: { 204: NoContent, 401: CodeUnauthorized, ...errorResponses(400, 409, 503) },
+        response: { 204: NoContent, ...errorResponses(400, 401, 409, 503) },
       },
     },
     async (request, reply) => {
@@ -104,7 +103,7 @@ const totp: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, authe
         summary: 'Replace the recovery codes',
         description: `${STEP_UP_NOTE} Ten new codes, shown this once; the previous ones stop working. The owner is mailed a notice.`,
         security: ACCESS_TOKEN_SECURITY,
-        response: { 200: RecoveryCodes, 401: CodeUnauthorized, ...errorResponses(400, 409, 429, 503) },
+        response: { 200: RecoveryCodes, ...errorResponses(400, 401, 409, 429, 503) },
       },
     },
     async (request) => ({ recovery_codes: await core.mfa.regenerateRecoveryCodes(request.authn!, requestMeta(request)) }),

@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { RouteDeps } from '../context.js'
 import { ACCESS_TOKEN_SECURITY, NoContent, TRANSPORT_NOTE, TokenResponse, Type, errorResponses } from '../../schemas/common.js'
-import { AssertionCredentialSchema, CodeUnauthorized, CreationOptions, PasskeyName, PasskeyView, RegistrationCredentialSchema, RequestOptions } from '../../schemas/mfa.js'
+import { AssertionCredentialSchema, CreationOptions, PasskeyName, PasskeyView, RegistrationCredentialSchema, RequestOptions } from '../../schemas/mfa.js'
 import type { Passkey } from '../../mfa/passkey-store.js'
 import type { AssertionCredential, RegistrationCredential } from '../../mfa/passkey-service.js'
 import { requestMeta } from '../../http/meta.js'
@@ -47,7 +47,7 @@ const passkeys: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, t
         summary: 'WebAuthn options to register a passkey',
         description: `For navigator.credentials.create(): a discoverable credential (a passkey) for this account on the configured RP ID. The session's authentication must be recent, or with a second factor enrolled, that factor (401 insufficient_user_authentication otherwise). ${NOT_CONFIGURED}`,
         security: ACCESS_TOKEN_SECURITY,
-        response: { 200: Type.Object({ options: CreationOptions }), 401: CodeUnauthorized, ...errorResponses(400, 404, 429, 503) },
+        response: { 200: Type.Object({ options: CreationOptions }), ...errorResponses(400, 401, 404, 429, 503) },
       },
     },
     async (request) => {
@@ -88,7 +88,7 @@ const passkeys: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, t
           "A sensitive action: the session must have used a second factor recently (401 insufficient_user_authentication otherwise: re-authenticate and retry). The owner is mailed a notice. Someone else's passkey id answers 404 like an unknown one.",
         security: ACCESS_TOKEN_SECURITY,
         params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
-        response: { 204: NoContent, 401: CodeUnauthorized, ...errorResponses(400, 404, 503) },
+        response: { 204: NoContent, ...errorResponses(400, 401, 404, 503) },
       },
     },
     async (request, reply) => {
