@@ -5,7 +5,8 @@
 //   DATABASE_URL=postgresql://… PORT=8080 npm start   your own server; nothing is started
 //
 // Environment: HOST (127.0.0.1), PORT (3001), DATABASE_URL, NODE_ENV; in production also
-// JWT_PRIVATE_KEY (Ed25519, PEM), JWT_KEY_ID and REFRESH_TOKEN_SECRET (32+ random bytes), and
+// JWT_PRIVATE_KEY (Ed25519, PEM), JWT_KEY_ID and REFRESH_TOKEN_SECRET (32+ random bytes),
+// MFA_ENCRYPTION_KEY (32+ random bytes: encrypts the authenticator apps' secrets), and
 // SMTP_URL and MAIL_FROM (mail for password reset and email verification).
 // DATA_DIR (./.data) and EMBEDDED_PG_PORT (54330) only matter without DATABASE_URL.
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
@@ -42,7 +43,10 @@ try {
   // Mail (password reset, verification): SMTP_URL and MAIL_FROM; required in production.
   // Outside production without SMTP_URL, each mail is a log line with its link and code.
   const mail = env.SMTP_URL ? { transport: env.SMTP_URL, from: env.MAIL_FROM } : undefined
-  await app.register(auth, { prefix: '/auth', database: pool, keys, production, mail })
+  // Second factors: the key that encrypts authenticator-app secrets; required in production
+  // (outside it, the plugin derives one from the refresh-token secret).
+  const mfa = env.MFA_ENCRYPTION_KEY ? { encryptionKey: env.MFA_ENCRYPTION_KEY } : undefined
+  await app.register(auth, { prefix: '/auth', database: pool, keys, production, mail, mfa })
 
   // onRequest rather than preHandler: an anonymous caller gets its 401 before its body is read.
   app.get('/notes', { onRequest: app.authn.authenticate }, async (request) => {

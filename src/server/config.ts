@@ -118,8 +118,10 @@ export function loadConfig(env: Env = process.env): Config {
   const demoPage = r.bool('DEMO_PAGE', !production)
   const mail = mailOption(r, production, problems, n)
   const links = linkOptions(r, production, demoPage, port)
-  const mfaKey = r.optional('MFA_ENCRYPTION_KEY') ?? (dev ? dev().mfaEncryptionKey : null)
-  if (mfaKey === null) problems.push('MFA_ENCRYPTION_KEY is required in production (32+ random bytes): it encrypts the authenticator apps\' secrets')
+  // Outside production: generated with the other development secrets when they are; with a
+  // REFRESH_TOKEN_SECRET given, the plugin derives one from it instead (nothing is written).
+  const mfaKey = r.optional('MFA_ENCRYPTION_KEY') ?? (dev && r.optional('REFRESH_TOKEN_SECRET') === null ? dev().mfaEncryptionKey : null)
+  if (mfaKey === null && production) problems.push('MFA_ENCRYPTION_KEY is required in production (32+ random bytes): it encrypts the authenticator apps\' secrets')
   const webauthn = webauthnOption(r, production, port)
 
   const auth: Omit<AuthPluginOptions, 'database'> = {
@@ -184,7 +186,7 @@ export function loadConfig(env: Env = process.env): Config {
     passwordReset: { logsIn: r.bool('PASSWORD_RESET_LOGS_IN', false), ttlSec: n('passwordReset.ttlSec') },
     emailChange: { ttlSec: n('emailChange.ttlSec'), undoTtlSec: n('emailChange.undoTtlSec') },
     mfa: {
-      encryptionKey: mfaKey ?? Buffer.alloc(32, 1),
+      ...(mfaKey !== null ? { encryptionKey: mfaKey } : production ? { encryptionKey: Buffer.alloc(32, 1) } : {}),
       ...(r.optional('MFA_ISSUER') ? { issuer: r.str('MFA_ISSUER', DEFAULT_PRODUCT_NAME) } : {}),
       stepUpMaxAgeSec: n('mfa.stepUpMaxAgeSec'),
       challengeTtlSec: n('mfa.challengeTtlSec'),
