@@ -20,20 +20,8 @@ export interface Passkey {
   lastUsedAt: Date | null
 }
 
-const toPasskey = (r: {
-  id: string
-  userId: string
-  credentialId: string
-  publicKey: Uint8Array
-  counter: bigint
-  transports: string[]
-  backupEligible: boolean
-  backedUp: boolean
-  userVerified: boolean
-  name: string
-  createdAt: Date
-  lastUsedAt: Date | null
-}): Passkey => ({ ...r, counter: Number(r.counter) })
+// The row as Prisma reads it: the counter is a BIGINT.
+const toPasskey = (r: Omit<Passkey, 'counter'> & { counter: bigint }): Passkey => ({ ...r, counter: Number(r.counter) })
 
 export class PasskeyAlreadyRegistered extends Error {}
 

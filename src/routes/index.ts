@@ -125,6 +125,7 @@ export default async function routes(parent: FastifyInstance, { core, tokens, au
   const limitPerIp = ipLimiter(core.counterBackend, settings.rateLimit.windowSec)
   const deps: RouteDeps = { core, tokens, authenticate, limitPerIp }
   const all = [register, login, refresh, logout, password, forgotPassword, resetPassword, verifyEmail, changeEmail, me, listSessions, revokeSession, sessionEvents, jwks]
+  // second factors and passkeys
   all.push(mfaTotp, mfaVerify, reauthenticate, passkeys)
   for (const route of all) {
     await fastify.register(route, deps)

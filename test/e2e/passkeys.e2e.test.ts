@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core'
 import { adminQuery } from '../helpers/database.js'
-import { launchChromium, startApp, type RunningApp } from './harness.js'
+import { DEMO_PASSWORD as PASSWORD, launchChromium, registerAndLogin, startApp, stateOf, statusOf, type RunningApp } from './harness.js'
 import { base32Decode, totp } from '../../src/mfa/totp.js'
 
 declare global {
@@ -22,7 +22,6 @@ declare global {
   }
 }
 
-const PASSWORD = 'correct horse battery'
 let server: RunningApp
 let other: RunningApp
 let browser: Browser
@@ -70,19 +69,6 @@ async function openDemo(context: BrowserContext, app: RunningApp = server, withA
   await page.goto(`${app.origin}/`)
   await page.waitForFunction(() => window.demo !== undefined && document.body.dataset.state !== 'unknown')
   return { page, auth }
-}
-
-const uniqueEmail = () => `pk-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@example.com`
-const stateOf = (page: Page) => page.evaluate(() => document.body.dataset.state)
-const statusOf = (page: Page) => page.textContent('#status')
-
-async function registerAndLogin(page: Page): Promise<string> {
-  const email = uniqueEmail()
-  await page.fill('#register-form input[name=email]', email)
-  await page.fill('#register-form input[name=password]', PASSWORD)
-  await page.click('#register')
-  await page.waitForFunction((e) => document.getElementById('me-email')!.textContent === e, email)
-  return email
 }
 
 async function addPasskey(page: Page) {
