@@ -10,6 +10,7 @@ import { startSmtp, type SmtpSink } from '../../helpers/smtp.js'
 import { base32Decode, totp } from '../../../src/mfa/totp.js'
 import { MFA_ACR } from '../../../src/mfa/methods.js'
 import { solveProofOfWork } from '../../../client/src/index.js'
+import { leadingZeroBits, proofHash } from '../../../src/limits/proof-of-work.js'
 
 // Fixed, and moved by hand: 10:00:15 UTC, a quarter into a 30 s step.
 const START = Date.UTC(2027, 0, 4, 10, 0, 15)
@@ -247,8 +248,12 @@ describe('guessing codes', () => {
     expect(asked.statusCode).toBe(401)
     const pow = asked.json()
     expect(pow).toMatchObject({ error: 'proof_of_work_required', difficulty: 6 })
-    // A proof made for another code does not do.
-    const forWrong = { challenge: pow.challenge, nonce: await solveProofOfWork(pow.challenge, pow.difficulty, wrong) }
+    // A proof made for another code does not do (one that happens to solve for the right code
+    // too, a 1 in 2^difficulty chance, is skipped: the point is a proof bound to another code).
+    let nonce = 0
+    const solves = (code: string, n: number) => leadingZeroBits(proofHash(pow.challenge, code, String(n))) >= pow.difficulty
+    while (!solves(wrong, nonce) || solves(right, nonce)) nonce++
+    const forWrong = { challenge: pow.challenge, nonce: String(nonce) }
     expect((await verify({ challenge, code: right, proof: forWrong }, '10.4.1.1')).json().error).toBe('proof_of_work_required')
     const again = (await verify({ challenge, code: right }, '10.4.1.1')).json()
     const proof = { challenge: again.challenge, nonce: await solveProofOfWork(again.challenge, again.difficulty, right) }
