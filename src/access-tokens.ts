@@ -228,23 +228,25 @@ export function makeRequire(authenticate: Authenticator, requirements: Requireme
  * must also pass the CSRF check (src/http/csrf.ts), on the host's routes as on ours.
  */
 export function makeAuthenticate(deps: {
-  tokens: AccessTokens
-  transport: Transport
-  isRevoked(sid: string): boolean
+  tokens: Pick<AccessTokens, 'verify'>
+  transport: Pick<Transport, 'readAccessToken'>
+  /** throws the ApiError that refuses these claims: session_revoked (the denylist), or a resource server's own */
+  check(claims: AccessClaims): void
   allowedOrigins: ReadonlySet<string>
 }): Authenticator {
-  const { tokens, transport, isRevoked, allowedOrigins } = deps
+  const { tokens, transport, check, allowedOrigins } = deps
   return async function authenticate(request, reply) {
     let claims: AccessClaims
     try {
       const token = transport.readAccessToken(request)
       if (token === null) throw new ApiError('unauthorized')
       claims = tokens.verify(token)
-      if (isRevoked(claims.sid)) throw new ApiError('session_revoked')
+      check(claims)
     } catch (err) {
       const challenged = withBearerChallenge(err)
-      // On a host's route our error handler does not run: the challenge goes on the reply here.
+      // On a host's route our error handler does not run: the headers go on the reply here.
       if (challenged instanceof ApiError && challenged.wwwAuthenticate) reply.header('www-authenticate', challenged.wwwAuthenticate)
+      if (challenged instanceof ApiError && challenged.retryAfterSec !== undefined) reply.header('retry-after', String(challenged.retryAfterSec))
       throw challenged
     }
     if (request.headers.authorization === undefined) {

@@ -88,7 +88,9 @@ const authPlugin: FastifyPluginAsync<AuthPluginRegisterOptions> = async (fastify
   const authenticate = makeAuthenticate({
     tokens,
     transport: core.transport,
-    isRevoked: (sid) => core.denylist.has(sid),
+    check: (claims) => {
+      if (core.denylist.has(claims.sid)) throw new ApiError('session_revoked')
+    },
     allowedOrigins: new Set(settings.corsOrigins),
   })
   const expectedMigrations = (await readMigrations()).map((m) => m.name)
