@@ -77,7 +77,11 @@ export class RevocationFeed {
 
   /** Ends every stream: at the start of a shutdown, so that they never hold it open. */
   end(): void {
-    for (const s of this.subscribers) s.res.end()
+    for (const s of this.subscribers) {
+      // The connection closes with the stream: an idle keep-alive one would hold close() too.
+      s.res.shouldKeepAlive = false
+      s.res.end()
+    }
     this.subscribers.clear()
     this.stop()
   }
