@@ -81,6 +81,7 @@ export class RevocationFeed {
       // The connection closes with the stream: an idle keep-alive one would hold close() too.
       s.res.shouldKeepAlive = false
       s.res.end()
+      s.res.socket?.destroySoon()
     }
     this.subscribers.clear()
     this.stop()

@@ -32,7 +32,13 @@ beforeAll(async () => {
   issuer = t.config.jwt.issuer
   as = await oauth.processDiscoveryResponse(new URL(issuer), await oauth.discoveryRequest(new URL(issuer), { algorithm: 'oauth2', ...insecure }))
 })
-afterAll(() => t?.close())
+afterAll(async () => {
+  // undici keeps connections of this file's fetches open that Fastify's close does not see as
+  // idle once a feed stream has run on the same pool; the drain of feed streams themselves is
+  // test/app/feed-shutdown.test.ts.
+  t?.app.server.closeAllConnections()
+  await t?.close()
+})
 
 const claimsOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>
 const login = async (clientId?: string) => {
@@ -242,8 +248,11 @@ describe('the revocation feed', () => {
     const parser = new SseParser((e) => events.push(e))
     const decoder = new TextDecoder()
     let opened = false
-    for await (const chunk of res.body!) {
-      parser.push(decoder.decode(chunk as Uint8Array, { stream: true }))
+    // Aborted, not left by `break`: undici would go on reading a cancelled body to reuse its connection.
+    const reader = res.body!.getReader()
+    for (;;) {
+      const { value } = await reader.read()
+      parser.push(decoder.decode(value as Uint8Array, { stream: true }))
       if (!opened) {
         opened = true
         await onOpen()
@@ -289,21 +298,6 @@ describe('the revocation feed', () => {
     await post(base, '/auth/logout', { refresh_token: s.refreshToken })
     const replayed = await readFeed({ ...auth, 'last-event-id': cursor }, (es) => es.some((e) => e.event === 'sync'))
     expect(replayed.filter((e) => e.event === 'set').map((e) => (claimsOf(e.data).sub_id as { id: string }).id)).toContain(s.sid)
-  })
-
-  it('a shutdown ends open streams instead of waiting for them', async () => {
-    const other = await buildTestApp({ databaseUrl: t.databaseUrl, config: t.config })
-    await other.app.listen({ host: '127.0.0.1', port: 0 })
-    const url = `http://127.0.0.1:${(other.app.server.address() as AddressInfo).port}/auth/oauth/revocation-feed`
-    const res = await fetch(url, { headers: { authorization: basicAuthorization('gateway', SECRET) } })
-    const reader = res.body!.getReader()
-    await reader.read()
-    const started = Date.now()
-    await other.app.drain()
-    await other.app.close()
-    expect(Date.now() - started).toBeLessThan(5000)
-    // the stream has ended
-    for (;;) if ((await reader.read()).done) break
   })
 })
 
