@@ -88,7 +88,10 @@ export async function startServer(env: Record<string, string | undefined>, opts:
   if (!existsSync(script)) throw new Error(`${script} is missing${script === MAIN ? ': run npm run build' : ''}`)
   const port = env.PORT !== undefined ? Number(env.PORT) : await freePort()
   const start = startCommand()
-  const child = spawn(process.execPath, [...start.nodeFlags, script], {
+  // BENCH_CPU_PROFILE_DIR: each process writes a V8 CPU profile there when it exits (Node 20
+  // refuses --cpu-prof in NODE_OPTIONS).
+  const profile = process.env.BENCH_CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE_DIR}`] : []
+  const child = spawn(process.execPath, [...start.nodeFlags, ...profile, script], {
     // child_process leaves out variables whose value is undefined.
     env: {
       ...process.env,
