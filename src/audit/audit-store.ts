@@ -1,6 +1,6 @@
 // Reads and writes audit_events; a login's row is the exception, written by the statement that
 // starts its session (TokenStore.createFamily), so that a login costs no write of its own.
-import { randomUUID } from 'node:crypto'
+import { uuidv7 } from '../db/uuid-v7.js'
 import type { PrismaClient } from '../generated/prisma/client.js'
 import type { Position } from './cursor.js'
 import type { AuditEvent, StoredAuditEvent } from './events.js'
@@ -22,7 +22,7 @@ export class AuditStore {
       INSERT INTO auth.audit_events (id, user_id, family_id, type, reason, ip, user_agent, created_at)
       SELECT id, user_id, family_id, type, reason, ip, user_agent, COALESCE(created_at, now())
       FROM unnest(
-        ${column(() => randomUUID())}::uuid[], ${column((e) => e.userId)}::uuid[], ${column((e) => e.familyId ?? null)}::uuid[],
+        ${column(() => uuidv7())}::uuid[], ${column((e) => e.userId)}::uuid[], ${column((e) => e.familyId ?? null)}::uuid[],
         ${column((e) => e.type)}::text[], ${column((e) => e.reason ?? null)}::text[], ${column((e) => e.ip ?? null)}::text[],
         ${column((e) => e.userAgent ?? null)}::text[], ${column((e) => e.createdAt ?? null)}::timestamptz[]
       ) AS t(id, user_id, family_id, type, reason, ip, user_agent, created_at)`

@@ -1,6 +1,6 @@
 // The only module that reads or writes token_families and refresh_tokens. Time comes from
 // the database (now()), so every instance agrees on windows and expiries.
-import { randomUUID } from 'node:crypto'
+import { uuidv7 } from '../db/uuid-v7.js'
 import type pg from 'pg'
 import type { PrismaClient } from '../generated/prisma/client.js'
 import type { Tx } from '../db/client.js'
@@ -127,8 +127,8 @@ export class TokenStore {
     /** the audit row of the session's start, written by the same statement */
     audit?: { type: AuditEvent['type']; at: Date }
   }): Promise<{ familyId: string; expiresAt: Date } | null> {
-    const familyId = randomUUID()
-    const tokenId = randomUUID()
+    const familyId = uuidv7()
+    const tokenId = uuidv7()
     const rows = await this.prisma.$queryRaw<{ expires_at: Date }[]>`
       WITH owner AS (
         SELECT id FROM auth.users
@@ -152,7 +152,7 @@ export class TokenStore {
         WHERE key = ANY(${args.resetAttempts ?? []}::char(64)[]) AND EXISTS (SELECT 1 FROM tok)
       ), audit AS (
         INSERT INTO auth.audit_events (id, user_id, family_id, type, ip, user_agent, created_at)
-        SELECT gen_random_uuid(), ${args.userId}::uuid, fam.id, ${args.audit?.type ?? null}, ${args.meta.ip}, ${args.meta.userAgent}, ${args.audit?.at ?? null}::timestamptz
+        SELECT ${uuidv7()}::uuid, ${args.userId}::uuid, fam.id, ${args.audit?.type ?? null}, ${args.meta.ip}, ${args.meta.userAgent}, ${args.audit?.at ?? null}::timestamptz
         FROM fam WHERE ${args.audit !== undefined}::boolean
       )
       SELECT expires_at FROM tok`
@@ -177,7 +177,7 @@ export class TokenStore {
   async rotate(args: RotateArgs, tx?: Tx): Promise<RotationResult | null> {
     const limit = args.limit
     const params = [
-      args.tokenHash, args.childHash, args.childId ?? randomUUID(), args.ttlMs, args.windowMs,
+      args.tokenHash, args.childHash, args.childId ?? uuidv7(), args.ttlMs, args.windowMs,
       limit?.max ?? null, limit?.windowMs ?? 0, args.revokeOnReuse, args.expectedFamily,
       this.timeouts.lockTimeoutMs, args.now ?? null,
     ]
