@@ -100,7 +100,7 @@ export function createCore(settings: AuthSettings, opts: CoreOptions): Core {
         metrics.statement,
       )
 
-  const tokens = new TokenStore(db.prisma, settings.db)
+  const tokens = new TokenStore(db.prisma, db.pool, settings.db)
   const denylist = new Denylist(tokens, {
     connectListener: () => listenConnection(database),
     retainMs: denylistRetentionMs(settings.jwt.accessTtlSec, settings.db),

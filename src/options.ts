@@ -541,6 +541,16 @@ export const issuerPathOf = (issuer: string): string => {
   return path === '/' ? '' : path
 }
 
+/**
+ * The mail pages left unset for flows that are on: their mails carry only a code, which a
+ * mobile app can take but a web user cannot click. Named by option, for a warning at start.
+ */
+export function linkPagesMissing(settings: Pick<AuthSettings, 'links' | 'emailVerification'>): string[] {
+  const needed: (keyof AuthSettings['links'])[] = ['resetPassword', 'confirmEmailChange', 'undoEmailChange']
+  if (settings.emailVerification.enabled) needed.push('verifyEmail')
+  return needed.filter((name) => settings.links[name] === null).map((name) => `links.${name}`)
+}
+
 function resolveLinks(option: AuthPluginOptions['links'], production: boolean, fail: (option: string, message: string) => void): AuthSettings['links'] {
   const links: AuthSettings['links'] = { resetPassword: null, verifyEmail: null, confirmEmailChange: null, undoEmailChange: null }
   if (option === undefined) return links

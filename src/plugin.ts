@@ -11,7 +11,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
 import type { Registry } from 'prom-client'
-import { resolveAuthOptions, type AuthPluginOptions } from './options.js'
+import { linkPagesMissing, resolveAuthOptions, type AuthPluginOptions } from './options.js'
 import { createCore } from './core.js'
 import { makeAuthenticate, makeRequire, registerAccessTokens, type Authenticator, type Requirements } from './access-tokens.js'
 import type { AccessClaims } from './auth/access-claims.js'
@@ -71,6 +71,10 @@ const authPlugin: FastifyPluginAsync<AuthPluginRegisterOptions> = async (fastify
   // plus ours, and the refresh cookie must follow them there.
   const settings = resolveAuthOptions(options, fastify.prefix)
   const log = fastify.log.child({ plugin: 'fastify-auth-service' })
+  const withoutPage = linkPagesMissing(settings)
+  if (withoutPage.length > 0 && settings.production) {
+    log.warn({ options: withoutPage }, `no page for ${withoutPage.join(', ')}: those mails carry a code only, with no link to click (RESET_PASSWORD_URL and the like in the standalone server)`)
+  }
   if (trustsEveryProxy(fastify)) {
     if (settings.production) throw new Error(`fastify-auth-service: ${TRUST_EVERY_PROXY_MESSAGE}`)
     log.warn({}, TRUST_EVERY_PROXY_MESSAGE)

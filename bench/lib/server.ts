@@ -40,8 +40,8 @@ const MAIN = fileURLToPath(new URL('../../dist/server/main.js', import.meta.url)
  */
 export function startCommand(): { env: Record<string, string>; nodeFlags: string[] } {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }
-  const m = /^((?:[A-Z_]+=\S+\s+)*)node\s+((?:--\S+\s+)*)dist\/server\/main\.js$/.exec(pkg.scripts.start)
-  if (!m) throw new Error(`package.json's start script is not "[VAR=value ...] node [--flag ...] dist/server/main.js": ${pkg.scripts.start}`)
+  const m = /^((?:[A-Z_]+=\S+\s+)*)(?:exec\s+)?node\s+((?:--\S+\s+)*)dist\/server\/main\.js$/.exec(pkg.scripts.start)
+  if (!m) throw new Error(`package.json's start script is not "[VAR=value ...] [exec] node [--flag ...] dist/server/main.js": ${pkg.scripts.start}`)
   const env = Object.fromEntries(m[1]!.trim().split(/\s+/).filter(Boolean).map((a) => a.split('=', 2) as [string, string]))
   return { env, nodeFlags: m[2]!.trim().split(/\s+/).filter(Boolean) }
 }
@@ -88,7 +88,10 @@ export async function startServer(env: Record<string, string | undefined>, opts:
   if (!existsSync(script)) throw new Error(`${script} is missing${script === MAIN ? ': run npm run build' : ''}`)
   const port = env.PORT !== undefined ? Number(env.PORT) : await freePort()
   const start = startCommand()
-  const child = spawn(process.execPath, [...start.nodeFlags, script], {
+  // BENCH_CPU_PROFILE_DIR: each process writes a V8 CPU profile there when it exits (Node 20
+  // refuses --cpu-prof in NODE_OPTIONS).
+  const profile = process.env.BENCH_CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE_DIR}`] : []
+  const child = spawn(process.execPath, [...start.nodeFlags, ...profile, script], {
     // child_process leaves out variables whose value is undefined.
     env: {
       ...process.env,
