@@ -147,7 +147,13 @@ const authPlugin: FastifyPluginAsync<AuthPluginRegisterOptions> = async (fastify
   // a context of its own so that our error handler answers for it.
   await fastify.register(async (scope) => {
     scope.setErrorHandler(errorHandler)
-    scope.get(`${WELL_KNOWN_OAUTH}${settings.issuerPath}`, { schema: { hide: true } }, async (_request, reply) => {
+    const schema = {
+      tags: ['oauth'],
+      summary: 'Authorization-server metadata (RFC 8414)',
+      description: "At the origin's well-known location, followed by the issuer's path; the same document as {issuer}/.well-known/openid-configuration.",
+      response: { 200: { type: 'object', additionalProperties: true } },
+    }
+    scope.get(`${WELL_KNOWN_OAUTH}${settings.issuerPath}`, { schema }, async (_request, reply) => {
       reply.header('cache-control', 'public, max-age=300').header('x-content-type-options', 'nosniff')
       return metadata
     })

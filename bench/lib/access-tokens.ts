@@ -41,11 +41,6 @@ export function signAccessTokens(sessions: SeededSession[], count: number, s: Si
   return tokens
 }
 
-/** seed.ts gives every seeded session's user this address. */
-export function sessionEmail(s: SeededSession): string {
-  return `bench-${s.userId}@example.com`
-}
-
 export function decodeJwt(token: string): { header: Record<string, unknown>; payload: Record<string, unknown> } {
   const [h, p] = token.split('.')
   return {

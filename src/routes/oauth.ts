@@ -82,7 +82,7 @@ const oauth: FastifyPluginAsyncTypebox<OAuthRouteOptions> = async (fastify, { co
         description:
           'Form body `token`, optional `token_type_hint` (refresh_token, access_token; a hint is only a hint). A refresh token ends its whole session (token family); an access token, once its signature and claims verify, ends its session. Every instance and every subscribed resource server refuses the session within a second. 200 for a token that is unknown, expired or already revoked. Public clients send their client_id and may revoke only their own tokens; confidential clients authenticate (client_secret_basic or client_secret_post).',
         ...formOnly,
-        response: { 200: Type.Null(), ...errorResponses(400, 401, 503) },
+        response: { 200: Type.Null({ description: 'Revoked, or nothing to revoke: an empty body (RFC 7009 §2.2)' }), ...errorResponses(400, 401, 503) },
       },
     },
     async (request, reply) => {
@@ -170,7 +170,7 @@ const oauth: FastifyPluginAsyncTypebox<OAuthRouteOptions> = async (fastify, { co
         summary: 'The revocation feed: Server-Sent Events of CAEP session-revoked SETs (confidential clients)',
         description:
           'Not an OAuth standard endpoint (metadata: session_revocation_feed_endpoint). Authenticate with client_secret_basic. `event: set` carries one Security Event Token (RFC 8417, typ secevent+jwt, signed with the JWKS key) per revoked session; `event: sync`, every few seconds, carries `{cursor, retain_ms, access_token_ttl_s}` with the cursor as its id: reconnect with it as Last-Event-ID and everything revoked since is replayed. README: Services that verify tokens.',
-        response: { 200: Type.String({ description: 'text/event-stream' }), ...errorResponses(401, 404) },
+        response: { 200: { description: 'A stream of `set` and `sync` events', content: { 'text/event-stream': { schema: Type.String() } } }, ...errorResponses(401, 404) },
       },
     },
     async (request, reply) => {
