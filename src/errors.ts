@@ -27,6 +27,9 @@ export const ERROR_CATALOGUE = {
     status: 401,
     description: 'Too many failed logins for this account: solve the challenge and send the proof with the password.',
   },
+  // RFC 6749 §5.2: an OAuth endpoint's client could not be authenticated (unknown client, wrong
+  // or missing secret, a public client where only confidential ones may call). With a Basic challenge.
+  invalid_client: { status: 401, description: 'Client authentication failed.' },
   invalid_token: { status: 401, description: 'The access token is invalid.' },
   token_expired: { status: 401, description: 'The access token has expired.' },
   session_revoked: { status: 401, description: 'The session has been revoked.' },

@@ -44,6 +44,7 @@ function productionEnv(overrides: Env = {}): Env {
     REFRESH_TOKEN_SECRET: strongSecret(),
     SMTP_URL: 'smtps://mailer:pw@smtp.internal:465',
     MAIL_FROM: 'Example <no-reply@example.com>',
+    ISSUER: 'https://api.example.com/auth',
     ...overrides,
   }
 }

@@ -78,10 +78,10 @@ export interface StartOptions {
  * process knows.
  */
 /**
- * Production needs a mail server to start. These processes measure and test tokens and never
+ * Production needs a mail server and an https issuer to start. These processes measure and test tokens and never
  * mail (registration keeps its 201, which sends nothing), so they name one that is never reached.
  */
-export const NO_MAIL_ENV = { SMTP_URL: 'smtp://127.0.0.1:9', MAIL_FROM: 'bench@localhost', EMAIL_VERIFICATION: 'false' }
+export const NO_MAIL_ENV = { SMTP_URL: 'smtp://127.0.0.1:9', MAIL_FROM: 'bench@localhost', EMAIL_VERIFICATION: 'false', ISSUER: 'https://auth.bench.invalid/auth' }
 
 export async function startServer(env: Record<string, string | undefined>, opts: StartOptions = {}): Promise<ServerProcess> {
   const script = opts.script ?? MAIN

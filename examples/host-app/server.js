@@ -6,7 +6,8 @@
 //
 // Environment: HOST (127.0.0.1), PORT (3001), DATABASE_URL, NODE_ENV; in production also
 // JWT_PRIVATE_KEY (Ed25519, PEM), JWT_KEY_ID and REFRESH_TOKEN_SECRET (32+ random bytes), and
-// SMTP_URL and MAIL_FROM (mail for password reset and email verification).
+// SMTP_URL and MAIL_FROM (mail for password reset and email verification), and ISSUER (the https
+// URL of the auth routes, e.g. https://api.example.com/auth).
 // DATA_DIR (./.data) and EMBEDDED_PG_PORT (54330) only matter without DATABASE_URL.
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -42,7 +43,9 @@ try {
   // Mail (password reset, verification): SMTP_URL and MAIL_FROM; required in production.
   // Outside production without SMTP_URL, each mail is a log line with its link and code.
   const mail = env.SMTP_URL ? { transport: env.SMTP_URL, from: env.MAIL_FROM } : undefined
-  await app.register(auth, { prefix: '/auth', database: pool, keys, production, mail })
+  // The issuer (the URL the auth routes are reached at) is required in production: ISSUER.
+  const tokens = env.ISSUER ? { issuer: env.ISSUER } : undefined
+  await app.register(auth, { prefix: '/auth', database: pool, keys, production, mail, tokens })
 
   // onRequest rather than preHandler: an anonymous caller gets its 401 before its body is read.
   app.get('/notes', { onRequest: app.authn.authenticate }, async (request) => {

@@ -7,6 +7,7 @@
 // lookup, one argon2 verify (against a dummy hash when there is no user), a background audit
 // write. Same answer, same cost. A success adds one statement: the session and the counters'
 // reset.
+import type { SessionClaims } from './access-claims.js'
 import { ApiError } from '../errors.js'
 import type { AuthMetrics, LoginOutcome } from '../metrics.js'
 import { normaliseEmail } from '../users/email.js'
@@ -70,7 +71,7 @@ export class AccountService {
    * (createFamily's condition): a login racing a password change either finishes before the
    * change, whose sweep then revokes it, or fails.
    */
-  async login(rawEmail: string, password: string, meta: SessionMeta, proof: Proof | null = null): Promise<IssuedSession> {
+  async login(rawEmail: string, password: string, meta: SessionMeta, proof: Proof | null = null, claims: SessionClaims = {}): Promise<IssuedSession> {
     const email = normaliseEmail(rawEmail)
     const admission = await this.d.ceiling.admit(rawEmail, password, proof)
     const key = attemptKey(rawEmail, meta.ip ?? '')
@@ -92,7 +93,7 @@ export class AccountService {
     }
     // One statement: the session, if the password just verified is still the account's, and
     // the counters' reset with it.
-    const session = await this.d.sessions.start(user, meta, { resetAttempts: [key, admission.key] })
+    const session = await this.d.sessions.start(user, meta, { resetAttempts: [key, admission.key], claims })
     if (!session) throw this.loginFailed('credentials_changed', user.id, meta)
     this.d.metrics.login('success')
     await this.rehashIfOutdated(user, password)

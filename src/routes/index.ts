@@ -33,17 +33,21 @@ import forgotPassword from './password-forgot.js'
 import resetPassword from './password-reset.js'
 import verifyEmail from './email/verify.js'
 import changeEmail from './email/change.js'
+import oauth from './oauth.js'
+import type { RevocationFeed } from '../oauth/feed.js'
 
 export interface RoutesOptions {
   core: Core
   tokens: AccessTokens
   authenticate: Authenticator
+  metadata: Record<string, unknown>
+  feed: RevocationFeed | null
 }
 
 const FORM = 'application/x-www-form-urlencoded'
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
-export default async function routes(parent: FastifyInstance, { core, tokens, authenticate }: RoutesOptions): Promise<void> {
+export default async function routes(parent: FastifyInstance, { core, tokens, authenticate, metadata, feed }: RoutesOptions): Promise<void> {
   const fastify = parent.withTypeProvider<TypeBoxTypeProvider>()
   const { settings } = core
 
@@ -124,6 +128,7 @@ export default async function routes(parent: FastifyInstance, { core, tokens, au
   for (const route of all) {
     await fastify.register(route, deps)
   }
+  await fastify.register(oauth, { ...deps, metadata, feed })
   if (settings.openapi) {
     fastify.get('/openapi.json', { schema: { hide: true } }, async () => (fastify as unknown as { authnOpenApi(): unknown }).authnOpenApi())
   }

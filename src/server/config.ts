@@ -8,7 +8,6 @@ import { isIP } from 'node:net'
 import {
   AuthOptionsError,
   DEFAULT_AUDIENCE,
-  DEFAULT_ISSUER,
   DEFAULT_PRODUCT_NAME,
   DEV_MAIL_FROM,
   DEFAULT_REDIS_KEY_PREFIX,
@@ -69,7 +68,10 @@ type Env = Record<string, string | undefined>
 const OPTION_VARIABLES: Record<string, string> = {
   'keys.previous': 'JWT_PREVIOUS_JWKS',
   'keys.refreshTokenSecret': 'REFRESH_TOKEN_SECRET',
-  'tokens.issuer': 'JWT_ISSUER',
+  'tokens.issuer': 'ISSUER',
+  'tokens.includeEmail': 'ACCESS_TOKEN_EMAIL',
+  'clients.public': 'OAUTH_PUBLIC_CLIENTS',
+  'clients.confidential': 'OAUTH_CLIENTS',
   'tokens.audience': 'JWT_AUDIENCE',
   'cookies.secure': 'COOKIE_SECURE',
   corsOrigins: 'CORS_ORIGINS',
@@ -113,6 +115,7 @@ export function loadConfig(env: Env = process.env): Config {
   const demoPage = r.bool('DEMO_PAGE', !production)
   const mail = mailOption(r, production, problems, n)
   const links = linkOptions(r, production, demoPage, port)
+  const host = r.str('HOST', '127.0.0.1')
 
   const auth: Omit<AuthPluginOptions, 'database'> = {
     prefix: '/auth',
@@ -123,7 +126,8 @@ export function loadConfig(env: Env = process.env): Config {
       refreshTokenSecret: refreshSecret ?? Buffer.alloc(32, 1),
     },
     tokens: {
-      issuer: r.str('JWT_ISSUER', DEFAULT_ISSUER),
+      issuer: issuerOf(r, production, host, port),
+      includeEmail: r.bool('ACCESS_TOKEN_EMAIL', false),
       audience: r.str('JWT_AUDIENCE', DEFAULT_AUDIENCE),
       accessTtlSec: n('tokens.accessTtlSec'),
       refreshTtlSec: n('tokens.refreshTtlSec'),
@@ -164,6 +168,11 @@ export function loadConfig(env: Env = process.env): Config {
       },
     },
     denylist: { syncIntervalMs: n('denylist.syncIntervalMs') },
+    clients: {
+      public: r.list('OAUTH_PUBLIC_CLIENTS') ?? undefined,
+      confidential: confidentialClients(r, problems),
+    },
+    feed: { heartbeatMs: n('feed.heartbeatMs') },
     cleanup: { intervalSec: n('cleanup.intervalSec'), retentionSec: n('cleanup.retentionSec'), batchSize: n('cleanup.batchSize') },
     audit: { retentionDays: n('audit.retentionDays') },
     mail,
@@ -181,7 +190,7 @@ export function loadConfig(env: Env = process.env): Config {
 
   const server: ServerSettings = {
     env: nodeEnv,
-    host: r.str('HOST', '127.0.0.1'),
+    host,
     port,
     logLevel: r.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     // Two lines per request cost a measurable share of a small route's throughput (README:
@@ -284,11 +293,40 @@ function linkOptions(r: Reader, production: boolean, demoPage: boolean, port: nu
   return Object.fromEntries(Object.entries(entries).filter(([, v]) => v !== null)) as NonNullable<AuthPluginOptions['links']>
 }
 
+/**
+ * ISSUER: the URL clients reach the plugin's routes at (https in production, where it is
+ * required). Outside production it is derived from PUBLIC_URL, or HOST and PORT, plus /auth.
+ */
+function issuerOf(r: Reader, production: boolean, host: string, port: number): string | undefined {
+  const set = r.optional('ISSUER')
+  if (set !== null || production) return set ?? undefined
+  const publicUrl = r.optional('PUBLIC_URL')?.replace(/\/+$/, '')
+  if (publicUrl) return `${publicUrl}/auth`
+  const name = ['0.0.0.0', '::', ''].includes(host) ? 'localhost' : isIP(host) === 6 ? `[${host}]` : host
+  return `http://${name}:${port}/auth`
+}
+
+/** OAUTH_CLIENTS: a JSON array of {"client_id", "client_secret"}; the plugin checks each one. */
+function confidentialClients(r: Reader, problems: string[]): { client_id: string; client_secret: string }[] | undefined {
+  const raw = r.optional('OAUTH_CLIENTS')
+  if (raw === null) return undefined
+  try {
+    const list = JSON.parse(raw) as unknown
+    if (Array.isArray(list)) return list as { client_id: string; client_secret: string }[]
+  } catch {
+    // reported below
+  }
+  problems.push('OAUTH_CLIENTS must be a JSON array of {"client_id": "…", "client_secret": "…"}')
+  return undefined
+}
+
 function asVariableProblem(option: string, message: string, algorithm: 'EdDSA' | 'HS256'): string {
   const names: Record<string, string> = { ...OPTION_VARIABLES, 'keys.signing': algorithm === 'HS256' ? 'JWT_SECRET' : 'JWT_PRIVATE_KEY' }
   let text = message
   for (const [path, variable] of Object.entries(names)) text = text.split(path).join(variable)
-  return `${names[option] ?? option} ${text}`
+  // clients.confidential[2] -> OAUTH_CLIENTS[2]
+  const base = option.replace(/\[\d+\]$/, '')
+  return `${names[base] !== undefined ? names[base] + option.slice(base.length) : option} ${text}`
 }
 
 function signingKeyOption(
@@ -433,6 +471,12 @@ class Reader {
       if (!ok) this.problems.push(`${name}: "${o}" is not an origin like https://app.example.com (no path, no trailing slash)`)
     }
     return list
+  }
+
+  /** a comma-separated list; null when unset */
+  list(name: string): string[] | null {
+    const raw = this.optional(name)
+    return raw === null ? null : raw.split(',').map((s) => s.trim()).filter(Boolean)
   }
 
   oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {

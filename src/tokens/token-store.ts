@@ -159,6 +159,36 @@ export class TokenStore {
     return rows[0] ? { familyId, expiresAt: rows[0].expires_at } : null
   }
 
+  /**
+   * The session a refresh token belongs to, if that token is the family's live one (unspent,
+   * not idled out, its family neither revoked nor past its absolute expiry): introspection's
+   * question. Null for any other token.
+   */
+  async liveSessionOf(tokenHash: string): Promise<{ familyId: string; userId: string; claims: SessionClaims; issuedAt: Date; expiresAt: Date } | null> {
+    const rows = await this.prisma.$queryRaw<{ family_id: string; user_id: string; claims: unknown; created_at: Date; expires_at: Date }[]>`
+      SELECT f.id AS family_id, f.user_id, f.claims, t.created_at, LEAST(t.expires_at, f.expires_at) AS expires_at
+      FROM auth.refresh_tokens t JOIN auth.token_families f ON f.id = t.family_id
+      WHERE t.token_hash = ${tokenHash} AND t.spent_at IS NULL AND f.revoked_at IS NULL
+        AND t.expires_at > now() AND f.expires_at > now()`
+    const r = rows[0]
+    return r ? { familyId: r.family_id, userId: r.user_id, claims: sessionClaimsOf(r.claims), issuedAt: r.created_at, expiresAt: r.expires_at } : null
+  }
+
+  /** The family a refresh token (spent or not) belongs to, with the session's claims; null for a token never issued. */
+  async familyOfToken(tokenHash: string): Promise<{ familyId: string; claims: SessionClaims } | null> {
+    const rows = await this.prisma.$queryRaw<{ family_id: string; claims: unknown }[]>`
+      SELECT f.id AS family_id, f.claims FROM auth.refresh_tokens t JOIN auth.token_families f ON f.id = t.family_id
+      WHERE t.token_hash = ${tokenHash}`
+    return rows[0] ? { familyId: rows[0].family_id, claims: sessionClaimsOf(rows[0].claims) } : null
+  }
+
+  /** Whether a session can still issue tokens: its family exists and is not revoked (introspection reads it, never the denylist). */
+  async isLiveFamily(familyId: string): Promise<boolean> {
+    const rows = await this.prisma.$queryRaw<{ id: string }[]>`
+      SELECT id FROM auth.token_families WHERE id = ${familyId}::uuid AND revoked_at IS NULL`
+    return rows.length > 0
+  }
+
   async findFamilyIdByHash(tokenHash: string): Promise<{ tokenId: string; familyId: string } | null> {
     const row = await this.prisma.refreshToken.findUnique({
       where: { tokenHash },
@@ -307,10 +337,10 @@ export class TokenStore {
    * Which of `ids` are revoked, with when: a notification names a family, and only the row
    * says whether it really was revoked (any role that can connect can send a notification).
    */
-  async revokedAmong(ids: string[]): Promise<{ id: string; revokedAt: Date }[]> {
-    const rows = await this.prisma.$queryRaw<{ id: string; revoked_at: Date }[]>`
-      SELECT id, revoked_at FROM auth.token_families WHERE id = ANY(${ids}::uuid[]) AND revoked_at IS NOT NULL`
-    return rows.map((r) => ({ id: r.id, revokedAt: r.revoked_at }))
+  async revokedAmong(ids: string[]): Promise<{ id: string; revokedAt: Date; reason: string | null }[]> {
+    const rows = await this.prisma.$queryRaw<{ id: string; revoked_at: Date; revoked_reason: string | null }[]>`
+      SELECT id, revoked_at, revoked_reason FROM auth.token_families WHERE id = ANY(${ids}::uuid[]) AND revoked_at IS NOT NULL`
+    return rows.map((r) => ({ id: r.id, revokedAt: r.revoked_at, reason: r.revoked_reason }))
   }
 
   /**
@@ -320,15 +350,15 @@ export class TokenStore {
   async revokedSince(
     since: Date | null,
     lookbackMs: number,
-  ): Promise<{ now: Date; families: { id: string; revokedAt: Date }[] }> {
-    const rows = await this.prisma.$queryRaw<{ now: Date; id: string | null; revoked_at: Date | null }[]>`
-      SELECT now() AS now, f.id, f.revoked_at
+  ): Promise<{ now: Date; families: { id: string; revokedAt: Date; reason: string | null }[] }> {
+    const rows = await this.prisma.$queryRaw<{ now: Date; id: string | null; revoked_at: Date | null; revoked_reason: string | null }[]>`
+      SELECT now() AS now, f.id, f.revoked_at, f.revoked_reason
       FROM (SELECT 1) AS one
       LEFT JOIN auth.token_families f
         ON f.revoked_at > COALESCE(${since}::timestamptz, now() - make_interval(secs => ${lookbackMs / 1000}))`
     return {
       now: rows[0]!.now,
-      families: rows.flatMap((r) => (r.id && r.revoked_at ? [{ id: r.id, revokedAt: r.revoked_at }] : [])),
+      families: rows.flatMap((r) => (r.id && r.revoked_at ? [{ id: r.id, revokedAt: r.revoked_at, reason: r.revoked_reason }] : [])),
     }
   }
 }

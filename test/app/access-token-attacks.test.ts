@@ -119,7 +119,7 @@ function expectClientError(res: LightMyRequestResponse) {
 
 function expectAccepted(res: LightMyRequestResponse) {
   expect(res.statusCode, res.body).toBe(200)
-  expect(res.json()).toEqual({ id: realClaims.sub, email: realClaims.email, email_verified: realClaims.email_verified, session_id: realClaims.sid })
+  expect(res.json()).toEqual({ id: realClaims.sub, email_verified: realClaims.email_verified, session_id: realClaims.sid })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -170,8 +170,8 @@ describe('test setup', () => {
 
   it('the server issues tokens with exactly the header and claims the forgeries imitate', () => {
     expect(decodeSegment(session.accessToken, 0)).toEqual(goodHeader())
-    expect(Object.keys(realClaims).sort()).toEqual(['aud', 'email', 'email_verified', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub'])
-    expect(realClaims).toMatchObject({ iss: t.config.jwt.issuer, aud: t.config.jwt.audience, email: session.email })
+    expect(Object.keys(realClaims).sort()).toEqual(['aud', 'client_id', 'email_verified', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub'])
+    expect(realClaims).toMatchObject({ iss: t.config.jwt.issuer, aud: t.config.jwt.audience, client_id: 'web' })
   })
 })
 
@@ -493,7 +493,7 @@ describe.each(named(TRANSPORTS))('GET /me over %s', (_name, transport) => {
         token: () => withKey(serverKey, {}, { aud: [t.config.jwt.audience, 'some-other-api'] }),
       },
       { name: 'aud as an array holding only the right audience', token: () => withKey(serverKey, {}, { aud: [t.config.jwt.audience] }) },
-      ...['iss', 'aud', 'exp', 'sub', 'sid', 'jti', 'iat', 'email', 'email_verified'].map((claim) => ({
+      ...['iss', 'aud', 'exp', 'sub', 'sid', 'jti', 'iat', 'email_verified'].map((claim) => ({
         name: `missing ${claim}`,
         token: () => signEdDSA(goodHeader(), goodClaims({}, [claim]), serverKey),
       })),
@@ -514,6 +514,8 @@ describe.each(named(TRANSPORTS))('GET /me over %s', (_name, transport) => {
       { name: 'sub empty', token: () => withKey(serverKey, {}, { sub: '' }) },
       { name: 'sid null', token: () => withKey(serverKey, {}, { sid: null }) },
       { name: 'email as an object', token: () => withKey(serverKey, {}, { email: { $ne: null } }) },
+      { name: 'email empty', token: () => withKey(serverKey, {}, { email: '' }) },
+      { name: 'client_id as a number', token: () => withKey(serverKey, {}, { client_id: 7 }) },
       { name: 'exp as a string', token: () => withKey(serverKey, {}, { exp: String(now() + 300) }) },
       { name: 'exp as a fraction', token: () => withKey(serverKey, {}, { exp: now() + 300.5 }) },
       { name: 'iat as a string', token: () => withKey(serverKey, {}, { iat: String(now()) }) },
@@ -675,7 +677,7 @@ describe('HS256 configuration', () => {
     for (const transport of TRANSPORTS) {
       const res = await me(hs.app, transport.headers(hsSession.accessToken))
       expect(res.statusCode, res.body).toBe(200)
-      expect(res.json().email).toBe(hsSession.email)
+      expect(res.json().session_id).toBe(hsClaims.sid)
     }
   })
 

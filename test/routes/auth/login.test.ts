@@ -39,12 +39,13 @@ describe('POST /auth/login with Bearer transport', () => {
     expect(body.refresh_token).not.toContain('.')
   })
 
-  it('issues an access JWT with sub, sid, iat, exp, iss, aud, jti and typ at+jwt', async () => {
+  it('issues an access JWT with sub, sid, client_id, iat, exp, iss, aud, jti and typ at+jwt, and no email', async () => {
     const user = await register(t.app)
     const body = (await login({ email: user.email, password: user.password })).json()
     const { header, payload } = decodeJwt(body.access_token)
     expect(header).toEqual({ alg: 'EdDSA', typ: 'at+jwt', kid: 'test-key' })
-    expect(Object.keys(payload).sort()).toEqual(['aud', 'email', 'email_verified', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub'])
+    expect(Object.keys(payload).sort()).toEqual(['aud', 'client_id', 'email_verified', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub'])
+    expect(payload.client_id).toBe('web')
     expect(payload.sub).toBe(user.id)
     expect(payload.exp - payload.iat).toBe(900)
     expect(payload.iss).toBe(t.config.jwt.issuer)
