@@ -86,7 +86,19 @@ export const NO_MAIL_ENV = { SMTP_URL: 'smtp://127.0.0.1:9', MAIL_FROM: 'bench@l
 export async function startServer(env: Record<string, string | undefined>, opts: StartOptions = {}): Promise<ServerProcess> {
   const script = opts.script ?? MAIN
   if (!existsSync(script)) throw new Error(`${script} is missing${script === MAIN ? ': run npm run build' : ''}`)
-  const port = env.PORT !== undefined ? Number(env.PORT) : await freePort()
+  if (env.PORT !== undefined) return startOn(Number(env.PORT), script, env, opts)
+  // A free port can be taken by another process between freePort() and the child's listen:
+  // then try another one.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOn(await freePort(), script, env, opts)
+    } catch (err) {
+      if (attempt >= 3 || !/EADDRINUSE/.test(String((err as Error).message))) throw err
+    }
+  }
+}
+
+async function startOn(port: number, script: string, env: Record<string, string | undefined>, opts: StartOptions): Promise<ServerProcess> {
   const start = startCommand()
   // BENCH_CPU_PROFILE_DIR: each process writes a V8 CPU profile there when it exits (Node 20
   // refuses --cpu-prof in NODE_OPTIONS).
@@ -105,13 +117,16 @@ export async function startServer(env: Record<string, string | undefined>, opts:
       ...env,
       PORT: String(port),
     },
-    stdio: opts.quiet ? ['ignore', 'ignore', 'pipe'] : opts.capture ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'],
+    // stderr is always read, so that a process that dies at start says why in the error.
+    stdio: opts.quiet ? ['ignore', 'ignore', 'pipe'] : opts.capture ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'pipe'],
   })
   let output = ''
+  const passThrough = !opts.quiet && !opts.capture
   child.stdout?.on('data', (d) => (output += d))
   child.stderr?.on('data', (d) => {
+    if (passThrough) process.stderr.write(d)
     output += d
-    if (opts.quiet && output.length > 65_536) output = output.slice(-32_768)
+    if ((opts.quiet || passThrough) && output.length > 65_536) output = output.slice(-32_768)
   })
   const base = `http://127.0.0.1:${port}`
   const exited = once(child, 'exit').then(([code]) => {
