@@ -14,6 +14,7 @@ export default defineConfig({
       'test/mail/**/*.test.ts',
       'test/client/**/*.test.ts',
       'test/auth/**/*.test.ts',
+      'test/resource-server/**/*.test.ts',
       'test/config.test.ts',
       'test/env-example.test.ts',
       'test/routes/**/*.test.ts',

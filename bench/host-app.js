@@ -27,7 +27,8 @@ await app.register(auth, {
   },
   mfa: { encryptionKey: env('MFA_ENCRYPTION_KEY') },
   ...(process.env.DENYLIST_SYNC_INTERVAL_MS ? { denylist: { syncIntervalMs: Number(process.env.DENYLIST_SYNC_INTERVAL_MS) } } : {}),
-  // Required in production; the bench never mails (bench/lib/server.ts sets these).
+  // Required in production (bench/lib/server.ts sets it, and the mail settings; the bench never mails).
+  tokens: { issuer: env('ISSUER') },
   mail: { transport: env('SMTP_URL'), from: env('MAIL_FROM') },
   emailVerification: { enabled: process.env.EMAIL_VERIFICATION !== 'false' },
   metricsRegistry: registry,

@@ -22,6 +22,9 @@
 //                   2-process refresh runs (100000): each request rotates a family of its own
 //   BENCH_USERS     users whose tokens the "many tokens" runs cycle through (200)
 //   BENCH_SCALING=0 leave out the 2-process runs             BENCH_SMOKE=1  tiny data, 1 s runs
+//   BENCH_ONLY      some of the groups access,refresh,login,scaling (default: all), for a quick
+//                   look at one path while working on it; a report of all of them is the one to keep
+//   BENCH_CPU_PROFILE_DIR  every measured process writes a V8 CPU profile (.cpuprofile) there
 //   BENCH_OUT       output folder (bench/results)             BENCH_NAME     file name (bench-<time>)
 //   BENCH_RETRY_BUSY=n  measure a run again (up to n times) when other work on the machine
 //                   disturbed it, keeping the least disturbed attempt (default 0)
@@ -36,7 +39,7 @@ import { benchDatabase } from './lib/database.js'
 import { benchSecrets } from './lib/server.js'
 import { seedSessions, type SeededSession } from './lib/seed.js'
 import { familyCount, seedFillerFamilies, seedLoginUsers, settle } from './lib/bulk.js'
-import { decodeJwt, sessionEmail, signAccessTokens } from './lib/access-tokens.js'
+import { decodeJwt, signAccessTokens } from './lib/access-tokens.js'
 import { findPostmaster, hostDelta, hostSnapshot, machine } from './lib/host.js'
 import { PROD_ENV } from './lib/proc.js'
 import { deploy, type Ctx, type Measured, type Settings } from './scenarios/context.js'
@@ -68,7 +71,19 @@ function readSettings(): Settings {
     idleMs: smoke ? 200 : 1_000,
     scaling: process.env.BENCH_SCALING !== '0',
     retryBusy: num('BENCH_RETRY_BUSY', 0),
+    only: onlyGroups(process.env.BENCH_ONLY),
   }
+}
+
+const GROUPS = ['access', 'refresh', 'login', 'scaling'] as const
+type Group = (typeof GROUPS)[number]
+
+function onlyGroups(raw: string | undefined): ReadonlySet<Group> {
+  if (raw === undefined || raw.trim() === '') return new Set(GROUPS)
+  const named = raw.split(',').map((g) => g.trim())
+  const unknown = named.filter((g) => !(GROUPS as readonly string[]).includes(g))
+  if (unknown.length > 0) throw new Error(`BENCH_ONLY: unknown group ${unknown.join(', ')} (known: ${GROUPS.join(', ')})`)
+  return new Set(named as Group[])
 }
 
 const PASSWORD = 'correct horse battery staple'
@@ -141,25 +156,31 @@ async function main() {
     const refreshTokens = [known.slice(0, half), known.slice(half)].map((k) => k.map((s) => s.refreshToken))
 
     // ---- access path ----------------------------------------------------------------------
-    log('access path')
     accessCheck = await checkAccessPath(ctx, users[0]!, tokens()[0]!, emails[0]!)
     const n = users.length
-    runs.push(await accessCeiling(ctx, 'A', tokens()))
-    runs.push(await accessCeiling(ctx, 'A2', tokens()))
-    const one = () => tokens().slice(0, 1)
-    runs.push(await accessRun(ctx, { id: 'me-1', label: 'GET /auth/me, one token', kind: 'server', path: '/auth/me', tokens: one() }))
-    // Request logging is off by default in production; this is what turning it on costs.
-    runs.push(await accessRun(ctx, { id: 'me-1-logged', label: 'GET /auth/me, one token, LOG_REQUESTS=true', kind: 'server', path: '/auth/me', tokens: one(), env: { LOG_REQUESTS: 'true' } }))
-    runs.push(await accessRun(ctx, { id: `me-${n}`, label: `GET /auth/me, ${n} users' tokens`, kind: 'server', path: '/auth/me', tokens: tokens() }))
-    runs.push(await accessRun(ctx, { id: 'notes-1', label: 'host GET /notes, one token', kind: 'hostApp', path: '/notes', tokens: one() }))
-    runs.push(await accessRun(ctx, { id: `notes-${n}`, label: `host GET /notes, ${n} users' tokens`, kind: 'hostApp', path: '/notes', tokens: tokens() }))
+    const only = settings.only
+    if (only.has('access')) {
+      log('access path')
+      runs.push(await accessCeiling(ctx, 'A', tokens()))
+      runs.push(await accessCeiling(ctx, 'A2', tokens()))
+      const one = () => tokens().slice(0, 1)
+      runs.push(await accessRun(ctx, { id: 'me-1', label: 'GET /auth/me, one token', kind: 'server', path: '/auth/me', tokens: one() }))
+      // Request logging is off by default in production; this is what turning it on costs.
+      runs.push(await accessRun(ctx, { id: 'me-1-logged', label: 'GET /auth/me, one token, LOG_REQUESTS=true', kind: 'server', path: '/auth/me', tokens: one(), env: { LOG_REQUESTS: 'true' } }))
+      runs.push(await accessRun(ctx, { id: `me-${n}`, label: `GET /auth/me, ${n} users' tokens`, kind: 'server', path: '/auth/me', tokens: tokens() }))
+      runs.push(await accessRun(ctx, { id: 'notes-1', label: 'host GET /notes, one token', kind: 'hostApp', path: '/notes', tokens: one() }))
+      runs.push(await accessRun(ctx, { id: `notes-${n}`, label: `host GET /notes, ${n} users' tokens`, kind: 'hostApp', path: '/notes', tokens: tokens() }))
+    }
 
     // ---- refresh and login ----------------------------------------------------------------
-    log('refresh and login')
-    runs.push(await ceilingB(ctx, half))
-    runs.push(await refreshRun(ctx, { id: 'refresh', label: 'POST /auth/refresh, own family each', tokens: refreshTokens[0]! }))
-    runs.push(await ceilingC(ctx, emails, PASSWORD))
-    {
+    if (only.has('refresh')) {
+      log('refresh')
+      runs.push(await ceilingB(ctx, half))
+      runs.push(await refreshRun(ctx, { id: 'refresh', label: 'POST /auth/refresh, own family each', tokens: refreshTokens[0]! }))
+    }
+    if (only.has('login')) {
+      log('login')
+      runs.push(await ceilingC(ctx, emails, PASSWORD))
       const server = await deploy(ctx, 'server')
       try {
         runs.push(await loginRun(ctx, server, emails, PASSWORD))
@@ -169,7 +190,7 @@ async function main() {
     }
 
     // ---- 2 processes ----------------------------------------------------------------------
-    if (settings.scaling) {
+    if (settings.scaling && only.has('scaling')) {
       log('2 processes, each on its own port, connections split between them')
       // (smoke mode runs only the one that exercises a path the others do not: several
       // processes of the server under one load)
@@ -229,8 +250,9 @@ async function checkAccessPath(ctx: Ctx, session: SeededSession, token: string, 
       throw new Error(`bench tokens differ from issued ones: ${JSON.stringify({ real, ours })}`)
     }
     const me = await fetch(`${base}/auth/me`, { headers: { authorization: `Bearer ${token}` } })
-    const body = (await me.json()) as { id: string; email: string; session_id: string }
-    if (me.status !== 200 || body.id !== session.userId || body.session_id !== session.familyId || body.email !== sessionEmail(session)) {
+    const body = (await me.json()) as { id: string; email?: string; session_id: string }
+    // No email: access tokens carry none unless ACCESS_TOKEN_EMAIL is on, and /me answers from the token.
+    if (me.status !== 200 || body.id !== session.userId || body.session_id !== session.familyId || body.email !== undefined) {
       throw new Error(`/auth/me refused a bench token: ${me.status} ${JSON.stringify(body)}`)
     }
     ctx.log('  bench tokens match issued ones and are accepted')

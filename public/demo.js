@@ -21,7 +21,7 @@ function setState(state) {
 }
 
 function showMe(me) {
-  $('me-email').textContent = me ? me.email : '–'
+  $('me-email').textContent = me ? (me.email ?? '(not in the token: ACCESS_TOKEN_EMAIL)') : '–'
   $('me-verified').textContent = me ? (me.email_verified ? 'yes' : 'not yet') : '–'
   $('me-id').textContent = me ? me.id : '–'
   $('me-session').textContent = me ? me.session_id : '–'
@@ -55,7 +55,7 @@ async function whoami() {
     const me = await client.me()
     showMe(me)
     setState('authenticated')
-    status(`Logged in as ${me.email}.`, 'ok')
+    status(me.email ? `Logged in as ${me.email}.` : 'Logged in.', 'ok')
     disarmPasskeyAutofill()
     void refreshFactors()
     return me

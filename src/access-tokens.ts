@@ -19,7 +19,7 @@ export interface AccessTokens {
   verify(token: string): AccessClaims
 }
 
-interface Decoded {
+export interface Decoded {
   header: { alg?: unknown; kid?: unknown; typ?: unknown }
   payload: unknown
 }
@@ -39,20 +39,9 @@ const NAMESPACE = 'fastifyAuthService'
  * there) and returns the signer and verifier.
  */
 export async function registerAccessTokens(fastify: FastifyInstance, settings: AuthSettings): Promise<AccessTokens> {
-  const { key, previousKeys, issuer, audience, accessTtlSec } = settings.jwt
-  const verifyOptions = (algorithm: JwtAlgorithm) => ({
-    algorithms: [algorithm] as JwtAlgorithm[],
-    allowedIss: issuer,
-    allowedAud: audience,
-    // allowedIss/allowedAud alone let a token without iss/aud/exp through.
-    requiredClaims: ['sub', 'sid', 'iat', 'exp', 'iss', 'aud', 'jti', 'email_verified'],
-    checkTyp: ACCESS_TOKEN_TYP,
-    complete: true,
-    // Successes are remembered in front of fast-jwt (VerifiedTokens, below), failures never:
-    // the plugin's default caches failures for 10 minutes, and a failure must not outlive its cause.
-    cache: false,
-    errorCacheTTL: 0,
-  })
+  const { key, previousKeys, issuer, audience, accessTtlSec, includeEmail } = settings.jwt
+  const { defaultClient } = settings.clients
+  const verifyOptions = (algorithm: JwtAlgorithm) => accessVerifyOptions(algorithm, issuer, audience)
   let current!: JwtNamespace
   const previous = new Map<string, { kid: string; algorithm: string; verify: (token: string) => Decoded }>()
   await fastify.register(async (scope) => {
@@ -86,17 +75,6 @@ export async function registerAccessTokens(fastify: FastifyInstance, settings: A
     }
   })
 
-  const toApiError = (err: unknown): ApiError => {
-    if (err instanceof ApiError) return err
-    return new ApiError((err as { code?: string }).code === 'FAST_JWT_EXPIRED' ? 'token_expired' : 'invalid_token', undefined, undefined, { cause: err })
-  }
-  // fast-jwt has pinned the algorithm; the key id and claim shape are ours to pin.
-  const checked = (decoded: Decoded, expected: { kid: string; algorithm: string }): AccessClaims => {
-    if (decoded.header.kid !== expected.kid || decoded.header.alg !== expected.algorithm) throw new ApiError('invalid_token')
-    const claims = parseAccessClaims(decoded.payload)
-    if (!claims) throw new ApiError('invalid_token')
-    return claims
-  }
   // The token's kid names a retired key; only read when the current key has refused it, so
   // the common path pays nothing for rotation support.
   const retiredKeyFor = (token: string) => {
@@ -111,8 +89,18 @@ export async function registerAccessTokens(fastify: FastifyInstance, settings: A
 
   const verified = new VerifiedTokens(settings.jwt.verifiedCacheSize)
   return {
+    // RFC 9068: every token names its client; a session started before clients existed, or by
+    // a login that named none, belongs to the default one. The address only when configured.
     sign: ({ userId, email, familyId, emailVerified, claims }) =>
-      current.sign({ ...claims, sub: userId, sid: familyId, email, email_verified: emailVerified, jti: randomUUID() }),
+      current.sign({
+        ...claims,
+        client_id: claims.client_id ?? defaultClient,
+        sub: userId,
+        sid: familyId,
+        ...(includeEmail ? { email } : {}),
+        email_verified: emailVerified,
+        jti: randomUUID(),
+      }),
     verify(token) {
       const known = verified.get(token)
       if (known) return known
@@ -124,17 +112,51 @@ export async function registerAccessTokens(fastify: FastifyInstance, settings: A
 
   function verifyOnce(token: string): AccessClaims {
     try {
-      return checked(current.verify<Decoded>(token), key)
+      return checkedClaims(current.verify<Decoded>(token), key)
     } catch (err) {
       const retired = retiredKeyFor(token)
       if (!retired) throw toApiError(err)
       try {
-        return checked(retired.verify(token), retired)
+        return checkedClaims(retired.verify(token), retired)
       } catch (again) {
         throw toApiError(again)
       }
     }
   }
+}
+
+/**
+ * fast-jwt's options for our access tokens, here and in the resource server: one algorithm,
+ * issuer, audience, typ, and every claim we always issue required.
+ */
+export function accessVerifyOptions(algorithm: JwtAlgorithm, issuer: string, audience: string) {
+  return {
+    algorithms: [algorithm] as JwtAlgorithm[],
+    allowedIss: issuer,
+    allowedAud: audience,
+    // allowedIss/allowedAud alone let a token without iss/aud/exp through.
+    requiredClaims: ['sub', 'sid', 'iat', 'exp', 'iss', 'aud', 'jti', 'email_verified'],
+    checkTyp: ACCESS_TOKEN_TYP,
+    complete: true as const,
+    // Successes are remembered in front of fast-jwt (VerifiedTokens, below), failures never:
+    // the plugin's default caches failures for 10 minutes, and a failure must not outlive its cause.
+    cache: false,
+    errorCacheTTL: 0,
+  }
+}
+
+/** A verifier's failure as the 401 a client sees: token_expired, or invalid_token for anything else. */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err
+  return new ApiError((err as { code?: string }).code === 'FAST_JWT_EXPIRED' ? 'token_expired' : 'invalid_token', undefined, undefined, { cause: err })
+}
+
+/** fast-jwt has pinned the algorithm; the key id and the exact claim shape are ours to pin. */
+export function checkedClaims(decoded: Decoded, expected: { kid: string; algorithm: string }): AccessClaims {
+  if (decoded.header.kid !== expected.kid || decoded.header.alg !== expected.algorithm) throw new ApiError('invalid_token')
+  const claims = parseAccessClaims(decoded.payload)
+  if (!claims) throw new ApiError('invalid_token')
+  return claims
 }
 
 /**
@@ -221,23 +243,25 @@ export function makeRequire(authenticate: Authenticator, requirements: Requireme
  * must also pass the CSRF check (src/http/csrf.ts), on the host's routes as on ours.
  */
 export function makeAuthenticate(deps: {
-  tokens: AccessTokens
-  transport: Transport
-  isRevoked(sid: string): boolean
+  tokens: Pick<AccessTokens, 'verify'>
+  transport: Pick<Transport, 'readAccessToken'>
+  /** throws the ApiError that refuses these claims: session_revoked (the denylist), or a resource server's own */
+  check(claims: AccessClaims): void
   allowedOrigins: ReadonlySet<string>
 }): Authenticator {
-  const { tokens, transport, isRevoked, allowedOrigins } = deps
+  const { tokens, transport, check, allowedOrigins } = deps
   return async function authenticate(request, reply) {
     let claims: AccessClaims
     try {
       const token = transport.readAccessToken(request)
       if (token === null) throw new ApiError('unauthorized')
       claims = tokens.verify(token)
-      if (isRevoked(claims.sid)) throw new ApiError('session_revoked')
+      check(claims)
     } catch (err) {
       const challenged = withBearerChallenge(err)
-      // On a host's route our error handler does not run: the challenge goes on the reply here.
+      // On a host's route our error handler does not run: the headers go on the reply here.
       if (challenged instanceof ApiError && challenged.wwwAuthenticate) reply.header('www-authenticate', challenged.wwwAuthenticate)
+      if (challenged instanceof ApiError && challenged.retryAfterSec !== undefined) reply.header('retry-after', String(challenged.retryAfterSec))
       throw challenged
     }
     if (request.headers.authorization === undefined) {

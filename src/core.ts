@@ -114,7 +114,7 @@ export function createCore(settings: AuthSettings, opts: CoreOptions): Core {
         metrics.statement,
       )
 
-  const tokens = new TokenStore(db.prisma, settings.db)
+  const tokens = new TokenStore(db.prisma, db.pool, settings.db)
   const denylist = new Denylist(tokens, {
     connectListener: () => listenConnection(database),
     retainMs: denylistRetentionMs(settings.jwt.accessTtlSec, settings.db),
@@ -157,7 +157,7 @@ export function createCore(settings: AuthSettings, opts: CoreOptions): Core {
     metrics,
     log: log.child({ component: 'accounts' }),
     requireVerifiedEmail: settings.emailVerification.required,
-    challengeSecondFactor: (user, f, resetAttempts) => mfa.challengeLogin(user, f, resetAttempts),
+    challengeSecondFactor: (user, f, resetAttempts, claims) => mfa.challengeLogin(user, f, resetAttempts, claims),
     now,
   })
   const mailLog = log.child({ component: 'mail' })

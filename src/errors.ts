@@ -33,6 +33,9 @@ export const ERROR_CATALOGUE = {
   invalid_mfa_challenge: { status: 401, description: 'The login challenge is unknown, expired or already used; log in again.' },
   // RFC 9470 §3, with acr_values and/or max_age in the WWW-Authenticate challenge.
   insufficient_user_authentication: { status: 401, description: 'A stronger or more recent authentication is required.' },
+  // RFC 6749 §5.2: an OAuth endpoint's client could not be authenticated (unknown client, wrong
+  // or missing secret, a public client where only confidential ones may call). With a Basic challenge.
+  invalid_client: { status: 401, description: 'Client authentication failed.' },
   invalid_token: { status: 401, description: 'The access token is invalid.' },
   token_expired: { status: 401, description: 'The access token has expired.' },
   session_revoked: { status: 401, description: 'The session has been revoked.' },

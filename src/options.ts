@@ -9,6 +9,7 @@ import { previousKeysFromJwks, signingKeyFrom, type PreviousKey, type SigningKey
 import { weakSecretReason } from './secrets.js'
 import { MAIL_KINDS, templatesWith, type MailKind, type MailTemplate } from './mail/templates.js'
 import { isSendMailLike, isSmtpUrl, type SendMailLike } from './mail/transport.js'
+import { resolveClients, type ClientRegistry, type ConfidentialClientOption } from './oauth/clients.js'
 
 /** Where the plugin's tables live: a connection string it opens a pool for, or the host's own pool. */
 export type DatabaseOption =
@@ -57,7 +58,15 @@ export interface AuthPluginOptions {
     refreshTokenSecret: string | Buffer
   }
   tokens?: {
+    /**
+     * The issuer identifier (RFC 8414): the absolute URL where the plugin's routes are reached,
+     * https in production, e.g. `https://api.example.com/auth`. Every access token's `iss`; the
+     * metadata's endpoints are this URL plus their route. Required in production; outside it,
+     * `http://localhost` plus the mount path.
+     */
     issuer?: string
+    /** put the account's `email` in access tokens (personal data; default false) */
+    includeEmail?: boolean
     audience?: string
     accessTtlSec?: number
     /** a refresh token unused this long expires (the session's idle lifetime) */
@@ -97,6 +106,15 @@ export interface AuthPluginOptions {
     proofOfWork?: { afterFailures?: number; baseBits?: number; maxBits?: number; challengeTtlSec?: number }
   }
   denylist?: { syncIntervalMs?: number }
+  /**
+   * OAuth clients. `public`: the client ids a login may name (default ["web", "mobile"]),
+   * `defaultClient` the one a login that names none gets (default the first). `confidential`:
+   * services that authenticate with a secret (32+ random characters) to introspect tokens and
+   * read the revocation feed; only a hash of each secret is kept.
+   */
+  clients?: { public?: string[]; defaultClient?: string; confidential?: ConfidentialClientOption[] }
+  /** the revocation feed: a `sync` event every `heartbeatMs` */
+  feed?: { heartbeatMs?: number }
   cleanup?: { intervalSec?: number; retentionSec?: number; batchSize?: number }
   audit?: { retentionDays?: number }
   /** serve the routes' OpenAPI document at `{prefix}/openapi.json` (default true) */
@@ -159,7 +177,11 @@ export interface AuthSettings {
   production: boolean
   database: { url: string | null; pool: pg.Pool | null; directUrl: string | null }
   db: { poolSize: number; lockTimeoutMs: number; statementTimeoutMs: number }
-  jwt: { key: SigningKey; previousKeys: PreviousKey[]; issuer: string; audience: string; accessTtlSec: number; verifiedCacheSize: number }
+  jwt: { key: SigningKey; previousKeys: PreviousKey[]; issuer: string; audience: string; accessTtlSec: number; verifiedCacheSize: number; includeEmail: boolean }
+  /** the issuer's path ('' for an issuer at an origin's root): where the RFC 8414 metadata is inserted */
+  issuerPath: string
+  clients: ClientRegistry
+  feed: { heartbeatMs: number }
   refresh: { ttlSec: number; sessionMaxSec: number; reuseWindowSec: number; secret: Buffer }
   argon2: { memoryKiB: number; timeCost: number; parallelism: number; concurrency: number }
   cookies: { secure: boolean; refreshPath: string }
@@ -236,6 +258,8 @@ export const NUMERIC_SETTINGS = {
   // Hashes running at once; 0: one per core (os.availableParallelism()).
   'passwords.concurrency': { env: 'ARGON2_CONCURRENCY', default: 0, min: 0, max: 64 },
   'denylist.syncIntervalMs': { env: 'DENYLIST_SYNC_INTERVAL_MS', default: 500, min: 50, max: 60_000 },
+  // How often the revocation feed tells subscribers it is alive and how far it is complete.
+  'feed.heartbeatMs': { env: 'REVOCATION_FEED_HEARTBEAT_MS', default: 5000, min: 50, max: 60_000 },
   'limits.loginPerIp': { env: 'RATE_LIMIT_LOGIN_PER_IP', default: 100, min: 1, max: 1_000_000 },
   'limits.registerPerIp': { env: 'RATE_LIMIT_REGISTER_PER_IP', default: 30, min: 1, max: 1_000_000 },
   'limits.refreshPerSession': { env: 'RATE_LIMIT_REFRESH_PER_SESSION', default: 60, min: 1, max: 1_000_000 },
@@ -286,7 +310,6 @@ export function boundsOf(path: NumericSetting, production: boolean): { min: numb
   return { min: production || s.devMin === undefined ? s.min : s.devMin, max: s.max }
 }
 
-export const DEFAULT_ISSUER = 'fastify-auth'
 export const DEFAULT_AUDIENCE = 'fastify-auth-api'
 export const DEFAULT_REDIS_KEY_PREFIX = 'fastify-auth:'
 export const DEFAULT_PRODUCT_NAME = 'fastify-auth-service'
@@ -359,6 +382,8 @@ export function resolveAuthOptions(input: AuthPluginOptions, mountedAt = ''): Au
   }
 
   const mountPath = `${mountedAt}${typeof prefix === 'string' ? prefix : ''}`
+  const issuer = resolveIssuer(getPath(input, 'tokens.issuer'), mountPath, production, (m) => fail('tokens.issuer', m))
+  const clients = resolveClients(input.clients, production, fail)
   const settings: AuthSettings = {
     prefix: typeof prefix === 'string' ? prefix : '',
     mountPath,
@@ -368,11 +393,15 @@ export function resolveAuthOptions(input: AuthPluginOptions, mountedAt = ''): Au
     jwt: {
       key: signing ?? PLACEHOLDER_KEY,
       previousKeys: previous,
-      issuer: str('tokens.issuer', DEFAULT_ISSUER),
+      issuer,
       audience: str('tokens.audience', DEFAULT_AUDIENCE),
       accessTtlSec: num('tokens.accessTtlSec'),
       verifiedCacheSize: num('tokens.verifiedCacheSize'),
+      includeEmail: bool('tokens.includeEmail', false),
     },
+    issuerPath: issuerPathOf(issuer),
+    clients,
+    feed: { heartbeatMs: num('feed.heartbeatMs') },
     refresh: {
       ttlSec: num('tokens.refreshTtlSec'),
       sessionMaxSec: num('tokens.sessionMaxAgeSec'),
@@ -585,6 +614,48 @@ function resolveMail(
     }
   }
   return { transport, from, productName, templates: templatesWith(overrides) }
+}
+
+/**
+ * The issuer identifier: an absolute URL without query or fragment (RFC 8414 §2), https in
+ * production, no trailing slash after a path (its metadata URL is built by inserting the
+ * well-known segment before that path).
+ */
+function resolveIssuer(value: unknown, mountPath: string, production: boolean, fail: (m: string) => void): string {
+  const fallback = `http://localhost${mountPath}`
+  const shape = `an absolute ${production ? 'https' : 'http(s)'} URL where the routes are reached, without query, fragment or trailing slash, e.g. https://api.example.com${mountPath || '/auth'}`
+  if (value === undefined) {
+    if (production) fail(`is required in production: ${shape}`)
+    return fallback
+  }
+  let url: URL | null = null
+  try {
+    url = typeof value === 'string' ? new URL(value) : null
+  } catch {
+    url = null
+  }
+  const allowed = production ? ['https:'] : ['https:', 'http:']
+  const text = value as string
+  if (!url || !allowed.includes(url.protocol) || url.search !== '' || url.hash !== '' || text.includes('?') || text.includes('#') || url.username !== '' || url.password !== '' || (text.endsWith('/') && url.pathname !== '/') || /[\s]/.test(text)) {
+    fail(`must be ${shape} (got ${JSON.stringify(value)})`)
+    return fallback
+  }
+  return text.endsWith('/') ? text.slice(0, -1) : text
+}
+
+export const issuerPathOf = (issuer: string): string => {
+  const path = new URL(issuer).pathname
+  return path === '/' ? '' : path
+}
+
+/**
+ * The mail pages left unset for flows that are on: their mails carry only a code, which a
+ * mobile app can take but a web user cannot click. Named by option, for a warning at start.
+ */
+export function linkPagesMissing(settings: Pick<AuthSettings, 'links' | 'emailVerification'>): string[] {
+  const needed: (keyof AuthSettings['links'])[] = ['resetPassword', 'confirmEmailChange', 'undoEmailChange']
+  if (settings.emailVerification.enabled) needed.push('verifyEmail')
+  return needed.filter((name) => settings.links[name] === null).map((name) => `links.${name}`)
 }
 
 function resolveLinks(option: AuthPluginOptions['links'], production: boolean, fail: (option: string, message: string) => void): AuthSettings['links'] {

@@ -11,7 +11,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
 import type { Registry } from 'prom-client'
-import { resolveAuthOptions, type AuthPluginOptions } from './options.js'
+import { linkPagesMissing, resolveAuthOptions, type AuthPluginOptions } from './options.js'
 import { createCore } from './core.js'
 import { makeAuthenticate, makeRequire, registerAccessTokens, type Authenticator, type Requirements } from './access-tokens.js'
 import type { AccessClaims } from './auth/access-claims.js'
@@ -22,27 +22,18 @@ import { readMigrations, unappliedMigrations } from './db/migrate.js'
 import routes from './routes/index.js'
 import { ApiError } from './errors.js'
 import { TRUST_EVERY_PROXY_MESSAGE, trustsEveryProxy } from './http/trust-proxy.js'
+import type { AuthnVerifier } from './authn.js'
+import { RevocationFeed } from './oauth/feed.js'
+import { authorizationServerMetadata, WELL_KNOWN_OAUTH } from './oauth/metadata.js'
+import { errorHandler } from './http/error-handler.js'
 
 const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
-export interface Authn {
-  /**
-   * A preHandler for any route: 401 (with a Bearer challenge) unless the request carries a
-   * valid access token, by `Authorization: Bearer` or the access cookie, of a session that has
-   * not been revoked on any instance. No database query. The claims land on `request.authn`.
-   */
-  authenticate: Authenticator
-  /**
-   * A preHandler that authenticates like `authenticate` (unless it already ran) and then
-   * requires more of the token: `{ emailVerified: true }` answers 403 email_not_verified
-   * unless the owner has proved the address (the token's `email_verified` claim); `{ mfa: true }`
-   * and `{ maxAgeSec: n }` answer 401 insufficient_user_authentication (RFC 9470, with
-   * `acr_values` / `max_age` in WWW-Authenticate) unless the token's `amr` has `mfa` and its
-   * `auth_time` is at most n seconds old. Still no database query.
-   */
-  require(requirements: Requirements): Authenticator
-  /** The claims of an access token, or an error with statusCode 401: signature, claims, denylist. */
-  verify(token: string): AccessClaims
+/**
+ * `authenticate` takes the access token by `Authorization: Bearer` or the access cookie, and
+ * refuses a session revoked on any instance; `verify` checks signature, claims and denylist.
+ */
+export interface Authn extends AuthnVerifier {
   /** Ends one session everywhere within a second; true when this call ended it. */
   revokeSession(sessionId: string, reason?: Extract<RevokeReason, 'admin' | 'logout'>): Promise<boolean>
   /** Ends every session of a user everywhere within a second; the session ids ended. */
@@ -55,16 +46,18 @@ export interface Authn {
   readonly metrics: Registry
   /** Where the routes are mounted. */
   readonly prefix: string
+  /**
+   * Ends the revocation feed's open streams (their subscribers reconnect elsewhere). Called at
+   * the start of close(); a server that drains before closing calls it first, or the streams
+   * would hold the drain open.
+   */
+  closeStreams(): void
 }
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    authn: Authn
-  }
-  interface FastifyRequest {
-    /** the access token's claims once `authn.authenticate` has passed; null before */
-    authn: AccessClaims | null
-  }
+declare module './authn.js' {
+  // With the in-process plugin, `fastify.authn` is all of Authn.
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+  interface FastifyAuthn extends Authn {}
 }
 
 export interface AuthPluginRegisterOptions extends AuthPluginOptions {
@@ -83,6 +76,10 @@ const authPlugin: FastifyPluginAsync<AuthPluginRegisterOptions> = async (fastify
   // plus ours, and the refresh cookie must follow them there.
   const settings = resolveAuthOptions(options, fastify.prefix)
   const log = fastify.log.child({ plugin: 'fastify-auth-service' })
+  const withoutPage = linkPagesMissing(settings)
+  if (withoutPage.length > 0 && settings.production) {
+    log.warn({ options: withoutPage }, `no page for ${withoutPage.join(', ')}: those mails carry a code only, with no link to click (RESET_PASSWORD_URL and the like in the standalone server)`)
+  }
   if (trustsEveryProxy(fastify)) {
     if (settings.production) throw new Error(`fastify-auth-service: ${TRUST_EVERY_PROXY_MESSAGE}`)
     log.warn({}, TRUST_EVERY_PROXY_MESSAGE)
@@ -104,10 +101,24 @@ const authPlugin: FastifyPluginAsync<AuthPluginRegisterOptions> = async (fastify
   const authenticate = makeAuthenticate({
     tokens,
     transport: core.transport,
-    isRevoked: (sid) => core.denylist.has(sid),
+    check: (claims) => {
+      if (core.denylist.has(claims.sid)) throw new ApiError('session_revoked')
+    },
     allowedOrigins: new Set(settings.corsOrigins),
   })
   const expectedMigrations = (await readMigrations()).map((m) => m.name)
+  const { key } = settings.jwt
+  // The feed's events are verified elsewhere with the JWKS key: under HS256 there is none.
+  const feed =
+    key.algorithm === 'EdDSA'
+      ? new RevocationFeed({ denylist: core.denylist, issuer: settings.jwt.issuer, accessTtlSec: settings.jwt.accessTtlSec, heartbeatMs: settings.feed.heartbeatMs, key })
+      : null
+  if (!feed && settings.clients.confidential.size > 0) {
+    log.warn({}, 'confidential clients can introspect, but the revocation feed and resource servers need EdDSA signing keys (HS256 publishes none)')
+  }
+  // Before the server stops: open streams would otherwise hold close() until they end.
+  fastify.addHook('preClose', async () => feed?.end())
+  const metadata = authorizationServerMetadata(settings)
 
   fastify.decorateRequest('authn', null)
   fastify.decorate('authn', {
@@ -137,9 +148,26 @@ const authPlugin: FastifyPluginAsync<AuthPluginRegisterOptions> = async (fastify
     cleanup: () => cleanup.run(),
     metrics: core.metrics.registry,
     prefix: settings.mountPath,
+    closeStreams: () => feed?.end(),
   } satisfies Authn)
 
-  await fastify.register(routes, { prefix: settings.prefix, core, tokens, authenticate })
+  // RFC 8414 §3: the metadata of an issuer with a path is at the origin's well-known location
+  // with that path after it. Registered where the host registered us (its prefix applies), in
+  // a context of its own so that our error handler answers for it.
+  await fastify.register(async (scope) => {
+    scope.setErrorHandler(errorHandler)
+    const schema = {
+      tags: ['oauth'],
+      summary: 'Authorization-server metadata (RFC 8414)',
+      description: "At the origin's well-known location, followed by the issuer's path; the same document as {issuer}/.well-known/openid-configuration.",
+      response: { 200: { type: 'object', additionalProperties: true } },
+    }
+    scope.get(`${WELL_KNOWN_OAUTH}${settings.issuerPath}`, { schema }, async (_request, reply) => {
+      reply.header('cache-control', 'public, max-age=300').header('x-content-type-options', 'nosniff')
+      return metadata
+    })
+  })
+  await fastify.register(routes, { prefix: settings.prefix, core, tokens, authenticate, metadata, feed })
 }
 
 export default fp(authPlugin, { fastify: '5.x', name: 'fastify-auth-service' })

@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ConfigError, loadConfig, type Config } from '../src/server/config.js'
 import { looksLikePublicKey, weakSecretReason } from '../src/secrets.js'
+import { linkPagesMissing } from '../src/options.js'
 
 type Env = Record<string, string>
 
@@ -44,6 +45,7 @@ function productionEnv(overrides: Env = {}): Env {
     MFA_ENCRYPTION_KEY: strongSecret(),
     SMTP_URL: 'smtps://mailer:pw@smtp.internal:465',
     MAIL_FROM: 'Example <no-reply@example.com>',
+    ISSUER: 'https://api.example.com/auth',
     ...overrides,
   }
 }
@@ -491,6 +493,12 @@ describe('mail', () => {
     expect(c.mail).toMatchObject({ transport: 'smtps://mailer:pw@smtp.internal:465', from: 'Example <no-reply@example.com>', attempts: 4, baseDelayMs: 2000 })
     // No demo page in production, so no page for the links unless they are set: codes only.
     expect(c.links).toEqual({ resetPassword: null, verifyEmail: null, confirmEmailChange: null, undoEmailChange: null })
+    // ...which the plugin warns about at start, naming each page left unset.
+    expect(linkPagesMissing(c)).toEqual(['links.resetPassword', 'links.confirmEmailChange', 'links.undoEmailChange', 'links.verifyEmail'])
+    expect(linkPagesMissing(loadConfig(productionEnv({ EMAIL_VERIFICATION: 'false', RESET_PASSWORD_URL: 'https://app.example.com/reset' })))).toEqual([
+      'links.confirmEmailChange',
+      'links.undoEmailChange',
+    ])
     expect(loadConfig(productionEnv({ RESET_PASSWORD_URL: 'https://app.example.com/reset' })).links.resetPassword).toBe('https://app.example.com/reset')
     expectRefused(productionEnv({ RESET_PASSWORD_URL: 'http://app.example.com/reset' }), 'RESET_PASSWORD_URL', /https/)
   })

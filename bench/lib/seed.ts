@@ -41,7 +41,7 @@ export async function seedSessions(db: pg.Pool, count: number, opts: { distinctU
   return sessions
 }
 
-/** access-tokens.ts sessionEmail() gives the same address. */
+/** Every seeded session's user has this address. */
 async function insertUsers(db: pg.Pool, ids: string[]): Promise<void> {
   await db.query(
     `INSERT INTO auth.users (id, email, password_hash, updated_at)

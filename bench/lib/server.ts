@@ -40,8 +40,8 @@ const MAIN = fileURLToPath(new URL('../../dist/server/main.js', import.meta.url)
  */
 export function startCommand(): { env: Record<string, string>; nodeFlags: string[] } {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }
-  const m = /^((?:[A-Z_]+=\S+\s+)*)node\s+((?:--\S+\s+)*)dist\/server\/main\.js$/.exec(pkg.scripts.start)
-  if (!m) throw new Error(`package.json's start script is not "[VAR=value ...] node [--flag ...] dist/server/main.js": ${pkg.scripts.start}`)
+  const m = /^((?:[A-Z_]+=\S+\s+)*)(?:exec\s+)?node\s+((?:--\S+\s+)*)dist\/server\/main\.js$/.exec(pkg.scripts.start)
+  if (!m) throw new Error(`package.json's start script is not "[VAR=value ...] [exec] node [--flag ...] dist/server/main.js": ${pkg.scripts.start}`)
   const env = Object.fromEntries(m[1]!.trim().split(/\s+/).filter(Boolean).map((a) => a.split('=', 2) as [string, string]))
   return { env, nodeFlags: m[2]!.trim().split(/\s+/).filter(Boolean) }
 }
@@ -79,17 +79,32 @@ export interface StartOptions {
  * process knows.
  */
 /**
- * Production needs a mail server to start. These processes measure and test tokens and never
+ * Production needs a mail server and an https issuer to start. These processes measure and test tokens and never
  * mail (registration keeps its 201, which sends nothing), so they name one that is never reached.
  */
-export const NO_MAIL_ENV = { SMTP_URL: 'smtp://127.0.0.1:9', MAIL_FROM: 'bench@localhost', EMAIL_VERIFICATION: 'false' }
+export const NO_MAIL_ENV = { SMTP_URL: 'smtp://127.0.0.1:9', MAIL_FROM: 'bench@localhost', EMAIL_VERIFICATION: 'false', ISSUER: 'https://auth.bench.invalid/auth' }
 
 export async function startServer(env: Record<string, string | undefined>, opts: StartOptions = {}): Promise<ServerProcess> {
   const script = opts.script ?? MAIN
   if (!existsSync(script)) throw new Error(`${script} is missing${script === MAIN ? ': run npm run build' : ''}`)
-  const port = env.PORT !== undefined ? Number(env.PORT) : await freePort()
+  if (env.PORT !== undefined) return startOn(Number(env.PORT), script, env, opts)
+  // A free port can be taken by another process between freePort() and the child's listen:
+  // then try another one.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOn(await freePort(), script, env, opts)
+    } catch (err) {
+      if (attempt >= 3 || !/EADDRINUSE/.test(String((err as Error).message))) throw err
+    }
+  }
+}
+
+async function startOn(port: number, script: string, env: Record<string, string | undefined>, opts: StartOptions): Promise<ServerProcess> {
   const start = startCommand()
-  const child = spawn(process.execPath, [...start.nodeFlags, script], {
+  // BENCH_CPU_PROFILE_DIR: each process writes a V8 CPU profile there when it exits (Node 20
+  // refuses --cpu-prof in NODE_OPTIONS).
+  const profile = process.env.BENCH_CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE_DIR}`] : []
+  const child = spawn(process.execPath, [...start.nodeFlags, ...profile, script], {
     // child_process leaves out variables whose value is undefined.
     env: {
       ...process.env,
@@ -103,13 +118,16 @@ export async function startServer(env: Record<string, string | undefined>, opts:
       ...env,
       PORT: String(port),
     },
-    stdio: opts.quiet ? ['ignore', 'ignore', 'pipe'] : opts.capture ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'],
+    // stderr is always read, so that a process that dies at start says why in the error.
+    stdio: opts.quiet ? ['ignore', 'ignore', 'pipe'] : opts.capture ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'pipe'],
   })
   let output = ''
+  const passThrough = !opts.quiet && !opts.capture
   child.stdout?.on('data', (d) => (output += d))
   child.stderr?.on('data', (d) => {
+    if (passThrough) process.stderr.write(d)
     output += d
-    if (opts.quiet && output.length > 65_536) output = output.slice(-32_768)
+    if ((opts.quiet || passThrough) && output.length > 65_536) output = output.slice(-32_768)
   })
   const base = `http://127.0.0.1:${port}`
   const exited = once(child, 'exit').then(([code]) => {

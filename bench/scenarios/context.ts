@@ -26,6 +26,8 @@ export interface Settings {
   scaling: boolean
   /** BENCH_RETRY_BUSY: extra attempts for a run disturbed by other work on the machine */
   retryBusy: number
+  /** BENCH_ONLY: the groups of runs to make */
+  only: ReadonlySet<'access' | 'refresh' | 'login' | 'scaling'>
 }
 
 export interface Ctx {

@@ -1,5 +1,6 @@
 // Reads and writes audit_events; a login's row is the exception, written by the statement that
 // starts its session (TokenStore.createFamily), so that a login costs no write of its own.
+import { uuidv7 } from '../db/uuid-v7.js'
 import type { PrismaClient } from '../generated/prisma/client.js'
 import type { Position } from './cursor.js'
 import type { AuditEvent, StoredAuditEvent } from './events.js'
@@ -7,24 +8,24 @@ import type { AuditEvent, StoredAuditEvent } from './events.js'
 export class AuditStore {
   constructor(private readonly prisma: PrismaClient) {}
 
-  /** One statement for any number of events; events without a user are not stored. */
+  /**
+   * One statement for any number of events; events without a user are not stored. Columns go
+   * as arrays through unnest: Prisma's createMany builds and maps a row at a time, about ten
+   * times the CPU per row (measured 340–600 µs against 35–60 µs), and a busy instance writes a
+   * row per refresh.
+   */
   async insert(events: AuditEvent[]): Promise<void> {
-    const rows = events.flatMap((e) =>
-      e.userId === null
-        ? []
-        : [
-            {
-              userId: e.userId,
-              familyId: e.familyId ?? null,
-              type: e.type,
-              reason: e.reason ?? null,
-              ip: e.ip ?? null,
-              userAgent: e.userAgent ?? null,
-              ...(e.createdAt ? { createdAt: e.createdAt } : {}),
-            },
-          ],
-    )
-    if (rows.length > 0) await this.prisma.auditEvent.createMany({ data: rows })
+    const rows = events.filter((e) => e.userId !== null)
+    if (rows.length === 0) return
+    const column = <T>(pick: (e: AuditEvent) => T) => rows.map(pick)
+    await this.prisma.$executeRaw`
+      INSERT INTO auth.audit_events (id, user_id, family_id, type, reason, ip, user_agent, created_at)
+      SELECT id, user_id, family_id, type, reason, ip, user_agent, COALESCE(created_at, now())
+      FROM unnest(
+        ${column(() => uuidv7())}::uuid[], ${column((e) => e.userId)}::uuid[], ${column((e) => e.familyId ?? null)}::uuid[],
+        ${column((e) => e.type)}::text[], ${column((e) => e.reason ?? null)}::text[], ${column((e) => e.ip ?? null)}::text[],
+        ${column((e) => e.userAgent ?? null)}::text[], ${column((e) => e.createdAt ?? null)}::timestamptz[]
+      ) AS t(id, user_id, family_id, type, reason, ip, user_agent, created_at)`
   }
 
   /** A user's events, newest first, strictly after `after` in that order. */

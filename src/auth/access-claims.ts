@@ -19,7 +19,8 @@ export interface SessionClaims {
 export interface AccessClaims extends SessionClaims {
   sub: string
   sid: string
-  email: string
+  /** only when the deployment puts it in tokens (`tokens.includeEmail`): personal data stays out by default */
+  email?: string
   /** the owner has proved the address (at the time the token was issued) */
   email_verified: boolean
   iat: number
@@ -31,10 +32,14 @@ export interface AccessClaims extends SessionClaims {
 
 export const ACCESS_TOKEN_TYP = 'at+jwt'
 
-const STRING_CLAIMS = ['sub', 'sid', 'email', 'iss', 'aud', 'jti'] as const
+const STRING_CLAIMS = ['sub', 'sid', 'iss', 'aud', 'jti'] as const
 const NUMBER_CLAIMS = ['iat', 'exp'] as const
 const BOOLEAN_CLAIMS = ['email_verified'] as const
 const ALL_CLAIMS = new Set<string>([...STRING_CLAIMS, ...NUMBER_CLAIMS, ...BOOLEAN_CLAIMS])
+// Claims a token may carry or not, by configuration; each of the shape given when present.
+const OPTIONAL_CLAIMS: Record<string, (v: unknown) => boolean> = {
+  email: (v) => typeof v === 'string' && v.length > 0,
+}
 
 // Each session claim's shape; a session claim not listed here is not one we issue.
 const SESSION_CLAIMS: Record<keyof SessionClaims, (v: unknown) => boolean> = {
@@ -57,7 +62,9 @@ export function parseAccessClaims(payload: unknown): AccessClaims | null {
   let fixed = 0
   for (const k of Object.keys(p)) {
     if (ALL_CLAIMS.has(k)) fixed++
-    else if (!isSessionClaim(k, p[k])) return null
+    else if (Object.hasOwn(OPTIONAL_CLAIMS, k)) {
+      if (!OPTIONAL_CLAIMS[k]!(p[k])) return null
+    } else if (!isSessionClaim(k, p[k])) return null
   }
   if (fixed !== ALL_CLAIMS.size) return null
   if (!STRING_CLAIMS.every((k) => typeof p[k] === 'string' && (p[k] as string).length > 0)) return null

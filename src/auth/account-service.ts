@@ -7,6 +7,7 @@
 // lookup, one argon2 verify (against a dummy hash when there is no user), a background audit
 // write. Same answer, same cost. A success adds one statement: the session and the counters'
 // reset.
+import type { SessionClaims } from './access-claims.js'
 import { ApiError } from '../errors.js'
 import type { AuthMetrics, LoginOutcome } from '../metrics.js'
 import { normaliseEmail } from '../users/email.js'
@@ -38,7 +39,7 @@ export interface AccountServiceDeps {
    * instead of a session (MfaService.challengeLogin), the password's counters reset with it;
    * null when the password changed meanwhile.
    */
-  challengeSecondFactor(user: UserRecord, factors: SecondFactors, resetAttempts: string[]): Promise<ApiError | null>
+  challengeSecondFactor(user: UserRecord, factors: SecondFactors, resetAttempts: string[], claims: SessionClaims): Promise<ApiError | null>
   /** ms since the epoch: the session's auth_time */
   now?: () => number
 }
@@ -80,7 +81,7 @@ export class AccountService {
    * (createFamily's condition): a login racing a password change either finishes before the
    * change, whose sweep then revokes it, or fails.
    */
-  async login(rawEmail: string, password: string, meta: SessionMeta, proof: Proof | null = null): Promise<IssuedSession> {
+  async login(rawEmail: string, password: string, meta: SessionMeta, proof: Proof | null = null, claims: SessionClaims = {}): Promise<IssuedSession> {
     const email = normaliseEmail(rawEmail)
     const admission = await this.d.ceiling.admit(rawEmail, password, proof)
     const key = attemptKey(rawEmail, meta.ip ?? '')
@@ -102,7 +103,7 @@ export class AccountService {
     }
     // A second factor enrolled: a challenge to answer at POST /mfa/verify, not a session.
     if (hasSecondFactor(gate.factors)) {
-      const challenge = await this.d.challengeSecondFactor(user, gate.factors, [key, admission.key])
+      const challenge = await this.d.challengeSecondFactor(user, gate.factors, [key, admission.key], claims)
       if (!challenge) throw this.loginFailed('credentials_changed', user.id, meta)
       this.d.metrics.login('mfa_required')
       await this.rehashIfOutdated(user, password)
@@ -110,8 +111,8 @@ export class AccountService {
     }
     // One statement: the session, if the password just verified is still the account's, and
     // the counters' reset with it.
-    const claims = passwordClaims((this.d.now ?? Date.now)())
-    const session = await this.d.sessions.start(user, meta, { resetAttempts: [key, admission.key], claims })
+    const sessionClaims: SessionClaims = { ...claims, ...passwordClaims((this.d.now ?? Date.now)()) }
+    const session = await this.d.sessions.start(user, meta, { resetAttempts: [key, admission.key], claims: sessionClaims })
     if (!session) throw this.loginFailed('credentials_changed', user.id, meta)
     this.d.metrics.login('success')
     await this.rehashIfOutdated(user, password)

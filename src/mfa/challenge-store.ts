@@ -15,8 +15,25 @@ export interface ChallengeRow {
   purpose: ChallengePurpose
   userId: string | null
   credentialsVersion: number | null
+  /** a login's: the public client it named */
+  clientId: string | null
   webauthnChallenge: string | null
 }
+
+interface RowColumns {
+  user_id: string | null
+  credentials_version: number | null
+  client_id: string | null
+  webauthn_challenge: string | null
+}
+
+const rowOf = (purpose: ChallengePurpose, r: RowColumns): ChallengeRow => ({
+  purpose,
+  userId: r.user_id,
+  credentialsVersion: r.credentials_version,
+  clientId: r.client_id,
+  webauthnChallenge: r.webauthn_challenge,
+})
 
 export class ChallengeStore {
   constructor(private readonly prisma: PrismaClient) {}
@@ -26,13 +43,13 @@ export class ChallengeStore {
    * the failed-login counters `resetAttempts` go in the same statement. False, having done
    * nothing, when the password changed meanwhile.
    */
-  async issueLogin(args: { token: string; userId: string; credentialsVersion: number; ttlSec: number; resetAttempts: string[] }): Promise<boolean> {
+  async issueLogin(args: { token: string; userId: string; credentialsVersion: number; clientId: string | null; ttlSec: number; resetAttempts: string[] }): Promise<boolean> {
     const rows = await this.prisma.$queryRaw<{ n: number }[]>`
       WITH owner AS (
         SELECT id FROM auth.users WHERE id = ${args.userId}::uuid AND credentials_version = ${args.credentialsVersion} FOR SHARE
       ), ins AS (
-        INSERT INTO auth.mfa_challenges (token_hash, purpose, user_id, credentials_version, created_at, expires_at)
-        SELECT ${challengeKey(args.token)}, 'login', owner.id, ${args.credentialsVersion}, now(), now() + make_interval(secs => ${args.ttlSec})
+        INSERT INTO auth.mfa_challenges (token_hash, purpose, user_id, credentials_version, client_id, created_at, expires_at)
+        SELECT ${challengeKey(args.token)}, 'login', owner.id, ${args.credentialsVersion}, ${args.clientId}, now(), now() + make_interval(secs => ${args.ttlSec})
         FROM owner
         RETURNING token_hash
       ), reset AS (
@@ -51,11 +68,11 @@ export class ChallengeStore {
 
   /** A live challenge, without spending it. */
   async find(token: string, purpose: ChallengePurpose): Promise<ChallengeRow | null> {
-    const rows = await this.prisma.$queryRaw<{ user_id: string | null; credentials_version: number | null; webauthn_challenge: string | null }[]>`
-      SELECT user_id, credentials_version, webauthn_challenge FROM auth.mfa_challenges
+    const rows = await this.prisma.$queryRaw<RowColumns[]>`
+      SELECT user_id, credentials_version, client_id, webauthn_challenge FROM auth.mfa_challenges
       WHERE token_hash = ${challengeKey(token)} AND purpose = ${purpose} AND expires_at > now()`
     const r = rows[0]
-    return r ? { purpose, userId: r.user_id, credentialsVersion: r.credentials_version, webauthnChallenge: r.webauthn_challenge } : null
+    return r ? rowOf(purpose, r) : null
   }
 
   /** Gives a live login challenge the WebAuthn challenge a passkey will answer it with; its owner, or null. */
@@ -69,12 +86,12 @@ export class ChallengeStore {
 
   /** Spends a live challenge: what it held, once, on whichever instance asks first; null after. */
   async spend(token: string, purpose: ChallengePurpose, db: Tx | PrismaClient = this.prisma): Promise<ChallengeRow | null> {
-    const rows = await db.$queryRaw<{ user_id: string | null; credentials_version: number | null; webauthn_challenge: string | null }[]>`
+    const rows = await db.$queryRaw<RowColumns[]>`
       DELETE FROM auth.mfa_challenges
       WHERE token_hash = ${challengeKey(token)} AND purpose = ${purpose} AND expires_at > now()
-      RETURNING user_id, credentials_version, webauthn_challenge`
+      RETURNING user_id, credentials_version, client_id, webauthn_challenge`
     const r = rows[0]
-    return r ? { purpose, userId: r.user_id, credentialsVersion: r.credentials_version, webauthnChallenge: r.webauthn_challenge } : null
+    return r ? rowOf(purpose, r) : null
   }
 
   /** Cleanup, one batch: expired challenges. */

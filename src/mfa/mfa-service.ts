@@ -105,7 +105,10 @@ export class MfaService {
     await this.requireRecent(caller, { enrolling: true })
     const secret = newTotpSecret()
     if (!(await this.d.factors.startEnrolment(caller.sub, this.seal(caller.sub, secret)))) throw new ApiError('mfa_already_enabled')
-    const uri = otpauthUri({ issuer: this.d.settings.mfa.issuer, account: caller.email, secret })
+    // The label the app shows: the account's address, from its row (tokens carry none by default).
+    const user = await this.d.users.findById(caller.sub)
+    if (!user) throw new ApiError('unauthorized')
+    const uri = otpauthUri({ issuer: this.d.settings.mfa.issuer, account: user.email, secret })
     const svg = await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 })
     return { secret: base32Encode(secret), otpauthUri: uri, qrCode: `data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}` }
   }
@@ -172,10 +175,10 @@ export class MfaService {
    * password's failure counters `resetAttempts` are reset with it. Null when the password
    * changed meanwhile.
    */
-  async challengeLogin(user: UserRecord, factors: SecondFactors, resetAttempts: string[]): Promise<SecondFactorRequired | null> {
+  async challengeLogin(user: UserRecord, factors: SecondFactors, resetAttempts: string[], claims: SessionClaims = {}): Promise<SecondFactorRequired | null> {
     const token = randomBytes(32).toString('base64url')
     const ttlSec = this.d.settings.mfa.challengeTtlSec
-    const issued = await this.d.challenges.issueLogin({ token, userId: user.id, credentialsVersion: user.credentialsVersion, ttlSec, resetAttempts })
+    const issued = await this.d.challenges.issueLogin({ token, userId: user.id, credentialsVersion: user.credentialsVersion, clientId: claims.client_id ?? null, ttlSec, resetAttempts })
     if (!issued) return null
     const methods = [...(factors.totp ? ['totp'] : []), ...(factors.passkeys && this.d.passkeys.enabled ? ['passkey'] : []), ...(factors.recoveryCodes ? ['recovery_code'] : [])]
     return new SecondFactorRequired(token, methods, ttlSec)
@@ -205,7 +208,8 @@ export class MfaService {
       if (!(await this.d.challenges.spend(challenge, 'login', tx))) throw new ApiError('invalid_mfa_challenge')
       // The password checked at login must still be the account's.
       const started = await this.d.sessions.start({ ...user, credentialsVersion: row.credentialsVersion! }, meta, {
-        claims: twoFactorClaims(checked.factor, this.d.now()),
+        // The client the login named stays the session's (RFC 9068 client_id).
+        claims: { ...(row.clientId ? { client_id: row.clientId } : {}), ...twoFactorClaims(checked.factor, this.d.now()) },
         resetAttempts: checked.resetAttempts,
         reason: checked.factor.kind,
         tx,
@@ -217,14 +221,14 @@ export class MfaService {
   }
 
   /** POST /passkeys/login: a passkey alone, user verified, counts as both factors. */
-  async passkeyLogin(credential: AssertionCredential, meta: SessionMeta): Promise<IssuedSession> {
+  async passkeyLogin(credential: AssertionCredential, meta: SessionMeta, claims: SessionClaims = {}): Promise<IssuedSession> {
     const verified = await this.d.passkeys.verifyLogin(credential)
     const user = await this.d.users.findById(verified.passkey.userId)
     if (!user) throw new ApiError('invalid_passkey')
     if (this.d.settings.emailVerification.required && user.emailVerifiedAt === null) throw new ApiError('email_not_verified')
     return this.d.transaction(async (tx) => {
       if (!(await this.d.passkeys.complete(tx, verified, { challenge: verified.challenge }))) throw new ApiError('invalid_passkey')
-      const started = await this.d.sessions.start(user, meta, { claims: passkeyClaims(verified.factor, this.d.now()), reason: 'passkey', tx })
+      const started = await this.d.sessions.start(user, meta, { claims: { ...claims, ...passkeyClaims(verified.factor, this.d.now()) }, reason: 'passkey', tx })
       if (!started) throw new ApiError('invalid_passkey')
       return started
     })

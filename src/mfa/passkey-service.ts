@@ -79,8 +79,11 @@ export class PasskeyService {
   }
 
   /** Options for navigator.credentials.create(): a discoverable credential for this account. */
-  async registrationOptions(user: { id: string; email: string }) {
+  async registrationOptions(userId: string) {
     const rp = this.rp()
+    // The name the authenticator shows: the account's address, from its row (tokens carry none by default).
+    const user = await this.d.users.findById(userId)
+    if (!user) throw new ApiError('unauthorized')
     const existing = await this.d.passkeys.listOf(user.id)
     const options = await (await webauthn()).generateRegistrationOptions({
       rpName: rp.rpName,

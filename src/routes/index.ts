@@ -37,17 +37,21 @@ import mfaTotp from './mfa/totp.js'
 import mfaVerify from './mfa/verify.js'
 import reauthenticate from './reauthenticate.js'
 import passkeys from './passkeys/index.js'
+import oauth from './oauth.js'
+import type { RevocationFeed } from '../oauth/feed.js'
 
 export interface RoutesOptions {
   core: Core
   tokens: AccessTokens
   authenticate: Authenticator
+  metadata: Record<string, unknown>
+  feed: RevocationFeed | null
 }
 
 const FORM = 'application/x-www-form-urlencoded'
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
-export default async function routes(parent: FastifyInstance, { core, tokens, authenticate }: RoutesOptions): Promise<void> {
+export default async function routes(parent: FastifyInstance, { core, tokens, authenticate, metadata, feed }: RoutesOptions): Promise<void> {
   const fastify = parent.withTypeProvider<TypeBoxTypeProvider>()
   const { settings } = core
 
@@ -130,6 +134,7 @@ export default async function routes(parent: FastifyInstance, { core, tokens, au
   for (const route of all) {
     await fastify.register(route, deps)
   }
+  await fastify.register(oauth, { ...deps, metadata, feed })
   if (settings.openapi) {
     fastify.get('/openapi.json', { schema: { hide: true } }, async () => (fastify as unknown as { authnOpenApi(): unknown }).authnOpenApi())
   }

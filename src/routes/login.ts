@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { RouteDeps } from './context.js'
 import { LoginBody, LoginUnauthorized, TRANSPORT_NOTE, TokenResponse, Type, errorResponses } from '../schemas/common.js'
 import { requestMeta } from '../http/meta.js'
+import { ApiError } from '../errors.js'
 
 const login: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, tokens, limitPerIp }) => {
   fastify.post(
@@ -17,7 +18,11 @@ const login: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, toke
       },
     },
     async (request, reply) => {
-      const session = await core.accounts.login(request.body.email, request.body.password, requestMeta(request), request.body.proof ?? null)
+      const { client_id: clientId = core.settings.clients.defaultClient } = request.body
+      // Checked before any password work. Not invalid_client: that is a 401, which a login
+      // form would show as wrong credentials; the client is a bug to fix, not a retry.
+      if (!core.settings.clients.publicClients.has(clientId)) throw new ApiError('invalid_request', 'Unknown client_id.')
+      const session = await core.accounts.login(request.body.email, request.body.password, requestMeta(request), request.body.proof ?? null, { client_id: clientId })
       return core.transport.sendTokens(request, reply, {
         userId: session.userId,
         accessToken: tokens.sign(session),

@@ -60,10 +60,14 @@ export const Credentials = Type.Object(
   { additionalProperties: false },
 )
 
-/** What POST /auth/login takes: the credentials and, when asked for one, a proof of work. */
+/** An OAuth client id (RFC 6749 §2.2), as the clients option allows them. */
+export const ClientIdField = Type.String({ pattern: '^[A-Za-z0-9._~-]{1,64}$', description: 'an OAuth client id' })
+
+/** What POST /auth/login takes: the credentials, the client, and, when asked for one, a proof of work. */
 export const LoginBody = Type.Object(
   {
     ...Credentials.properties,
+    client_id: Type.Optional({ ...ClientIdField, description: 'the public client logging in (clients.public); default: clients.defaultClient. Carried by every access token of the session.' }),
     proof: Type.Optional(
       Type.Object(
         {

@@ -132,8 +132,11 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   })
   // An in-flight request's connection ends with its answer instead of idling on, so the
   // server's close completes as soon as the last answer is out.
+  // The revocation feed's streams never finish by themselves: they end here, and their
+  // subscribers reconnect to another instance.
   const stopAccepting = () => {
     closing = true
+    if (app.hasDecorator('authn')) app.authn.closeStreams()
     for (const res of inFlight) res.shouldKeepAlive = false
   }
   app.decorate('drain', (): Promise<void> => {

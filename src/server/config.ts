@@ -8,7 +8,6 @@ import { isIP } from 'node:net'
 import {
   AuthOptionsError,
   DEFAULT_AUDIENCE,
-  DEFAULT_ISSUER,
   DEFAULT_PRODUCT_NAME,
   DEV_MAIL_FROM,
   DEFAULT_REDIS_KEY_PREFIX,
@@ -69,7 +68,10 @@ type Env = Record<string, string | undefined>
 const OPTION_VARIABLES: Record<string, string> = {
   'keys.previous': 'JWT_PREVIOUS_JWKS',
   'keys.refreshTokenSecret': 'REFRESH_TOKEN_SECRET',
-  'tokens.issuer': 'JWT_ISSUER',
+  'tokens.issuer': 'ISSUER',
+  'tokens.includeEmail': 'ACCESS_TOKEN_EMAIL',
+  'clients.public': 'OAUTH_PUBLIC_CLIENTS',
+  'clients.confidential': 'OAUTH_CLIENTS',
   'tokens.audience': 'JWT_AUDIENCE',
   'cookies.secure': 'COOKIE_SECURE',
   corsOrigins: 'CORS_ORIGINS',
@@ -123,6 +125,7 @@ export function loadConfig(env: Env = process.env): Config {
   const mfaKey = r.optional('MFA_ENCRYPTION_KEY') ?? (dev && r.optional('REFRESH_TOKEN_SECRET') === null ? dev().mfaEncryptionKey : null)
   if (mfaKey === null && production) problems.push('MFA_ENCRYPTION_KEY is required in production (32+ random bytes): it encrypts the authenticator apps\' secrets')
   const webauthn = webauthnOption(r, production, port)
+  const host = r.str('HOST', '127.0.0.1')
 
   const auth: Omit<AuthPluginOptions, 'database'> = {
     prefix: '/auth',
@@ -133,7 +136,8 @@ export function loadConfig(env: Env = process.env): Config {
       refreshTokenSecret: refreshSecret ?? Buffer.alloc(32, 1),
     },
     tokens: {
-      issuer: r.str('JWT_ISSUER', DEFAULT_ISSUER),
+      issuer: issuerOf(r, production, host, port),
+      includeEmail: r.bool('ACCESS_TOKEN_EMAIL', false),
       audience: r.str('JWT_AUDIENCE', DEFAULT_AUDIENCE),
       accessTtlSec: n('tokens.accessTtlSec'),
       refreshTtlSec: n('tokens.refreshTtlSec'),
@@ -174,6 +178,11 @@ export function loadConfig(env: Env = process.env): Config {
       },
     },
     denylist: { syncIntervalMs: n('denylist.syncIntervalMs') },
+    clients: {
+      public: r.list('OAUTH_PUBLIC_CLIENTS') ?? undefined,
+      confidential: confidentialClients(r, problems),
+    },
+    feed: { heartbeatMs: n('feed.heartbeatMs') },
     cleanup: { intervalSec: n('cleanup.intervalSec'), retentionSec: n('cleanup.retentionSec'), batchSize: n('cleanup.batchSize') },
     audit: { retentionDays: n('audit.retentionDays') },
     mail,
@@ -198,7 +207,7 @@ export function loadConfig(env: Env = process.env): Config {
 
   const server: ServerSettings = {
     env: nodeEnv,
-    host: r.str('HOST', '127.0.0.1'),
+    host,
     port,
     logLevel: r.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     // Two lines per request cost a measurable share of a small route's throughput (README:
@@ -307,7 +316,7 @@ function linkOptions(r: Reader, production: boolean, demoPage: boolean, port: nu
 function webauthnOption(r: Reader, production: boolean, port: number): AuthPluginOptions['webauthn'] {
   const rpName = r.optional('WEBAUTHN_RP_NAME') ?? undefined
   const rpId = r.optional('WEBAUTHN_RP_ID')
-  const origins = r.list('WEBAUTHN_ORIGINS')
+  const origins = r.list('WEBAUTHN_ORIGINS') ?? []
   if (rpId !== null) return { rpId, origins: origins.length > 0 ? origins : [`https://${rpId}`], ...(rpName ? { rpName } : {}) }
   const publicUrl = r.optional('PUBLIC_URL') ?? (production ? null : `http://localhost:${port}`)
   if (publicUrl === null) return undefined
@@ -323,11 +332,40 @@ function webauthnOption(r: Reader, production: boolean, port: number): AuthPlugi
   return { rpId: url.hostname, origins: origins.length > 0 ? origins : [url.origin], ...(rpName ? { rpName } : {}) }
 }
 
+/**
+ * ISSUER: the URL clients reach the plugin's routes at (https in production, where it is
+ * required). Outside production it is derived from PUBLIC_URL, or HOST and PORT, plus /auth.
+ */
+function issuerOf(r: Reader, production: boolean, host: string, port: number): string | undefined {
+  const set = r.optional('ISSUER')
+  if (set !== null || production) return set ?? undefined
+  const publicUrl = r.optional('PUBLIC_URL')?.replace(/\/+$/, '')
+  if (publicUrl) return `${publicUrl}/auth`
+  const name = ['0.0.0.0', '::', ''].includes(host) ? 'localhost' : isIP(host) === 6 ? `[${host}]` : host
+  return `http://${name}:${port}/auth`
+}
+
+/** OAUTH_CLIENTS: a JSON array of {"client_id", "client_secret"}; the plugin checks each one. */
+function confidentialClients(r: Reader, problems: string[]): { client_id: string; client_secret: string }[] | undefined {
+  const raw = r.optional('OAUTH_CLIENTS')
+  if (raw === null) return undefined
+  try {
+    const list = JSON.parse(raw) as unknown
+    if (Array.isArray(list)) return list as { client_id: string; client_secret: string }[]
+  } catch {
+    // reported below
+  }
+  problems.push('OAUTH_CLIENTS must be a JSON array of {"client_id": "…", "client_secret": "…"}')
+  return undefined
+}
+
 function asVariableProblem(option: string, message: string, algorithm: 'EdDSA' | 'HS256'): string {
   const names: Record<string, string> = { ...OPTION_VARIABLES, 'keys.signing': algorithm === 'HS256' ? 'JWT_SECRET' : 'JWT_PRIVATE_KEY' }
   let text = message
   for (const [path, variable] of Object.entries(names)) text = text.split(path).join(variable)
-  return `${names[option] ?? option} ${text}`
+  // clients.confidential[2] -> OAUTH_CLIENTS[2]
+  const base = option.replace(/\[\d+\]$/, '')
+  return `${names[base] !== undefined ? names[base] + option.slice(base.length) : option} ${text}`
 }
 
 function signingKeyOption(
@@ -456,11 +494,6 @@ class Reader {
     return fallback
   }
 
-  /** a comma-separated list */
-  list(name: string): string[] {
-    return (this.optional(name) ?? '').split(',').map((s) => s.trim()).filter(Boolean)
-  }
-
   /** comma-separated list of exact origins (scheme://host[:port]) */
   origins(name: string): string[] {
     const raw = this.optional(name)
@@ -477,6 +510,12 @@ class Reader {
       if (!ok) this.problems.push(`${name}: "${o}" is not an origin like https://app.example.com (no path, no trailing slash)`)
     }
     return list
+  }
+
+  /** a comma-separated list; null when unset */
+  list(name: string): string[] | null {
+    const raw = this.optional(name)
+    return raw === null ? null : raw.split(',').map((s) => s.trim()).filter(Boolean)
   }
 
   oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {

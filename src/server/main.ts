@@ -25,10 +25,13 @@ async function main(): Promise<void> {
         process.exit(1)
       }, 10_000).unref()
       // Requests in flight finish while new ones get 503 (the socket stays open for that);
-      // then close() stops listening. A keep-alive connection that falls idle after its last
-      // answer would hold close() open until its timeout, so reap those.
+      // then close() stops listening. Once drained, nothing is left to answer: the connections
+      // still open are idle keep-alive ones, or ones a client opened without sending a
+      // request, which Node counts as busy until their headers time out (60 s). Either would
+      // hold close() open, so every connection is closed until it has returned.
       await app.drain()
-      const reaper = setInterval(() => app.server.closeIdleConnections(), 50)
+      const reaper = setInterval(() => app.server.closeAllConnections(), 50)
+      app.server.closeAllConnections()
       await app.close() // then the onClose hooks close the denylist listener and the pool
       clearInterval(reaper)
       await stopDatabase()

@@ -8,14 +8,43 @@
 // (one query per batch of notifications, never per request). An entry is dropped once every
 // access token that could carry its sid has expired: memory is bounded by revocations per
 // access-token lifetime.
+//
+// Each entry keeps when and why its session was revoked, and an observer (the revocation feed,
+// src/oauth/feed.ts) hears every sid the list learns, in the order it learns them.
 import type pg from 'pg'
-import { REVOCATION_CHANNEL } from './token-store.js'
+import { REVOCATION_CHANNEL, type RevokeReason } from './token-store.js'
+
+export interface RevokedRow {
+  id: string
+  revokedAt: Date
+  /** null for a row revoked before reasons were recorded, or with one this version does not know */
+  reason: string | null
+}
 
 export interface DenylistSource {
-  revokedSince(since: Date | null, lookbackMs: number): Promise<{ now: Date; families: { id: string; revokedAt: Date }[] }>
-  /** which of `ids` are revoked, and when */
-  revokedAmong(ids: string[]): Promise<{ id: string; revokedAt: Date }[]>
+  revokedSince(since: Date | null, lookbackMs: number): Promise<{ now: Date; families: RevokedRow[] }>
+  /** which of `ids` are revoked, when and why */
+  revokedAmong(ids: string[]): Promise<RevokedRow[]>
 }
+
+/** One revoked session, as the denylist holds it. */
+export interface DenylistEntry {
+  sid: string
+  /** ms since the epoch: the database's clock, or this instance's until the next catch-up */
+  revokedAt: number
+  reason: RevokeReason | 'unknown'
+}
+
+// Entries are one number each (revokedAt * 16 + the reason's index), which keeps the list at
+// the size the README states per revoked session; a Map of objects would about double it.
+const REASONS: (RevokeReason | 'unknown')[] = ['unknown', 'logout', 'reuse_detected', 'password_changed', 'admin', 'user_revoked', 'password_reset', 'email_change_undone']
+const REASON_SLOTS = 16
+const pack = (revokedAt: number, reason: string | null) => revokedAt * REASON_SLOTS + Math.max(0, REASONS.indexOf(reason as RevokeReason))
+const unpack = (sid: string, packed: number): DenylistEntry => ({
+  sid,
+  revokedAt: Math.floor(packed / REASON_SLOTS),
+  reason: REASONS[packed % REASON_SLOTS] ?? 'unknown',
+})
 
 export interface DenylistOptions {
   /** a connection that can LISTEN: direct to Postgres, never through a transaction pooler */
@@ -53,8 +82,9 @@ export interface ListenConnection {
 }
 
 export class Denylist {
-  /** sid -> time (ms, database clock) after which no live access token can carry it */
+  /** sid -> revoked_at (ms) and reason, packed (see pack) */
   private readonly entries = new Map<string, number>()
+  private readonly observers = new Set<(entry: DenylistEntry) => void>()
   // null until the first sync, which loads the last access-token lifetime of revocations.
   private cursor: Date | null = null
   private listener: ListenConnection | null = null
@@ -77,13 +107,51 @@ export class Denylist {
     return this.entries.size
   }
 
+  /** how long after revokedAt an entry matters (the access-token lifetime plus the timeouts) */
+  get retainMs(): number {
+    return this.opts.retainMs
+  }
+
   /**
-   * Immediate local effect for revocations made by this instance or heard by NOTIFY. Uses the
-   * local clock where the rest uses the database's; skew between them only shifts when the
-   * entry is dropped, and the next catch-up rewrites it with the database's time.
+   * Up to when (database clock, ms) the list is complete: the last catch-up's time less the
+   * commit-lag margin. Every revocation dated before it has been added, and heard by the
+   * observers. null before the first catch-up.
    */
-  add(sid: string, revokedAt = Date.now()): void {
-    this.entries.set(sid, revokedAt + this.opts.retainMs)
+  get completeUntil(): number | null {
+    return this.cursor?.getTime() ?? null
+  }
+
+  /** Every entry revoked at or after `since` (ms), oldest first. */
+  entriesSince(since: number): DenylistEntry[] {
+    const out: DenylistEntry[] = []
+    for (const [sid, packed] of this.entries) {
+      const entry = unpack(sid, packed)
+      if (entry.revokedAt >= since) out.push(entry)
+    }
+    return out.sort((a, b) => a.revokedAt - b.revokedAt)
+  }
+
+  /** Hears each sid the first time the list learns it; returns the unsubscribe. */
+  observe(listener: (entry: DenylistEntry) => void): () => void {
+    this.observers.add(listener)
+    return () => this.observers.delete(listener)
+  }
+
+  /**
+   * Immediate local effect for revocations made by this instance. Uses the local clock where
+   * the rest uses the database's; skew between them only shifts when the entry is dropped, and
+   * the next catch-up rewrites it with the database's time.
+   */
+  add(sid: string, reason: RevokeReason, revokedAt = Date.now()): void {
+    this.set(sid, revokedAt, reason)
+  }
+
+  private set(sid: string, revokedAt: number, reason: string | null): void {
+    const known = this.entries.has(sid)
+    this.entries.set(sid, pack(revokedAt, reason))
+    if (known || this.observers.size === 0) return
+    const entry = unpack(sid, this.entries.get(sid)!)
+    for (const listener of this.observers) listener(entry)
   }
 
   async start(): Promise<void> {
@@ -102,14 +170,15 @@ export class Denylist {
 
   async catchUp(): Promise<void> {
     const { now, families } = await this.source.revokedSince(this.cursor, this.opts.retainMs + COMMIT_LAG_MARGIN_MS)
-    for (const f of families) this.entries.set(f.id, f.revokedAt.getTime() + this.opts.retainMs)
+    for (const f of families) this.set(f.id, f.revokedAt.getTime(), f.reason)
     this.cursor = new Date(now.getTime() - COMMIT_LAG_MARGIN_MS)
     this.prune(now)
   }
 
   private prune(now: Date): void {
-    const t = now.getTime()
-    for (const [sid, until] of this.entries) if (until <= t) this.entries.delete(sid)
+    // revokedAt + retainMs <= now: every token that could carry it has expired
+    const oldest = (now.getTime() - this.opts.retainMs + 1) * REASON_SLOTS
+    for (const [sid, packed] of this.entries) if (packed < oldest) this.entries.delete(sid)
   }
 
   private schedule(): void {
@@ -165,7 +234,7 @@ export class Denylist {
       const ids = [...this.pending].slice(0, CONFIRM_BATCH)
       for (const id of ids) this.pending.delete(id)
       try {
-        for (const f of await this.source.revokedAmong(ids)) this.entries.set(f.id, f.revokedAt.getTime() + this.opts.retainMs)
+        for (const f of await this.source.revokedAmong(ids)) this.set(f.id, f.revokedAt.getTime(), f.reason)
       } catch (err) {
         this.opts.log.warn({ err }, 'denylist could not confirm notified revocations; the catch-up will')
       }

@@ -40,7 +40,7 @@ export interface StartOptions {
 }
 
 export interface RevocationSink {
-  add(familyId: string): void
+  add(familyId: string, reason: RevokeReason): void
 }
 
 export interface SessionEvents {
@@ -151,7 +151,7 @@ export class SessionService {
       return this.settle(err.outcome, child, meta)
     }
     if (!done) return null
-    for (const f of done.revoked) this.denylist.add(f.id)
+    for (const f of done.revoked) this.denylist.add(f.id, reason)
     await this.revoked(done.revoked, reason, meta)
     return this.settle(done.outcome, child, meta)
   }
@@ -187,7 +187,7 @@ export class SessionService {
         // Nothing was spent or minted: the same token works once the window has passed.
         throw new ApiError('too_many_requests', 'Too many refreshes for this session; retry after Retry-After.', outcome.retryAfterSec)
       case 'reuse':
-        this.denylist.add(familyId)
+        this.denylist.add(familyId, 'reuse_detected')
         await this.opts.events.recordNow(
           { type: 'reuse_detected', userId, familyId, ...meta },
           { type: 'family_revoked', userId, familyId, reason: 'reuse_detected', ...meta },
@@ -237,7 +237,7 @@ export class SessionService {
   /** Revokes one family (only if it is `userId`'s, when given); idempotent. True when this call revoked it. */
   async revoke(familyId: string, reason: RevokeReason, userId?: string, meta: SessionMeta = NO_META): Promise<boolean> {
     const revoked = await this.store.revokeFamily(familyId, reason, userId)
-    this.denylist.add(familyId)
+    this.denylist.add(familyId, reason)
     if (revoked) await this.revoked([revoked], reason, meta)
     return revoked !== null
   }
@@ -246,7 +246,7 @@ export class SessionService {
   async revokeOwn(userId: string, familyId: string, reason: RevokeReason, meta: SessionMeta): Promise<'revoked' | 'already_revoked' | 'not_found'> {
     const result = await this.store.revokeOwnFamily(userId, familyId, reason)
     if (result.outcome === 'revoked') {
-      this.denylist.add(familyId)
+      this.denylist.add(familyId, reason)
       await this.revoked([result.family], reason, meta)
     }
     return result.outcome
@@ -255,7 +255,7 @@ export class SessionService {
   /** Revokes every family of a user but `keepFamilyId`; returns the ids revoked. */
   async revokeAll(userId: string, reason: RevokeReason, keepFamilyId: string | null, meta: SessionMeta): Promise<string[]> {
     const revoked = await this.store.revokeUserFamilies(userId, reason, keepFamilyId)
-    for (const f of revoked) this.denylist.add(f.id)
+    for (const f of revoked) this.denylist.add(f.id, reason)
     await this.revoked(revoked, reason, meta)
     return revoked.map((f) => f.id)
   }
@@ -274,7 +274,7 @@ export class SessionService {
       return { changed, revoked }
     })
     if (!done) return null
-    for (const f of done.revoked) this.denylist.add(f.id)
+    for (const f of done.revoked) this.denylist.add(f.id, reason)
     await this.revoked(done.revoked, reason, meta)
     return done.changed.value
   }
@@ -287,6 +287,21 @@ export class SessionService {
     const updated = await this.store.updateClaims(familyId, userId, claims, tx)
     if (!updated) throw new ApiError('session_revoked')
     return updated
+  }
+
+  /** RFC 7662 for a refresh token: its session while it is the family's live token, else null. */
+  async liveSessionOfRefreshToken(token: string) {
+    return isWellFormedRefreshToken(token) ? this.store.liveSessionOf(hashRefreshToken(token)) : null
+  }
+
+  /** The session a refresh token (spent or live) belongs to, with its claims; null for a token we never issued. */
+  async sessionOfRefreshToken(token: string) {
+    return isWellFormedRefreshToken(token) ? this.store.familyOfToken(hashRefreshToken(token)) : null
+  }
+
+  /** Whether a session is still live, read from its row: never the eventually-consistent denylist. */
+  isLive(familyId: string): Promise<boolean> {
+    return this.store.isLiveFamily(familyId)
   }
 
   list(userId: string): Promise<LiveFamily[]> {

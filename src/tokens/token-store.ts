@@ -1,6 +1,7 @@
 // The only module that reads or writes token_families and refresh_tokens. Time comes from
 // the database (now()), so every instance agrees on windows and expiries.
-import { randomUUID } from 'node:crypto'
+import { uuidv7 } from '../db/uuid-v7.js'
+import type pg from 'pg'
 import type { PrismaClient } from '../generated/prisma/client.js'
 import type { Tx } from '../db/client.js'
 import { parseSessionClaims, type SessionClaims } from '../auth/access-claims.js'
@@ -11,6 +12,21 @@ import type { AuditEvent } from '../audit/events.js'
 const sessionClaimsOf = (value: unknown): SessionClaims => parseSessionClaims(value) ?? {}
 
 export const REVOCATION_CHANNEL = 'auth_token_family_revoked'
+
+const ROTATE_SQL = `
+  SELECT kind, family_id, user_id, email, email_verified, claims, retry_after_sec, decided_at FROM auth.rotate_refresh_token(
+    $1::char(64), $2::char(64), $3::uuid, $4::bigint, $5::bigint, $6::integer, $7::bigint, $8::boolean, $9::uuid, $10::integer, $11::timestamptz)`
+
+interface RotateRow {
+  kind: RotationResult['kind']
+  family_id: string
+  user_id: string
+  email: string
+  email_verified: boolean
+  claims: unknown
+  retry_after_sec: number
+  decided_at: Date
+}
 
 export type RevokeReason =
   | 'logout'
@@ -83,6 +99,8 @@ export interface TimeoutOptions {
 export class TokenStore {
   constructor(
     private readonly prisma: PrismaClient,
+    /** the pool Prisma runs on (counted like it), for the statement every refresh sends */
+    private readonly pool: Pick<pg.Pool, 'query'>,
     private readonly timeouts: TimeoutOptions,
   ) {}
 
@@ -109,8 +127,8 @@ export class TokenStore {
     /** the audit row of the session's start, written by the same statement */
     audit?: { type: AuditEvent['type']; at: Date; reason?: string | null }
   }, tx: Tx | PrismaClient = this.prisma): Promise<{ familyId: string; expiresAt: Date } | null> {
-    const familyId = randomUUID()
-    const tokenId = randomUUID()
+    const familyId = uuidv7()
+    const tokenId = uuidv7()
     const rows = await tx.$queryRaw<{ expires_at: Date }[]>`
       WITH owner AS (
         SELECT id FROM auth.users
@@ -134,7 +152,7 @@ export class TokenStore {
         WHERE key = ANY(${args.resetAttempts ?? []}::char(64)[]) AND EXISTS (SELECT 1 FROM tok)
       ), audit AS (
         INSERT INTO auth.audit_events (id, user_id, family_id, type, reason, ip, user_agent, created_at)
-        SELECT gen_random_uuid(), ${args.userId}::uuid, fam.id, ${args.audit?.type ?? null}, ${args.audit?.reason ?? null}, ${args.meta.ip}, ${args.meta.userAgent}, ${args.audit?.at ?? null}::timestamptz
+        SELECT ${uuidv7()}::uuid, ${args.userId}::uuid, fam.id, ${args.audit?.type ?? null}, ${args.audit?.reason ?? null}, ${args.meta.ip}, ${args.meta.userAgent}, ${args.audit?.at ?? null}::timestamptz
         FROM fam WHERE ${args.audit !== undefined}::boolean
       )
       SELECT expires_at FROM tok`
@@ -154,6 +172,36 @@ export class TokenStore {
     return rows[0] ? sessionClaimsOf(rows[0].claims) : null
   }
 
+  /**
+   * The session a refresh token belongs to, if that token is the family's live one (unspent,
+   * not idled out, its family neither revoked nor past its absolute expiry): introspection's
+   * question. Null for any other token.
+   */
+  async liveSessionOf(tokenHash: string): Promise<{ familyId: string; userId: string; claims: SessionClaims; issuedAt: Date; expiresAt: Date } | null> {
+    const rows = await this.prisma.$queryRaw<{ family_id: string; user_id: string; claims: unknown; created_at: Date; expires_at: Date }[]>`
+      SELECT f.id AS family_id, f.user_id, f.claims, t.created_at, LEAST(t.expires_at, f.expires_at) AS expires_at
+      FROM auth.refresh_tokens t JOIN auth.token_families f ON f.id = t.family_id
+      WHERE t.token_hash = ${tokenHash} AND t.spent_at IS NULL AND f.revoked_at IS NULL
+        AND t.expires_at > now() AND f.expires_at > now()`
+    const r = rows[0]
+    return r ? { familyId: r.family_id, userId: r.user_id, claims: sessionClaimsOf(r.claims), issuedAt: r.created_at, expiresAt: r.expires_at } : null
+  }
+
+  /** The family a refresh token (spent or not) belongs to, with the session's claims; null for a token never issued. */
+  async familyOfToken(tokenHash: string): Promise<{ familyId: string; claims: SessionClaims } | null> {
+    const rows = await this.prisma.$queryRaw<{ family_id: string; claims: unknown }[]>`
+      SELECT f.id AS family_id, f.claims FROM auth.refresh_tokens t JOIN auth.token_families f ON f.id = t.family_id
+      WHERE t.token_hash = ${tokenHash}`
+    return rows[0] ? { familyId: rows[0].family_id, claims: sessionClaimsOf(rows[0].claims) } : null
+  }
+
+  /** Whether a session can still issue tokens: its family exists and is not revoked (introspection reads it, never the denylist). */
+  async isLiveFamily(familyId: string): Promise<boolean> {
+    const rows = await this.prisma.$queryRaw<{ id: string }[]>`
+      SELECT id FROM auth.token_families WHERE id = ${familyId}::uuid AND revoked_at IS NULL`
+    return rows.length > 0
+  }
+
   async findFamilyIdByHash(tokenHash: string): Promise<{ tokenId: string; familyId: string } | null> {
     const row = await this.prisma.refreshToken.findUnique({
       where: { tokenHash },
@@ -169,21 +217,21 @@ export class TokenStore {
    * one's result. Null, having changed nothing, for a token that was never issued. Inside a
    * caller's transaction with `tx`.
    */
-  async rotate(args: RotateArgs, tx: Tx | PrismaClient = this.prisma): Promise<RotationResult | null> {
+  async rotate(args: RotateArgs, tx?: Tx): Promise<RotationResult | null> {
     const limit = args.limit
-    const rows = await tx.$queryRaw<
-      { kind: RotationResult['kind']; family_id: string; user_id: string; email: string; email_verified: boolean; claims: unknown; retry_after_sec: number; decided_at: Date }[]
-    >`
-      SELECT kind, family_id, user_id, email, email_verified, claims, retry_after_sec, decided_at FROM auth.rotate_refresh_token(
-        ${args.tokenHash}::char(64), ${args.childHash}::char(64), ${args.childId ?? randomUUID()}::uuid,
-        ${args.ttlMs}::bigint, ${args.windowMs}::bigint,
-        ${limit?.max ?? null}::integer, ${limit?.windowMs ?? 0}::bigint,
-        ${args.revokeOnReuse}::boolean, ${args.expectedFamily}::uuid,
-        ${this.timeouts.lockTimeoutMs}::integer, ${args.now ?? null}::timestamptz)`
+    const params = [
+      args.tokenHash, args.childHash, args.childId ?? uuidv7(), args.ttlMs, args.windowMs,
+      limit?.max ?? null, limit?.windowMs ?? 0, args.revokeOnReuse, args.expectedFamily,
+      this.timeouts.lockTimeoutMs, args.now ?? null,
+    ]
+    // The hot path (every refresh) goes to the pool directly: through Prisma's raw query the
+    // same statement costs the server about 70 µs more CPU, a quarter of a refresh's.
+    const rows = tx ? await tx.$queryRawUnsafe<RotateRow[]>(ROTATE_SQL, ...params) : (await this.pool.query<RotateRow>(ROTATE_SQL, params)).rows
     const r = rows[0]
     if (!r) return null
     return { kind: r.kind, familyId: r.family_id, userId: r.user_id, email: r.email, emailVerified: r.email_verified, claims: sessionClaimsOf(r.claims), retryAfterSec: r.retry_after_sec, decidedAt: r.decided_at }
   }
+
 
   /** An interactive transaction bounded like every statement: waits and runs past these answer 503. */
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
@@ -302,10 +350,10 @@ export class TokenStore {
    * Which of `ids` are revoked, with when: a notification names a family, and only the row
    * says whether it really was revoked (any role that can connect can send a notification).
    */
-  async revokedAmong(ids: string[]): Promise<{ id: string; revokedAt: Date }[]> {
-    const rows = await this.prisma.$queryRaw<{ id: string; revoked_at: Date }[]>`
-      SELECT id, revoked_at FROM auth.token_families WHERE id = ANY(${ids}::uuid[]) AND revoked_at IS NOT NULL`
-    return rows.map((r) => ({ id: r.id, revokedAt: r.revoked_at }))
+  async revokedAmong(ids: string[]): Promise<{ id: string; revokedAt: Date; reason: string | null }[]> {
+    const rows = await this.prisma.$queryRaw<{ id: string; revoked_at: Date; revoked_reason: string | null }[]>`
+      SELECT id, revoked_at, revoked_reason FROM auth.token_families WHERE id = ANY(${ids}::uuid[]) AND revoked_at IS NOT NULL`
+    return rows.map((r) => ({ id: r.id, revokedAt: r.revoked_at, reason: r.revoked_reason }))
   }
 
   /**
@@ -315,15 +363,15 @@ export class TokenStore {
   async revokedSince(
     since: Date | null,
     lookbackMs: number,
-  ): Promise<{ now: Date; families: { id: string; revokedAt: Date }[] }> {
-    const rows = await this.prisma.$queryRaw<{ now: Date; id: string | null; revoked_at: Date | null }[]>`
-      SELECT now() AS now, f.id, f.revoked_at
+  ): Promise<{ now: Date; families: { id: string; revokedAt: Date; reason: string | null }[] }> {
+    const rows = await this.prisma.$queryRaw<{ now: Date; id: string | null; revoked_at: Date | null; revoked_reason: string | null }[]>`
+      SELECT now() AS now, f.id, f.revoked_at, f.revoked_reason
       FROM (SELECT 1) AS one
       LEFT JOIN auth.token_families f
         ON f.revoked_at > COALESCE(${since}::timestamptz, now() - make_interval(secs => ${lookbackMs / 1000}))`
     return {
       now: rows[0]!.now,
-      families: rows.flatMap((r) => (r.id && r.revoked_at ? [{ id: r.id, revokedAt: r.revoked_at }] : [])),
+      families: rows.flatMap((r) => (r.id && r.revoked_at ? [{ id: r.id, revokedAt: r.revoked_at, reason: r.revoked_reason }] : [])),
     }
   }
 }

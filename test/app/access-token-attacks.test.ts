@@ -1,5 +1,7 @@
 import { cookieNames } from '../../src/http/transport.js'
-// Regression tests for access-token verification on GET /me, over both transports.
+// Regression tests for access-token verification on GET /me, over both transports, and on a
+// route of a resource server (the plugin for services in other processes, which verifies with
+// the keys it fetched from the JWKS) that the same corpus is sent to.
 //
 // Every forged token here is built by hand with node:crypto (never by a JWT library, which
 // may refuse to produce it). Tokens whose only fault is their claims or header are signed
@@ -15,7 +17,9 @@ import {
   sign as cryptoSign,
   type KeyObject,
 } from 'node:crypto'
-import type { LightMyRequestResponse } from 'fastify'
+import Fastify, { type FastifyError, type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import resourceServer from '../../src/resource-server/index.js'
+import { freePort } from '../../src/db/embedded.js'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { ERROR_CATALOGUE, type ErrorCode } from '../../src/errors.js'
 import { buildTestApp, testConfig, type TestApp } from '../helpers/app.js'
@@ -70,6 +74,8 @@ interface TransportCase {
   name: string
   /** headers that carry `token` as the access token */
   headers(token: string): Record<string, string>
+  /** the app answering: the auth service's /auth/me, or the resource server's /me */
+  app?: () => FastifyInstance
 }
 
 let t: TestApp
@@ -90,10 +96,30 @@ const attacker = {
 const TRANSPORTS: TransportCase[] = [
   { name: 'Authorization: Bearer', headers: (token) => ({ authorization: `Bearer ${token}` }) },
   { name: 'access cookie', headers: (token) => ({ cookie: `${cookieNames(t.config.cookies.secure).access}=${token}` }) },
+  { name: 'Bearer, on a resource server', headers: (token) => ({ authorization: `Bearer ${token}` }), app: () => rs },
 ]
 
-function me(app: TestApp['app'], headers: Record<string, string>) {
-  return app.inject({ method: 'GET', url: '/auth/me', headers })
+function me(app: FastifyInstance, headers: Record<string, string>) {
+  return app.inject({ method: 'GET', url: app === rs ? '/me' : '/auth/me', headers })
+}
+
+// A service in another process, as a team would write it: the resource-server plugin against
+// the running auth service, a route answering like /auth/me, errors in the catalogue's shape.
+let rs: FastifyInstance
+const RS_SECRET = randomBytes(32).toString('base64url')
+async function startResourceServer(issuer: string): Promise<FastifyInstance> {
+  const app = Fastify()
+  app.setErrorHandler((err: FastifyError, _request, reply) => {
+    reply.code(err.statusCode ?? 500).send({ error: err.code, error_description: err.message })
+  })
+  await app.register(resourceServer, { issuer, clientId: 'attacks-rs', clientSecret: RS_SECRET, allowHttp: true })
+  app.get('/me', { onRequest: app.authn.authenticate }, async (request) => ({
+    id: request.authn!.sub,
+    email_verified: request.authn!.email_verified,
+    session_id: request.authn!.sid,
+  }))
+  await app.ready()
+  return app
 }
 
 // Counted so a run reports how many forged or malformed tokens were tried and refused.
@@ -119,7 +145,7 @@ function expectClientError(res: LightMyRequestResponse) {
 
 function expectAccepted(res: LightMyRequestResponse) {
   expect(res.statusCode, res.body).toBe(200)
-  expect(res.json()).toEqual({ id: realClaims.sub, email: realClaims.email, email_verified: realClaims.email_verified, session_id: realClaims.sid })
+  expect(res.json()).toEqual({ id: realClaims.sub, email_verified: realClaims.email_verified, session_id: realClaims.sid })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -150,12 +176,20 @@ interface TokenCase {
 }
 
 beforeAll(async () => {
-  t = await buildTestApp()
+  const port = await freePort()
+  t = await buildTestApp({ env: { HOST: '127.0.0.1', PORT: String(port), OAUTH_CLIENTS: JSON.stringify([{ client_id: 'attacks-rs', client_secret: RS_SECRET }]) } })
+  await t.app.listen({ host: '127.0.0.1', port })
+  rs = await startResourceServer(t.config.jwt.issuer)
   serverKey = createPrivateKey(t.config.jwt.key.signKey)
   session = await loginBearer(t.app)
   realClaims = decodeSegment(session.accessToken, 1)
+  // Its feed has synced (before that, even a good token is answered 503).
+  await vi.waitFor(async () => expect((await me(rs, { authorization: `Bearer ${session.accessToken}` })).statusCode).toBe(200), { timeout: 5000 })
 })
-afterAll(() => t?.close())
+afterAll(async () => {
+  await rs?.close()
+  await t?.close()
+})
 afterAll(() => console.info(`[attacks] ${refused} forged or malformed tokens refused with 401 invalid_token, ${clientErrors} malformed Authorization headers answered 4xx`))
 
 // ---------------------------------------------------------------------------------------
@@ -170,13 +204,13 @@ describe('test setup', () => {
 
   it('the server issues tokens with exactly the header and claims the forgeries imitate', () => {
     expect(decodeSegment(session.accessToken, 0)).toEqual(goodHeader())
-    expect(Object.keys(realClaims).sort()).toEqual(['amr', 'aud', 'auth_time', 'email', 'email_verified', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub'])
-    expect(realClaims).toMatchObject({ iss: t.config.jwt.issuer, aud: t.config.jwt.audience, email: session.email })
+    expect(Object.keys(realClaims).sort()).toEqual(['amr', 'aud', 'auth_time', 'client_id', 'email_verified', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub'])
+    expect(realClaims).toMatchObject({ iss: t.config.jwt.issuer, aud: t.config.jwt.audience, client_id: 'web', amr: ['pwd'] })
   })
 })
 
 describe.each(named(TRANSPORTS))('GET /me over %s', (_name, transport) => {
-  const send = (token: string) => me(t.app, transport.headers(token))
+  const send = (token: string) => me(transport.app?.() ?? t.app, transport.headers(token))
 
   describe('controls', () => {
     it('a token the server issued is accepted', async () => {
@@ -493,7 +527,7 @@ describe.each(named(TRANSPORTS))('GET /me over %s', (_name, transport) => {
         token: () => withKey(serverKey, {}, { aud: [t.config.jwt.audience, 'some-other-api'] }),
       },
       { name: 'aud as an array holding only the right audience', token: () => withKey(serverKey, {}, { aud: [t.config.jwt.audience] }) },
-      ...['iss', 'aud', 'exp', 'sub', 'sid', 'jti', 'iat', 'email', 'email_verified'].map((claim) => ({
+      ...['iss', 'aud', 'exp', 'sub', 'sid', 'jti', 'iat', 'email_verified'].map((claim) => ({
         name: `missing ${claim}`,
         token: () => signEdDSA(goodHeader(), goodClaims({}, [claim]), serverKey),
       })),
@@ -514,6 +548,8 @@ describe.each(named(TRANSPORTS))('GET /me over %s', (_name, transport) => {
       { name: 'sub empty', token: () => withKey(serverKey, {}, { sub: '' }) },
       { name: 'sid null', token: () => withKey(serverKey, {}, { sid: null }) },
       { name: 'email as an object', token: () => withKey(serverKey, {}, { email: { $ne: null } }) },
+      { name: 'email empty', token: () => withKey(serverKey, {}, { email: '' }) },
+      { name: 'client_id as a number', token: () => withKey(serverKey, {}, { client_id: 7 }) },
       { name: 'exp as a string', token: () => withKey(serverKey, {}, { exp: String(now() + 300) }) },
       { name: 'exp as a fraction', token: () => withKey(serverKey, {}, { exp: now() + 300.5 }) },
       { name: 'iat as a string', token: () => withKey(serverKey, {}, { iat: String(now()) }) },
@@ -675,7 +711,7 @@ describe('HS256 configuration', () => {
     for (const transport of TRANSPORTS) {
       const res = await me(hs.app, transport.headers(hsSession.accessToken))
       expect(res.statusCode, res.body).toBe(200)
-      expect(res.json().email).toBe(hsSession.email)
+      expect(res.json().session_id).toBe(hsClaims.sid)
     }
   })
 

@@ -101,6 +101,17 @@ describe('a notification is a hint, never a revocation by itself', () => {
     await timeUntil(async () => (await me(a.base, s.accessToken)).json?.error === 'session_revoked', 1000)
   })
 
+  // Junk must not delay the real thing: a payload that is not a session id, heard in the same
+  // batch as a genuine revocation, would make the one confirming query fail, leaving the
+  // revocation to the catch-up (a minute here) instead of a second.
+  it('junk notified beside a real revocation: the revocation is still felt within a second', async () => {
+    const a = cluster.instances[0]!
+    const s = await signup(a.base)
+    await adminQuery(`UPDATE auth.token_families SET revoked_at = clock_timestamp(), revoked_reason = 'admin' WHERE id = $1`, [s.sid], cluster.databaseUrl)
+    await adminQuery('SELECT pg_notify($1, $2), pg_notify($1, $3)', ['auth_token_family_revoked', 'not-a-session-id', s.sid], cluster.databaseUrl)
+    await timeUntil(async () => (await me(a.base, s.accessToken)).json?.error === 'session_revoked', 1000)
+  })
+
   it('junk payloads are not stored', async () => {
     const a = cluster.instances[0]!
     const before = await metricValue(a.app, 'auth_denylist_size')

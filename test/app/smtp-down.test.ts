@@ -65,3 +65,36 @@ it('sends again once the server is back', async () => {
     await smtp.close()
   }
 })
+
+// The worse failure: a server that accepts the connection and then says nothing (a hung
+// provider, a firewall that swallows packets). The answer must not wait for it; each attempt
+// gives up after MAIL_TIMEOUT_MS, and the mail is retried and then given up like any other.
+it('a server that accepts and never answers: the answer does not wait, each attempt times out', async () => {
+  const silent = createServer(() => {}) // holds every connection open, writes nothing
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+  const silentLines: string[] = []
+  const app = await buildTestApp({
+    env: { SMTP_URL: `smtp://127.0.0.1:${(silent.address() as { port: number }).port}`, MAIL_SEND_ATTEMPTS: '2', MAIL_RETRY_BASE_MS: '20', MAIL_TIMEOUT_MS: '1500', LOG_LEVEL: 'info' },
+    logStream: { write: (l: string) => void silentLines.push(l) },
+  })
+  try {
+    const started = Date.now()
+    const res = await app.app.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: (await register(app.app)).email } })
+    const answeredIn = Date.now() - started
+    expect(res.statusCode).toBe(202)
+    // Well under one timeout: the send had not even given up its first attempt yet.
+    expect(answeredIn).toBeLessThan(1000)
+    const lines = () => silentLines.map((l) => JSON.parse(l) as { msg: string; attempts?: number; err?: { message?: string; code?: string } })
+    const deadline = Date.now() + 10_000
+    while (!lines().some((l) => l.msg === 'mail could not be sent; given up' && l.attempts === 2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    const givenUp = lines().filter((l) => l.msg === 'mail could not be sent; given up')
+    expect(givenUp.map((l) => l.attempts)).toContain(2)
+    expect(JSON.stringify(givenUp.map((l) => l.err))).toMatch(/timeout|ETIMEDOUT/i)
+    // Two mails (verification at register, then the reset), each tried twice and given up after
+    // its timeouts: at least one timeout apart from the answer.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1500)
+  } finally {
+    await app.close()
+    await new Promise<void>((resolve) => silent.close(() => resolve()))
+  }
+}, 30_000)

@@ -56,7 +56,7 @@ export async function startApp(env: Record<string, string> = {}): Promise<Runnin
   // tests (the harness, unlike the page, can touch httpOnly cookies).
   // The port is chosen first: mail links point at the demo page on PORT (http://localhost:PORT).
   const port = env.PORT !== undefined ? Number(env.PORT) : await freePort()
-  const config = testConfig({ ACCESS_TOKEN_TTL: '30', PORT: String(port), ...env })
+  const config = testConfig({ ACCESS_TOKEN_TTL: '30', PORT: String(port), ACCESS_TOKEN_EMAIL: 'true', ...env })
   const app = await buildServer({ config, databaseUrl: db.url })
 
   const seen: Seen[] = []

@@ -87,4 +87,19 @@ describe('SIGTERM', () => {
     expect(await connections()).toBe(0)
     for (const a of agents) a.destroy()
   }, 60_000)
+
+  // A client may open a connection and send nothing (a preconnecting HTTP client, a health
+  // checker, a stuck peer). Node counts it as busy until its headers timeout (60 s), so a close
+  // that waits for it would outlast the shutdown's 10 s limit, which exits 1.
+  it('a connection that never sends a request does not hold the exit', async () => {
+    const server = await startServer({ DATABASE_URL: db.url, ...benchSecrets() })
+    const silent = net.connect(Number(new URL(server.base).port), '127.0.0.1')
+    await once(silent, 'connect')
+    const closed = once(silent, 'close')
+    const exited = once(server.child, 'exit')
+    server.child.kill('SIGTERM')
+    const [code] = await exited
+    expect(code).toBe(0)
+    await closed
+  }, 30_000)
 })

@@ -274,7 +274,7 @@ describe('options are checked at register, named in the error', () => {
   })
 
   it('mail: required in production, never the log there; templates, links and the verification setting checked, named', async () => {
-    const base = { database: 'postgresql://x@127.0.0.1/db', keys: { signing: { kid: 'k', privateKey: SIGNING_KEY }, refreshTokenSecret: REFRESH_SECRET }, mfa: { encryptionKey: randomBytes(32) } }
+    const base = { database: 'postgresql://x@127.0.0.1/db', keys: { signing: { kid: 'k', privateKey: SIGNING_KEY }, refreshTokenSecret: REFRESH_SECRET }, mfa: { encryptionKey: randomBytes(32) }, tokens: { issuer: 'https://api.example.com/auth' } }
     expect(await problemsOf(base)).toEqual(['mail'])
     expect(await problemsOf({ ...base, mail: { transport: 'log', from: 'a@example.com' } })).toEqual(['mail.transport'])
     expect(await problemsOf({ ...base, mail: { transport: 'smtp://h:25' } })).toEqual(['mail.from'])
@@ -301,6 +301,7 @@ describe('options are checked at register, named in the error', () => {
       keys: { signing: { kid: 'k', privateKey: SIGNING_KEY }, refreshTokenSecret: REFRESH_SECRET },
       mail: { transport: 'smtps://u:p@h:465', from: 'Example <a@example.com>' },
       mfa: { encryptionKey: randomBytes(32) },
+      tokens: { issuer: 'https://api.example.com/auth' },
     }
     const app = Fastify({ trustProxy: true })
     const err = await app.register(auth, production as AuthPluginOptions).ready().then(() => null, (e: Error) => e)

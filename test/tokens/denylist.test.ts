@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { Denylist, denylistRetentionMs, type DenylistSource } from '../../src/tokens/denylist.js'
 
 function fakeSource() {
-  const revoked: { id: string; revokedAt: Date }[] = []
+  const revoked: { id: string; revokedAt: Date; reason: string | null }[] = []
   let now = new Date('2026-01-01T00:00:00Z')
   const queries: Date[] = []
   const source: DenylistSource = {
@@ -19,7 +19,7 @@ function fakeSource() {
   return {
     source,
     queries,
-    revoke: (id: string, agoMs = 0) => revoked.push({ id, revokedAt: new Date(now.getTime() - agoMs) }),
+    revoke: (id: string, agoMs = 0, reason: string | null = 'logout') => revoked.push({ id, revokedAt: new Date(now.getTime() - agoMs), reason }),
     advance: (ms: number) => (now = new Date(now.getTime() + ms)),
   }
 }
@@ -58,9 +58,31 @@ describe('Denylist', () => {
   it('entries added locally count at once', () => {
     const f = fakeSource()
     const list = new Denylist(f.source, { connectListener: () => Promise.reject(new Error('not listening in this test')), retainMs: 900_000, syncIntervalMs: 500, log: quietLog })
-    list.add('mine')
+    list.add('mine', 'logout')
     expect(list.has('mine')).toBe(true)
     expect(list.has('other')).toBe(false)
+  })
+
+  it('keeps when and why each session was revoked, and tells an observer each sid once, as it learns it', async () => {
+    const f = fakeSource()
+    const list = new Denylist(f.source, { connectListener: () => Promise.reject(new Error('not listening in this test')), retainMs: 900_000, syncIntervalMs: 500, log: quietLog })
+    const heard: { sid: string; revokedAt: number; reason: string }[] = []
+    const stop = list.observe((e) => heard.push(e))
+    f.revoke('by-admin', 2_000, 'admin')
+    f.revoke('from-an-old-row', 1_000, null)
+    await list.catchUp()
+    list.add('by-admin', 'admin', new Date('2026-01-01T00:00:00Z').getTime() - 2_000) // learnt again: not news
+    list.add('here', 'reuse_detected', 5)
+    expect(heard).toEqual([
+      { sid: 'by-admin', revokedAt: new Date('2026-01-01T00:00:00Z').getTime() - 2_000, reason: 'admin' },
+      { sid: 'from-an-old-row', revokedAt: new Date('2026-01-01T00:00:00Z').getTime() - 1_000, reason: 'unknown' },
+      { sid: 'here', revokedAt: 5, reason: 'reuse_detected' },
+    ])
+    expect(list.entriesSince(new Date('2026-01-01T00:00:00Z').getTime() - 1_500).map((e) => e.sid)).toEqual(['from-an-old-row'])
+    expect(list.completeUntil).toBe(new Date('2026-01-01T00:00:00Z').getTime() - 30_000)
+    stop()
+    list.add('unheard', 'logout')
+    expect(heard).toHaveLength(3)
   })
 
   it('the retention covers the access-token lifetime plus the lock and statement timeouts', () => {

@@ -53,6 +53,7 @@ CREATE TABLE "mfa_challenges" (
     "purpose" TEXT NOT NULL,
     "user_id" UUID,
     "credentials_version" INTEGER,
+    "client_id" TEXT,
     "webauthn_challenge" TEXT,
     "created_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "expires_at" TIMESTAMPTZ(3) NOT NULL,

@@ -1,11 +1,12 @@
 // Passkeys: registered while logged in, listed and removed; and a login with a passkey alone.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { RouteDeps } from '../context.js'
-import { ACCESS_TOKEN_SECURITY, NoContent, TRANSPORT_NOTE, TokenResponse, Type, errorResponses } from '../../schemas/common.js'
+import { ACCESS_TOKEN_SECURITY, ClientIdField, NoContent, TRANSPORT_NOTE, TokenResponse, Type, errorResponses } from '../../schemas/common.js'
 import { AssertionCredentialSchema, CreationOptions, PasskeyName, PasskeyView, RegistrationCredentialSchema, RequestOptions } from '../../schemas/mfa.js'
 import type { Passkey } from '../../mfa/passkey-store.js'
 import type { AssertionCredential, RegistrationCredential } from '../../mfa/passkey-service.js'
 import { requestMeta } from '../../http/meta.js'
+import { ApiError } from '../../errors.js'
 
 const view = (p: Passkey) => ({
   id: p.id,
@@ -53,7 +54,7 @@ const passkeys: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, t
     async (request) => {
       const caller = request.authn!
       await core.mfa.requireRecent(caller, { enrolling: true })
-      return { options: await core.passkeys.registrationOptions({ id: caller.sub, email: caller.email }) }
+      return { options: await core.passkeys.registrationOptions(caller.sub) }
     },
   )
 
@@ -119,12 +120,17 @@ const passkeys: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, t
         tags: ['passkeys'],
         summary: 'Log in with a passkey alone',
         description: `The result of navigator.credentials.get() for options from POST /passkeys/login/options, made on a configured origin: a user-verified passkey counts as both factors (amr: hwk or swk, and mfa). Any failure is 400 invalid_passkey. ${TRANSPORT_NOTE}`,
-        body: Type.Object({ credential: AssertionCredentialSchema }, { additionalProperties: false }),
+        body: Type.Object(
+          { credential: AssertionCredentialSchema, client_id: Type.Optional({ ...ClientIdField, description: 'the public client logging in, as at POST /login' }) },
+          { additionalProperties: false },
+        ),
         response: { 200: TokenResponse, ...errorResponses(400, 403, 404, 429, 503) },
       },
     },
     async (request, reply) => {
-      const session = await core.mfa.passkeyLogin(request.body.credential as AssertionCredential, requestMeta(request))
+      const { client_id: clientId = core.settings.clients.defaultClient } = request.body
+      if (!core.settings.clients.publicClients.has(clientId)) throw new ApiError('invalid_request', 'Unknown client_id.')
+      const session = await core.mfa.passkeyLogin(request.body.credential as AssertionCredential, requestMeta(request), { client_id: clientId })
       return core.transport.sendTokens(request, reply, { userId: session.userId, accessToken: tokens.sign(session), refreshToken: session.refreshToken })
     },
   )

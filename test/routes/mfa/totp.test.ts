@@ -177,6 +177,16 @@ describe('login with the authenticator app', () => {
     expect([again.statusCode, again.json().error]).toEqual([401, 'invalid_mfa_challenge'])
   })
 
+  it('the client the login named (RFC 9068 client_id) is the session's after the second step', async () => {
+    const u = await enrolled()
+    const res = await t.app.inject({ method: 'POST', url: '/auth/login', payload: { email: u.email, password: u.password, client_id: 'mobile' } })
+    expect(res.json().error).toBe('mfa_required')
+    clock.now += 30_000
+    const ok = await verify({ challenge: res.json().challenge, code: totp(u.secret, clock.now) })
+    expect(claimsOf(ok.json().access_token).client_id).toBe('mobile')
+    expect(claimsOf((await refreshJson(t.app, ok.json().refresh_token)).json().access_token).client_id).toBe('mobile')
+  })
+
   it('accepts a code once: the same code, on a new challenge within its window, is refused, and so is an older one', async () => {
     const u = await enrolled() // used the code of the current step
     const used = totp(u.secret, clock.now)

