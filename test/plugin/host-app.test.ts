@@ -324,6 +324,7 @@ describe('options are checked at register, named in the error', () => {
       database: 'postgresql://x@127.0.0.1/db',
       keys: { signing: { kid: 'k', privateKey: SIGNING_KEY }, refreshTokenSecret: REFRESH_SECRET },
       mail: { transport: 'smtps://u:p@h:465', from: 'Example <a@example.com>' },
+      tokens: { issuer: 'https://api.example.com/auth' },
     }
     expect(await problemsOf(base)).toEqual(['mfa.encryptionKey'])
     expect(await problemsOf({ ...base, mfa: { encryptionKey: 'changeme-changeme-changeme-changeme' } })).toEqual(['mfa.encryptionKey'])

@@ -177,7 +177,7 @@ describe('login with the authenticator app', () => {
     expect([again.statusCode, again.json().error]).toEqual([401, 'invalid_mfa_challenge'])
   })
 
-  it('the client the login named (RFC 9068 client_id) is the session's after the second step', async () => {
+  it("the client the login named (RFC 9068 client_id) is the session's after the second step", async () => {
     const u = await enrolled()
     const res = await t.app.inject({ method: 'POST', url: '/auth/login', payload: { email: u.email, password: u.password, client_id: 'mobile' } })
     expect(res.json().error).toBe('mfa_required')
