@@ -172,7 +172,11 @@ describe('another origin', () => {
     const t = Date.now()
     await page.click('#passkey-login')
     await page.waitForFunction(() => document.getElementById('status')!.textContent!.includes('invalid_passkey'))
-    expect(since(server, t, '/auth/passkeys/login')).toEqual([400])
+    // The button's assertion, and sometimes also the autofill's (Chromium's virtual authenticator
+    // may answer the pending autofill request as the button cancels it): every one refused.
+    const attempts = since(server, t, '/auth/passkeys/login')
+    expect(attempts.length).toBeGreaterThanOrEqual(1)
+    expect(attempts.filter((status) => status !== 400)).toEqual([])
     expect(await stateOf(page)).toBe('anonymous')
   })
 
