@@ -6,7 +6,7 @@
 // as the server and the ceilings (so the comparison with ceiling A is like for like), same
 // operator routes (/health/live, /metrics with the plugin's metrics and the process's).
 //
-// Environment: DATABASE_URL, JWT_PRIVATE_KEY, JWT_KEY_ID, REFRESH_TOKEN_SECRET, HOST, PORT,
+// Environment: DATABASE_URL, JWT_PRIVATE_KEY, JWT_KEY_ID, REFRESH_TOKEN_SECRET, MFA_ENCRYPTION_KEY, HOST, PORT,
 // DENYLIST_SYNC_INTERVAL_MS (optional), METRICS_TOKEN, NODE_ENV, LOG_LEVEL, SMTP_URL, MAIL_FROM,
 // EMAIL_VERIFICATION.
 import auth from 'fastify-auth-service'
@@ -25,6 +25,7 @@ await app.register(auth, {
     signing: { kid: env('JWT_KEY_ID'), privateKey: env('JWT_PRIVATE_KEY') },
     refreshTokenSecret: env('REFRESH_TOKEN_SECRET'),
   },
+  mfa: { encryptionKey: env('MFA_ENCRYPTION_KEY') },
   ...(process.env.DENYLIST_SYNC_INTERVAL_MS ? { denylist: { syncIntervalMs: Number(process.env.DENYLIST_SYNC_INTERVAL_MS) } } : {}),
   // Required in production (bench/lib/server.ts sets it, and the mail settings; the bench never mails).
   tokens: { issuer: env('ISSUER') },

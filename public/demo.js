@@ -1,11 +1,12 @@
 // The demo page's logic: the SDK in cookie mode. No token ever reaches this script: login
 // and refresh answers carry none, and the cookies are httpOnly.
-import { AuthError, createAuthClient } from '/sdk/index.js'
+import { AuthError, SecondFactorRequired, conditionalMediationAvailable, createAuthClient } from '/sdk/index.js'
 
 const $ = (id) => document.getElementById(id)
 
-// The server fills in where it mounted the auth routes.
-const client = createAuthClient({ transport: 'cookie', lockName: 'auth-demo', basePath: '__AUTH_PATH__' })
+// The server fills in where it mounted the auth routes. A route that wants a recent second
+// factor (401 insufficient_user_authentication) asks the user through stepUp(), below.
+const client = createAuthClient({ transport: 'cookie', lockName: 'auth-demo', basePath: '__AUTH_PATH__', onStepUp: (challenge) => stepUp(challenge) })
 
 function status(text, kind = 'info') {
   const el = $('status')
@@ -44,6 +45,8 @@ function loggedOut(text) {
   showMe(null)
   setState('anonymous')
   status(text, 'error')
+  showFactors(null, [])
+  void armPasskeyAutofill()
 }
 
 /** GET /me (refreshing silently if the access cookie expired); returns the answer or null. */
@@ -52,7 +55,9 @@ async function whoami() {
     const me = await client.me()
     showMe(me)
     setState('authenticated')
-    status(me.email ? `Logged in as ${me.email}.` : "Logged in.", "ok")
+    status(me.email ? `Logged in as ${me.email}.` : 'Logged in.', 'ok')
+    disarmPasskeyAutofill()
+    void refreshFactors()
     return me
   } catch (err) {
     if (err instanceof AuthError && err.kind === 'definitive') {
@@ -105,9 +110,228 @@ $('login-form').addEventListener('submit', async (e) => {
     e.target.reset()
     await whoami()
   } catch (err) {
+    if (err instanceof SecondFactorRequired) {
+      // The password was right; the login waits for the second step.
+      secondStep = err.challenge
+      e.target.reset()
+      $('mfa-passkey').hidden = !err.methods.includes('passkey')
+      $('mfa-form').hidden = false
+      status('A second factor is needed to finish logging in.')
+      return
+    }
     status(describe(err), 'error')
   }
 })
+
+// ---- second factors and passkeys -------------------------------------------------------------
+let secondStep = null
+let autofill = null
+let factors = null
+
+// Passkeys in the email field's autofill (conditional mediation): a request that waits until
+// the user picks one. Another passkey request first aborts it; a login ends it.
+async function armPasskeyAutofill() {
+  if (autofill || client.state === 'authenticated') return
+  const ctrl = new AbortController()
+  autofill = ctrl
+  if (!(await conditionalMediationAvailable()) || autofill !== ctrl) {
+    if (autofill === ctrl) autofill = null
+    return
+  }
+  document.body.dataset.passkeyAutofill = 'armed'
+  try {
+    await client.loginWithPasskey({ conditional: true, signal: ctrl.signal })
+    await whoami()
+  } catch (err) {
+    if (!ctrl.signal.aborted && !(err instanceof AuthError && err.code === 'passkey_cancelled')) status(describe(err), 'error')
+  } finally {
+    if (autofill === ctrl) {
+      autofill = null
+      delete document.body.dataset.passkeyAutofill
+    }
+  }
+}
+
+function disarmPasskeyAutofill() {
+  autofill?.abort()
+  autofill = null
+  delete document.body.dataset.passkeyAutofill
+}
+
+$('passkey-login').addEventListener('click', async () => {
+  disarmPasskeyAutofill()
+  try {
+    status('Asking for a passkey…')
+    await client.loginWithPasskey()
+    await whoami()
+  } catch (err) {
+    status(describe(err), 'error')
+    void armPasskeyAutofill()
+  }
+})
+
+async function finishSecondStep(answer) {
+  try {
+    await client.verifySecondFactor(secondStep, answer)
+    secondStep = null
+    $('mfa-form').reset()
+    $('mfa-form').hidden = true
+    await whoami()
+  } catch (err) {
+    if (err instanceof AuthError && err.code === 'invalid_mfa_challenge') {
+      $('mfa-form').hidden = true
+      secondStep = null
+    }
+    status(describe(err), 'error')
+  }
+}
+
+$('mfa-form').addEventListener('submit', async (e) => {
+  e.preventDefault()
+  const data = new FormData(e.target)
+  const code = String(data.get('code') ?? '').trim()
+  const recovery = String(data.get('recovery') ?? '').trim()
+  await finishSecondStep(code ? { code } : { recoveryCode: recovery })
+})
+
+$('mfa-passkey').addEventListener('click', async () => {
+  disarmPasskeyAutofill()
+  await finishSecondStep({ passkey: true })
+})
+
+function showFactors(summary, passkeys) {
+  factors = summary
+  const parts = summary
+    ? [
+        summary.totp.enabled ? 'Authenticator app: on' : 'Authenticator app: off',
+        `passkeys: ${passkeys.length}`,
+        `recovery codes left: ${summary.recovery_codes_left}`,
+      ]
+    : ['Log in to see them.']
+  $('mfa-status').textContent = parts.join(' · ')
+  $('totp-disable').hidden = !summary?.totp.enabled
+  $('totp-enroll').hidden = !!summary?.totp.enabled
+  $('recovery-regenerate').hidden = !summary || !(summary.totp.enabled || passkeys.length > 0)
+  const list = $('passkey-list')
+  list.replaceChildren(
+    ...passkeys.map((p) => {
+      const li = document.createElement('li')
+      li.dataset.id = p.id
+      li.textContent = `${p.name} (${p.backup_eligible ? 'synced' : 'this device'}, added ${p.created_at.slice(0, 10)})`
+      const remove = document.createElement('button')
+      remove.type = 'button'
+      remove.textContent = 'Remove'
+      remove.addEventListener('click', () => act(async () => {
+        await client.removePasskey(p.id)
+        status('Passkey removed.', 'ok')
+      }))
+      li.append(remove)
+      return li
+    }),
+  )
+}
+
+async function refreshFactors() {
+  try {
+    const [s, p] = await Promise.all([client.mfaStatus(), client.passkeys()])
+    showFactors(s, p)
+  } catch (err) {
+    if (!(err instanceof AuthError && err.kind === 'definitive')) status(describe(err), 'error')
+  }
+}
+
+async function act(fn) {
+  try {
+    await fn()
+  } catch (err) {
+    status(describe(err), 'error')
+  }
+  await refreshFactors()
+}
+
+function showRecovery(codes) {
+  $('recovery-codes').replaceChildren(...codes.map((c) => Object.assign(document.createElement('li'), { textContent: c })))
+  $('recovery').hidden = false
+}
+
+$('totp-enroll').addEventListener('click', () =>
+  act(async () => {
+    const e = await client.enrollTotp()
+    $('totp-qr').src = e.qrCode
+    $('totp-secret').textContent = e.secret
+    $('totp-setup').hidden = false
+    status('Scan the QR code with your authenticator app, then type its first code.')
+  }),
+)
+
+$('totp-confirm-form').addEventListener('submit', (e) => {
+  e.preventDefault()
+  const code = String(new FormData(e.target).get('code') ?? '')
+  return act(async () => {
+    showRecovery(await client.confirmTotp(code))
+    e.target.reset()
+    $('totp-setup').hidden = true
+    status('The authenticator app is on: logging in now asks for its code.', 'ok')
+  })
+})
+
+$('totp-disable').addEventListener('click', () =>
+  act(async () => {
+    await client.disableTotp()
+    $('recovery').hidden = true
+    status('The authenticator app is off.', 'ok')
+  }),
+)
+
+$('recovery-regenerate').addEventListener('click', () =>
+  act(async () => {
+    showRecovery(await client.regenerateRecoveryCodes())
+    status('New recovery codes; the old ones no longer work.', 'ok')
+  }),
+)
+
+$('passkey-register').addEventListener('click', () =>
+  act(async () => {
+    const p = await client.registerPasskey()
+    status(`Passkey added: ${p.name}.`, 'ok')
+  }),
+)
+
+// Step-up: the SDK calls this when a request needs a recent second factor (or a more recent
+// login); it resolves true once the session has re-authenticated, and the request is retried.
+function stepUp(challenge) {
+  const form = $('stepup-form')
+  const withFactor = !!factors && (factors.totp.enabled || factors.passkeys)
+  $('stepup-why').textContent = challenge.mfa ? 'This action needs a recent second factor.' : 'This action needs a recent login: type your password again.'
+  $('stepup-code-label').hidden = !withFactor
+  $('stepup-passkey').hidden = !(withFactor && factors.passkeys)
+  $('stepup-password-label').hidden = withFactor
+  form.hidden = false
+  status('Confirm it is you to continue.')
+  return new Promise((resolve) => {
+    const done = (ok) => {
+      form.reset()
+      form.hidden = true
+      form.onsubmit = null
+      resolve(ok)
+    }
+    const attempt = async (answer) => {
+      try {
+        await client.reauthenticate(answer)
+        done(true)
+      } catch (err) {
+        status(describe(err), 'error')
+      }
+    }
+    form.onsubmit = (e) => {
+      e.preventDefault()
+      const data = new FormData(form)
+      void attempt(withFactor ? { code: String(data.get('code') ?? '') } : { password: String(data.get('password') ?? '') })
+    }
+    $('stepup-passkey').onclick = () => attempt({ passkey: true })
+    $('stepup-cancel').onclick = () => done(false)
+  })
+}
 
 // ---- mail flows ----------------------------------------------------------------------------
 // A mail's link opens this page at /reset-password, /verify-email, /confirm-email-change or
@@ -252,3 +476,4 @@ setState('unknown')
 whoami()
   .catch(() => {})
   .then(followLink)
+  .then(() => armPasskeyAutofill())

@@ -11,6 +11,7 @@ import type { JwtAlgorithm } from './keys.js'
 import { ACCESS_TOKEN_TYP, parseAccessClaims, type AccessClaims, type SessionClaims } from './auth/access-claims.js'
 import { TRANSPORT_HEADER, type Transport } from './http/transport.js'
 import { checkCsrf } from './http/csrf.js'
+import { insufficientAuthentication, unmetNeeds, type AuthenticationNeeds } from './mfa/methods.js'
 
 export interface AccessTokens {
   sign(subject: { userId: string; email: string; familyId: string; emailVerified: boolean; claims: SessionClaims }): string
@@ -199,25 +200,39 @@ export interface Authenticator {
 export interface Requirements {
   /** the owner has proved the address: the token's `email_verified` claim */
   emailVerified?: boolean
+  /** a second factor was used (the token's `amr` has `mfa`): 401 insufficient_user_authentication otherwise (RFC 9470) */
+  mfa?: boolean
+  /** the session authenticated (or re-authenticated) at most this many seconds ago (the token's `auth_time`) */
+  maxAgeSec?: number
 }
 
-const REQUIREMENT_KEYS = new Set(['emailVerified'])
+const REQUIREMENT_KEYS = new Set(['emailVerified', 'mfa', 'maxAgeSec'])
 
 /**
  * `authn.require({...})`: a pre-handler that authenticates (unless an earlier hook already
  * did) and then checks the requirements. Checked when the route is declared: a misspelt
  * requirement must fail the start, not silently let every caller through.
  */
-export function makeRequire(authenticate: Authenticator, requirements: Requirements): Authenticator {
+export function makeRequire(authenticate: Authenticator, requirements: Requirements, now: () => number = Date.now): Authenticator {
   if (typeof requirements !== 'object' || requirements === null) throw new TypeError('authn.require() takes an object, e.g. { emailVerified: true }')
   for (const [key, value] of Object.entries(requirements)) {
     if (!REQUIREMENT_KEYS.has(key)) throw new TypeError(`authn.require(): unknown requirement "${key}" (known: ${[...REQUIREMENT_KEYS].join(', ')})`)
-    if (typeof value !== 'boolean') throw new TypeError(`authn.require(): ${key} must be true or false`)
+    if (key === 'maxAgeSec') {
+      if (!Number.isInteger(value) || (value as number) < 0) throw new TypeError('authn.require(): maxAgeSec must be a whole number of seconds, 0 or more')
+    } else if (typeof value !== 'boolean') throw new TypeError(`authn.require(): ${key} must be true or false`)
   }
-  const { emailVerified = false } = requirements
+  const { emailVerified = false, mfa = false, maxAgeSec } = requirements
+  const needs: AuthenticationNeeds | null = mfa || maxAgeSec !== undefined ? { mfa, ...(maxAgeSec !== undefined ? { maxAgeSec } : {}) } : null
   return async function requireAuthn(request, reply) {
     if (request.authn === null) await authenticate(request, reply)
     if (emailVerified && request.authn!.email_verified !== true) throw new ApiError('email_not_verified')
+    const missing = needs && unmetNeeds(request.authn!, needs, now())
+    if (missing) {
+      // On a host's route our error handler does not run: the challenge goes on the reply here.
+      const err = insufficientAuthentication(missing)
+      reply.header('www-authenticate', err.wwwAuthenticate!)
+      throw err
+    }
   }
 }
 

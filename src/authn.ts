@@ -17,7 +17,10 @@ export interface AuthnVerifier {
   /**
    * A preHandler that authenticates like `authenticate` (unless it already ran) and then
    * requires more of the token: `{ emailVerified: true }` answers 403 email_not_verified
-   * unless the owner has proved the address (the token's `email_verified` claim).
+   * unless the owner has proved the address (the token's `email_verified` claim); `{ mfa: true }`
+   * and `{ maxAgeSec: n }` answer 401 insufficient_user_authentication (RFC 9470, with
+   * `acr_values` / `max_age` in WWW-Authenticate) unless the token's `amr` has `mfa` and its
+   * `auth_time` is at most n seconds old. Still no database query.
    */
   require(requirements: Requirements): Authenticator
   /** The claims of an access token, or an error with statusCode 401 (503 from a resource server past its staleness bound). */

@@ -30,6 +30,11 @@ import { RecoveryService } from './auth/recovery-service.js'
 import { EmailService } from './auth/email-service.js'
 import { Mailer } from './mail/mailer.js'
 import { customTransport, logTransport, smtpTransport, type MailTransport } from './mail/transport.js'
+import { FactorStore, hasSecondFactor } from './mfa/factor-store.js'
+import { ChallengeStore } from './mfa/challenge-store.js'
+import { PasskeyStore } from './mfa/passkey-store.js'
+import { PasskeyService } from './mfa/passkey-service.js'
+import { MfaService } from './mfa/mfa-service.js'
 
 /** What the core logs through: Fastify's logger, or any pino-like one. */
 export interface CoreLogger {
@@ -56,11 +61,17 @@ export interface Core {
   emailTokens: EmailTokenStore
   recovery: RecoveryService
   email: EmailService
+  /** second factors: the authenticator app, recovery codes, login's second step, step-up */
+  mfa: MfaService
+  passkeys: PasskeyService
+  challenges: ChallengeStore
   mailer: Mailer
   /** mail-flow work left running after its answer (tests and close() wait for it) */
   background: Background
   transport: Transport
   metrics: AuthMetrics
+  /** ms since the epoch: TOTP steps, auth_time, how old an authentication is */
+  now: () => number
   /** where the shared counters count (per-IP, per-address, spent proofs): Postgres, or Redis */
   counterBackend: CounterBackend
   log: CoreLogger
@@ -80,10 +91,13 @@ export interface CoreOptions {
   passwords?: PasswordHasher
   /** how long close() gives queued mail to go out (default 2 s) */
   mailCloseTimeoutMs?: number
+  /** ms since the epoch (tests hold the clock where TOTP steps and step-up ages matter) */
+  now?: () => number
 }
 
 export function createCore(settings: AuthSettings, opts: CoreOptions): Core {
   const { log } = opts
+  const now = opts.now ?? (() => Date.now())
   const metrics = createMetrics(opts.registry)
   const { database } = settings
   const db = database.pool
@@ -124,20 +138,27 @@ export function createCore(settings: AuthSettings, opts: CoreOptions): Core {
     metrics,
     refreshLimit: { max: settings.rateLimit.refreshPerSession, windowSec: settings.rateLimit.windowSec },
   })
+  const factors = new FactorStore(db.prisma)
+  const challenges = new ChallengeStore(db.prisma)
+  // Built below: the second step of a login needs the account service, and the other way round.
+  let mfa!: MfaService
+  const ceiling = new AccountCeiling({
+    counters: counterBackend,
+    policy: settings.loginProofOfWork,
+    key: settings.loginProofOfWork.key,
+  })
   const accounts = new AccountService({
     users,
     passwords,
     attempts,
-    ceiling: new AccountCeiling({
-      counters: counterBackend,
-      policy: settings.loginProofOfWork,
-      key: settings.loginProofOfWork.key,
-    }),
+    ceiling,
     sessions,
     events: audit,
     metrics,
     log: log.child({ component: 'accounts' }),
     requireVerifiedEmail: settings.emailVerification.required,
+    challengeSecondFactor: (user, f, resetAttempts, claims) => mfa.challengeLogin(user, f, resetAttempts, claims),
+    now,
   })
   const mailLog = log.child({ component: 'mail' })
   const mailer = new Mailer({
@@ -153,7 +174,19 @@ export function createCore(settings: AuthSettings, opts: CoreOptions): Core {
   const mailTokens = new MailTokens(emailTokens, settings)
   const background = new Background(mailLog)
   const addressLimit = new AddressLimit(counterBackend, settings.mailLimits.perAddress, settings.mailLimits.addressWindowSec)
-  const recovery = new RecoveryService({ settings, users, passwords, sessions, tokens: mailTokens, mailer, addressLimit, events: audit, background })
+  const recovery = new RecoveryService({
+    settings,
+    users,
+    passwords,
+    sessions,
+    tokens: mailTokens,
+    mailer,
+    addressLimit,
+    events: audit,
+    background,
+    hasSecondFactor: async (userId) => hasSecondFactor(await factors.factorsOf(userId)),
+    now,
+  })
   const email = new EmailService({
     settings,
     users,
@@ -166,6 +199,22 @@ export function createCore(settings: AuthSettings, opts: CoreOptions): Core {
     events: audit,
     background,
     transaction: (fn) => tokens.transaction(fn),
+  })
+  const passkeys = new PasskeyService({ settings, passkeys: new PasskeyStore(db.prisma), challenges, users, mailer, events: audit, now })
+  mfa = new MfaService({
+    settings,
+    factors,
+    challenges,
+    passkeys,
+    users,
+    accounts,
+    attempts,
+    ceiling,
+    sessions,
+    mailer,
+    events: audit,
+    transaction: (fn) => tokens.transaction(fn),
+    now,
   })
   const transport = new Transport({
     secure: settings.cookies.secure,
@@ -191,10 +240,14 @@ export function createCore(settings: AuthSettings, opts: CoreOptions): Core {
     emailTokens,
     recovery,
     email,
+    mfa,
+    passkeys,
+    challenges,
     mailer,
     background,
     transport,
     metrics,
+    now,
     counterBackend,
     log,
     async start() {

@@ -27,6 +27,12 @@ export const ERROR_CATALOGUE = {
     status: 401,
     description: 'Too many failed logins for this account: solve the challenge and send the proof with the password.',
   },
+  // With `challenge` (answer it at POST /mfa/verify), `methods` and `expires_in` in the body
+  // (SecondFactorRequired); only ever after the right password.
+  mfa_required: { status: 401, description: 'A second factor is required: answer the challenge with POST /mfa/verify.' },
+  invalid_mfa_challenge: { status: 401, description: 'The login challenge is unknown, expired or already used; log in again.' },
+  // RFC 9470 §3, with acr_values and/or max_age in the WWW-Authenticate challenge.
+  insufficient_user_authentication: { status: 401, description: 'A stronger or more recent authentication is required.' },
   // RFC 6749 §5.2: an OAuth endpoint's client could not be authenticated (unknown client, wrong
   // or missing secret, a public client where only confidential ones may call). With a Basic challenge.
   invalid_client: { status: 401, description: 'Client authentication failed.' },
@@ -42,12 +48,20 @@ export const ERROR_CATALOGUE = {
   // 403, not 401: the caller is authenticated, and a 401 makes clients drop their session.
   invalid_current_password: { status: 403, description: 'The current password is incorrect.' },
   csrf_rejected: { status: 403, description: 'The request did not prove it comes from an allowed origin.' },
+  // 403 for the same reason as invalid_current_password; a wrong, reused or old code alike.
+  invalid_mfa_code: { status: 403, description: 'The code is not valid.' },
+  // Any way a WebAuthn response can fail: another origin or RP, a stale or spent challenge, an
+  // unknown credential, a bad signature, a counter that went back.
+  invalid_passkey: { status: 400, description: 'The passkey could not be verified.' },
   // Only ever after the right password (login) or a valid access token (a route requiring a
   // verified address): it tells nothing to someone who does not already hold the account.
   email_not_verified: { status: 403, description: 'The email address of this account has not been verified yet.' },
   not_found: { status: 404, description: 'Not found.' },
   session_not_found: { status: 404, description: 'No such session.' },
+  passkey_not_found: { status: 404, description: 'No such passkey.' },
   email_taken: { status: 409, description: 'An account with this email already exists.' },
+  mfa_already_enabled: { status: 409, description: 'An authenticator app is already enabled for this account; disable it first.' },
+  mfa_not_enabled: { status: 409, description: 'This account has no such second factor (or no enrolment to confirm).' },
   payload_too_large: { status: 413, description: 'The request body is too large.' },
   unsupported_media_type: { status: 415, description: 'The request content type is not supported.' },
   // Always with Retry-After; a limited request has changed nothing.
@@ -97,7 +111,8 @@ const ACCESS_TOKEN_ERRORS: ReadonlySet<ErrorCode> = new Set(['invalid_token', 't
  * Our descriptions are plain ASCII without quotes, as the header's grammar requires.
  */
 export function withBearerChallenge(err: unknown): unknown {
-  if (!(err instanceof ApiError) || err.statusCode !== 401) return err
+  // A challenge of its own (insufficient_user_authentication's) is kept.
+  if (!(err instanceof ApiError) || err.statusCode !== 401 || err.wwwAuthenticate !== undefined) return err
   err.wwwAuthenticate = ACCESS_TOKEN_ERRORS.has(err.code) ? `Bearer error="invalid_token", error_description="${err.message}"` : 'Bearer'
   return err
 }
@@ -115,5 +130,20 @@ export class ProofOfWorkRequired extends ApiError {
 
   override toBody(): ApiErrorBody & { challenge: string; difficulty: number } {
     return { ...super.toBody(), challenge: this.challenge, difficulty: this.difficulty }
+  }
+}
+
+/** 401 mfa_required after the right password: the challenge to answer at POST /mfa/verify. */
+export class SecondFactorRequired extends ApiError {
+  constructor(
+    readonly challenge: string,
+    readonly methods: string[],
+    readonly expiresInSec: number,
+  ) {
+    super('mfa_required')
+  }
+
+  override toBody(): ApiErrorBody & { challenge: string; methods: string[]; expires_in: number } {
+    return { ...super.toBody(), challenge: this.challenge, methods: this.methods, expires_in: this.expiresInSec }
   }
 }

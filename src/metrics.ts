@@ -5,7 +5,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 
 export type RefreshOutcome = 'rotate' | 'replay' | 'reuse' | 'revoked' | 'expired' | 'limited' | 'unknown' | 'foreign'
-export type LoginOutcome = 'success' | 'invalid_credentials' | 'locked' | 'proof_of_work_required' | 'credentials_changed'
+export type LoginOutcome = 'success' | 'invalid_credentials' | 'locked' | 'proof_of_work_required' | 'credentials_changed' | 'mfa_required'
 
 export interface AuthMetrics {
   readonly registry: Registry

@@ -19,6 +19,8 @@ export function openApiOptions(settings: { cookies: { secure: boolean } }, extra
         { name: 'sessions', description: "The caller's sessions and account activity" },
         { name: 'recovery', description: 'Password reset by mail' },
         { name: 'email', description: 'Verifying the address, and changing it' },
+        { name: 'mfa', description: "Second factors: the authenticator app, recovery codes, a login's second step, step-up" },
+        { name: 'passkeys', description: 'Passkeys (WebAuthn): register, list, remove, log in' },
         ...(extra.health ? [{ name: 'health', description: 'Liveness and readiness' }] : []),
         { name: 'keys', description: 'Public keys for verifying access tokens' },
       ],

@@ -153,6 +153,19 @@ export interface AuthPluginOptions {
   passwordReset?: { logsIn?: boolean; ttlSec?: number }
   /** how long a change of address waits for confirmation, and how long the old address can undo it */
   emailChange?: { ttlSec?: number; undoTtlSec?: number }
+  /**
+   * Second factors (README: Second factors and passkeys). `encryptionKey`: 32+ random bytes that
+   * encrypt the authenticator apps' secrets at rest (AES-256-GCM); required in production, derived
+   * from keys.refreshTokenSecret outside it. `issuer`: the name authenticator apps show (default:
+   * mail.productName). `stepUpMaxAgeSec`: how recent a second factor must be for a sensitive
+   * action. `challengeTtlSec`: how long a login waits for its second factor.
+   */
+  mfa?: { encryptionKey?: string | Buffer; issuer?: string; stepUpMaxAgeSec?: number; challengeTtlSec?: number }
+  /**
+   * Passkeys (WebAuthn): the RP ID (a domain: the site's host or a parent of it) and the exact
+   * origins pages that use them are served from. Without it, the passkey routes answer 404.
+   */
+  webauthn?: { rpId: string; rpName?: string; origins: string[] }
 }
 
 /** The options resolved: every default filled in, every key parsed. What the code runs on. */
@@ -199,6 +212,17 @@ export interface AuthSettings {
   mailLimits: { perIp: number; codePerIp: number; perAddress: number; addressWindowSec: number; codeAttempts: number }
   /** the HMAC key of the short codes, derived from the refresh-token secret */
   codeKey: Buffer
+  mfa: {
+    /** AES-256-GCM key of the TOTP secrets */
+    encryptionKey: Buffer
+    /** HMAC key of the recovery codes (derived from the MFA key) */
+    recoveryCodeKey: Buffer
+    issuer: string
+    stepUpMaxAgeSec: number
+    challengeTtlSec: number
+  }
+  /** null: passkeys are off */
+  webauthn: { rpId: string; rpName: string; origins: string[] } | null
 }
 
 /** One problem per option, named by its path in the options object. */
@@ -271,6 +295,11 @@ export const NUMERIC_SETTINGS = {
   'mail.retry.attempts': { env: 'MAIL_SEND_ATTEMPTS', default: 4, min: 1, max: 10 },
   'mail.retry.baseDelayMs': { env: 'MAIL_RETRY_BASE_MS', default: 2000, min: 10, max: 600_000 },
   'mail.timeoutMs': { env: 'MAIL_TIMEOUT_MS', default: 10_000, min: 100, max: 120_000 },
+  // How recent a second factor must be for a sensitive action (password or address change,
+  // disabling a factor, removing a passkey, new recovery codes, logging out everywhere).
+  'mfa.stepUpMaxAgeSec': { env: 'MFA_STEP_UP_MAX_AGE_SEC', default: 600, min: 30, max: 86_400 },
+  // How long a login that passed its password waits for the second factor.
+  'mfa.challengeTtlSec': { env: 'MFA_CHALLENGE_TTL_SEC', default: 300, min: 30, max: 3600 },
 } as const satisfies Record<string, { env: string; default: number; min: number; max: number; devMin?: number }>
 
 export type NumericSetting = keyof typeof NUMERIC_SETTINGS
@@ -439,6 +468,8 @@ export function resolveAuthOptions(input: AuthPluginOptions, mountedAt = ''): Au
     // Its own key: a leaked table of code hashes must not be checkable offline, and the key
     // must not be usable as anything else.
     codeKey: Buffer.from(hkdfSync('sha256', refreshSecret ?? Buffer.alloc(32), Buffer.alloc(0), 'email-code-v1', 32)),
+    mfa: resolveMfa(input.mfa, production, refreshSecret, mail.productName, num, fail),
+    webauthn: resolveWebauthn(input.webauthn, production, mail.productName, fail),
   }
 
   if (settings.refresh.ttlSec > settings.refresh.sessionMaxSec) fail('tokens.refreshTtlSec', 'must not exceed tokens.sessionMaxAgeSec')
@@ -457,6 +488,82 @@ export function resolveAuthOptions(input: AuthPluginOptions, mountedAt = ''): Au
   }
   if (problems.length > 0) throw new AuthOptionsError(problems)
   return settings
+}
+
+function resolveMfa(
+  option: AuthPluginOptions['mfa'],
+  production: boolean,
+  refreshSecret: Buffer | null,
+  productName: string,
+  num: (path: NumericSetting) => number,
+  fail: (option: string, message: string) => void,
+): AuthSettings['mfa'] {
+  const given = option?.encryptionKey
+  let secret: Buffer | null = null
+  if (given === undefined) {
+    // A key of its own in production: rotating the refresh-token secret must not make every
+    // enrolled authenticator app undecryptable, and one leaked secret must not give both away.
+    if (production) fail('mfa.encryptionKey', 'is required in production: 32 or more random bytes (a string or a Buffer) that encrypt the authenticator apps\' secrets')
+  } else if (typeof given !== 'string' && !Buffer.isBuffer(given)) {
+    fail('mfa.encryptionKey', 'must be a string or a Buffer')
+  } else {
+    const weak = typeof given === 'string' ? weakSecretReason(given) : given.length < 32 ? 'shorter than 32 bytes' : null
+    if (weak && production) fail('mfa.encryptionKey', `is too weak: ${weak}`)
+    else secret = Buffer.isBuffer(given) ? given : Buffer.from(given, 'utf8')
+  }
+  const base = secret ?? Buffer.from(hkdfSync('sha256', refreshSecret ?? Buffer.alloc(32), Buffer.alloc(0), 'mfa-development-key-v1', 32))
+  const issuer = option?.issuer ?? productName
+  if (typeof issuer !== 'string' || issuer.trim() === '' || issuer.includes(':')) fail('mfa.issuer', 'must be a non-empty name without ":" (authenticator apps show it)')
+  return {
+    encryptionKey: Buffer.from(hkdfSync('sha256', base, Buffer.alloc(0), 'totp-secret-encryption-v1', 32)),
+    recoveryCodeKey: Buffer.from(hkdfSync('sha256', base, Buffer.alloc(0), 'recovery-code-v1', 32)),
+    issuer: typeof issuer === 'string' ? issuer : productName,
+    stepUpMaxAgeSec: num('mfa.stepUpMaxAgeSec'),
+    challengeTtlSec: num('mfa.challengeTtlSec'),
+  }
+}
+
+function resolveWebauthn(
+  option: AuthPluginOptions['webauthn'],
+  production: boolean,
+  productName: string,
+  fail: (option: string, message: string) => void,
+): AuthSettings['webauthn'] {
+  if (option === undefined || option === null) return null
+  if (typeof option !== 'object') {
+    fail('webauthn', 'must be { rpId, origins, rpName? }')
+    return null
+  }
+  const { rpId, origins: list } = option
+  if (typeof rpId !== 'string' || !/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/.test(rpId)) {
+    fail('webauthn.rpId', 'must be a domain name in lower case, like example.com or localhost (no scheme, port or path)')
+    return null
+  }
+  const ok: string[] = []
+  for (const o of Array.isArray(list) ? list : []) {
+    let url: URL | null = null
+    try {
+      url = typeof o === 'string' ? new URL(o) : null
+    } catch {
+      url = null
+    }
+    // Browsers offer WebAuthn to secure contexts only: https, or http on localhost.
+    const secure = url !== null && (url.protocol === 'https:' || (!production && url.protocol === 'http:' && (url.hostname === 'localhost' || url.hostname.endsWith('.localhost'))))
+    if (!url || url.origin !== o || !secure) {
+      fail('webauthn.origins', `"${String(o)}" is not an origin like https://app.example.com${production ? '' : ' (or http://localhost:PORT)'}`)
+      continue
+    }
+    // The RP ID must be the origin's host or a registrable suffix of it.
+    if (url.hostname !== rpId && !url.hostname.endsWith(`.${rpId}`)) {
+      fail('webauthn.origins', `"${o}" is not on ${rpId} or a subdomain of it (webauthn.rpId)`)
+      continue
+    }
+    ok.push(o)
+  }
+  if (!Array.isArray(list) || list.length === 0) fail('webauthn.origins', 'must list at least one origin, like https://app.example.com')
+  const rpName = option.rpName ?? productName
+  if (typeof rpName !== 'string' || rpName.trim() === '') fail('webauthn.rpName', 'must be a non-empty string')
+  return { rpId, rpName: typeof rpName === 'string' ? rpName : productName, origins: ok }
 }
 
 const DEV_MAIL = { transport: 'log' as const, from: DEV_MAIL_FROM, productName: DEFAULT_PRODUCT_NAME, templates: templatesWith() }

@@ -63,6 +63,11 @@ declare module './authn.js' {
 export interface AuthPluginRegisterOptions extends AuthPluginOptions {
   /** where the metrics go; default: a registry of the plugin's own (`fastify.authn.metrics`) */
   metricsRegistry?: Registry
+  /**
+   * ms since the epoch, for TOTP steps, auth_time and the age `require({ maxAgeSec })` checks;
+   * default Date.now. Tests hold it where time matters; access tokens' own iat/exp use the real clock.
+   */
+  clock?: () => number
 }
 
 const authPlugin: FastifyPluginAsync<AuthPluginRegisterOptions> = async (fastify, options) => {
@@ -79,8 +84,12 @@ const authPlugin: FastifyPluginAsync<AuthPluginRegisterOptions> = async (fastify
     if (settings.production) throw new Error(`fastify-auth-service: ${TRUST_EVERY_PROXY_MESSAGE}`)
     log.warn({}, TRUST_EVERY_PROXY_MESSAGE)
   }
-  const core = createCore(settings, { log, registry: options.metricsRegistry })
-  const cleanup = cleanupTimer({ tokens: core.tokens, attempts: core.attempts, counters: core.counters, audit: core.auditStore, emailTokens: core.emailTokens }, settings, log.child({ component: 'cleanup' }))
+  const core = createCore(settings, { log, registry: options.metricsRegistry, ...(options.clock ? { now: options.clock } : {}) })
+  const cleanup = cleanupTimer(
+    { tokens: core.tokens, attempts: core.attempts, counters: core.counters, audit: core.auditStore, emailTokens: core.emailTokens, mfaChallenges: core.challenges },
+    settings,
+    log.child({ component: 'cleanup' }),
+  )
   fastify.addHook('onClose', async () => {
     await cleanup.stop()
     await core.close()
@@ -114,7 +123,7 @@ const authPlugin: FastifyPluginAsync<AuthPluginRegisterOptions> = async (fastify
   fastify.decorateRequest('authn', null)
   fastify.decorate('authn', {
     authenticate,
-    require: (requirements: Requirements) => makeRequire(authenticate, requirements),
+    require: (requirements: Requirements) => makeRequire(authenticate, requirements, core.now),
     verify(token: string): AccessClaims {
       const claims = tokens.verify(token)
       if (core.denylist.has(claims.sid)) throw new ApiError('session_revoked')

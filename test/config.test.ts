@@ -2,7 +2,7 @@
 // No server, no database: every case calls loadConfig with an explicit environment and a
 // throwaway DATA_DIR, so nothing is read from process.env and nothing lands in the repo.
 import { generateKeyPairSync, createPublicKey, randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -42,6 +42,7 @@ function productionEnv(overrides: Env = {}): Env {
     DATABASE_URL: 'postgresql://auth@db.internal:5432/auth',
     JWT_PRIVATE_KEY: ED25519_PRIVATE_PEM,
     REFRESH_TOKEN_SECRET: strongSecret(),
+    MFA_ENCRYPTION_KEY: strongSecret(),
     SMTP_URL: 'smtps://mailer:pw@smtp.internal:465',
     MAIL_FROM: 'Example <no-reply@example.com>',
     ISSUER: 'https://api.example.com/auth',
@@ -651,6 +652,47 @@ describe('development and test secrets', () => {
     expect(existsSync(devSecretsFile())).toBe(false)
   })
 
+})
+
+describe('second factors and passkeys', () => {
+  it('production refuses a missing or weak MFA_ENCRYPTION_KEY', () => {
+    expectRefused(without(productionEnv(), 'MFA_ENCRYPTION_KEY'), 'MFA_ENCRYPTION_KEY', /required in production/)
+    expectRefused(productionEnv({ MFA_ENCRYPTION_KEY: 'changeme' }), 'MFA_ENCRYPTION_KEY', /weak/)
+    expect(existsSync(devSecretsFile())).toBe(false)
+  })
+
+  it('outside production the key is generated with the other development secrets, and added to an older file', () => {
+    const first = loadConfig({ NODE_ENV: 'development', DATA_DIR: dataDir })
+    const saved = JSON.parse(readFileSync(devSecretsFile(), 'utf8'))
+    expect(saved.mfaEncryptionKey).toMatch(/^[\w-]{43}$/)
+    expect(loadConfig({ NODE_ENV: 'development', DATA_DIR: dataDir }).mfa.encryptionKey.equals(first.mfa.encryptionKey)).toBe(true)
+    // A file from before second factors: the key is added, everything else stays.
+    const { mfaEncryptionKey: _gone, ...older } = saved
+    writeFileSync(devSecretsFile(), JSON.stringify(older))
+    const upgraded = loadConfig({ NODE_ENV: 'development', DATA_DIR: dataDir })
+    const now = JSON.parse(readFileSync(devSecretsFile(), 'utf8'))
+    expect(now).toMatchObject(older)
+    expect(now.mfaEncryptionKey).toMatch(/^[\w-]{43}$/)
+    expect(upgraded.jwt.key.kid).toBe(first.jwt.key.kid)
+  })
+
+  it('passkeys: localhost:PORT in development, PUBLIC_URL when https, WEBAUTHN_* when set; off in production without them', () => {
+    const dev = loadConfig({ NODE_ENV: 'development', DATA_DIR: dataDir, PORT: '4100' })
+    expect(dev.webauthn).toEqual({ rpId: 'localhost', rpName: 'fastify-auth-service', origins: ['http://localhost:4100'] })
+    expect(loadConfig({ NODE_ENV: 'development', DATA_DIR: dataDir, PUBLIC_URL: 'http://127.0.0.1:3000' }).webauthn).toBeNull()
+    expect(loadConfig(productionEnv()).webauthn).toBeNull()
+    expect(loadConfig(productionEnv({ PUBLIC_URL: 'https://auth.example.com' })).webauthn).toMatchObject({ rpId: 'auth.example.com', origins: ['https://auth.example.com'] })
+    const explicit = loadConfig(productionEnv({ WEBAUTHN_RP_ID: 'example.com', WEBAUTHN_ORIGINS: 'https://app.example.com, https://example.com', WEBAUTHN_RP_NAME: 'Example' }))
+    expect(explicit.webauthn).toEqual({ rpId: 'example.com', rpName: 'Example', origins: ['https://app.example.com', 'https://example.com'] })
+    expectRefused(productionEnv({ WEBAUTHN_RP_ID: 'example.com', WEBAUTHN_ORIGINS: 'https://evil.example' }), 'WEBAUTHN_ORIGINS', /not on example.com/)
+    expectRefused(productionEnv({ WEBAUTHN_RP_ID: 'Example.com:443' }), 'WEBAUTHN_RP_ID')
+  })
+
+  it('the step-up age and the challenge lifetime are bounded like every number', () => {
+    expect(loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir }).mfa).toMatchObject({ stepUpMaxAgeSec: 600, challengeTtlSec: 300, issuer: 'fastify-auth-service' })
+    expectRefused({ NODE_ENV: 'test', DATA_DIR: dataDir, MFA_STEP_UP_MAX_AGE_SEC: '5' }, 'MFA_STEP_UP_MAX_AGE_SEC')
+    expectRefused({ NODE_ENV: 'test', DATA_DIR: dataDir, MFA_ISSUER: 'a:b' }, 'MFA_ISSUER')
+  })
 })
 
 describe('secrets.ts', () => {

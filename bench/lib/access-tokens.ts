@@ -29,6 +29,9 @@ export function signAccessTokens(sessions: SeededSession[], count: number, s: Si
       sub: session.userId,
       sid: session.familyId,
       email_verified: false,
+      // as a password login issues them (RFC 8176 amr, and when)
+      amr: ['pwd'],
+      auth_time: iat,
       jti: randomUUID(),
       iat,
       exp: iat + s.ttlSec,

@@ -53,6 +53,7 @@ export function benchSecrets(): Record<string, string> {
     JWT_PRIVATE_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     JWT_KEY_ID: 'bench-1',
     REFRESH_TOKEN_SECRET: randomBytes(32).toString('base64url'),
+    MFA_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
   }
 }
 

@@ -15,11 +15,15 @@ import {
   AuthError,
   DEFINITIVE_REFRESH_ERRORS,
   SESSION_OVER_ERRORS,
+  SecondFactorRequired,
   errorFromResponse,
   hasCode,
   isAuthErrorCode,
+  readStepUp,
   type AuthErrorCode,
+  type StepUpChallenge,
 } from './errors.js'
+import { createPasskey, getPasskey } from './webauthn.js'
 import { DEFAULT_RETRY, defaultSleep, discard, send, type FetchLike, type HttpDeps, type RetryOptions } from './http.js'
 import { memoryStorage, sameTokens, type TokenStorage, type Tokens } from './storage.js'
 import { Coordinator, detectCrossTab, type ChannelLike, type LockManagerLike, type TabMessage } from './cross-tab.js'
@@ -31,7 +35,10 @@ export type TransportMode = 'cookie' | 'bearer'
 export type SessionState = 'unknown' | 'authenticated' | 'anonymous'
 
 export interface AuthEvent {
-  /** `refresh` also for a password change, which gives this session a new token pair */
+  /**
+   * `refresh` also for a password change, which gives this session a new token pair, and for a
+   * re-authentication (step-up), which gives it a new access token
+   */
   type: 'login' | 'refresh' | 'logout'
   /** true when another tab did it */
   remote: boolean
@@ -72,6 +79,13 @@ export interface AuthClientOptions {
   probePath?: string | null
   /** false: this page only; or explicit Web Locks / channel (tests, workers). Default: detected. */
   crossTab?: false | { locks?: LockManagerLike | null; channel?: ChannelLike | null }
+  /**
+   * Step-up (RFC 9470): a request answered 401 insufficient_user_authentication (a route that
+   * wants a second factor, or a more recent authentication) calls this with what it asked for.
+   * Prompt the user, call `reauthenticate()` with what they give, and resolve true: the request
+   * is sent once more. Resolve false (or leave this unset) to get the 401 back instead.
+   */
+  onStepUp?: (challenge: StepUpChallenge) => boolean | Promise<boolean>
   /** for tests */
   sleep?: (ms: number, signal?: AbortSignal | null) => Promise<void>
   random?: () => number
@@ -141,6 +155,38 @@ export interface AccountEventsPage {
 /** `current`: this session (default); `all`: every session of the account; `others`: all but this one. */
 export type LogoutScope = 'current' | 'all' | 'others'
 
+/**
+ * A second factor: a code of the authenticator app, a recovery code, or a passkey (the browser
+ * asks for it; `signal` aborts the prompt).
+ */
+export type FactorAnswer = { code: string } | { recoveryCode: string } | { passkey: true; signal?: AbortSignal }
+
+/** What the account has (GET {basePath}/mfa). */
+export interface MfaStatus {
+  totp: { enabled: boolean; enabled_at: string | null }
+  passkeys: boolean
+  recovery_codes_left: number
+}
+
+/** A new authenticator-app secret to show: the QR code (an image data: URL), the URI in it, and the secret to type by hand. */
+export interface TotpEnrolment {
+  secret: string
+  otpauthUri: string
+  qrCode: string
+}
+
+export interface PasskeyInfo {
+  id: string
+  name: string
+  /** ISO 8601 */
+  created_at: string
+  last_used_at: string | null
+  /** may be synced to other devices */
+  backup_eligible: boolean
+  backed_up: boolean
+  transports: string[]
+}
+
 export interface AuthClient {
   readonly transport: TransportMode
   readonly state: SessionState
@@ -198,6 +244,38 @@ export interface AuthClient {
   confirmEmailChange(proof: EmailProof): Promise<void>
   /** Undoes a change of address with the link token or code mailed to the old one; every session of the account ends. */
   undoEmailChange(proof: EmailProof): Promise<void>
+  /**
+   * The second step of a login that threw SecondFactorRequired: its `challenge` and a factor.
+   * Logs in like login() does. A wrong code is AuthError('rejected', 'invalid_mfa_code'); an
+   * expired or used challenge 'invalid_mfa_challenge' (log in again).
+   */
+  verifySecondFactor(challenge: string, answer: FactorAnswer): Promise<void>
+  /**
+   * Logs in with a passkey alone (browsers). `conditional: true` offers the account's passkeys in
+   * the autofill of an input with `autocomplete="username webauthn"`, and waits until one is
+   * picked (abort it with `signal` before any other passkey request).
+   */
+  loginWithPasskey(options?: { conditional?: boolean; signal?: AbortSignal }): Promise<void>
+  /**
+   * Step-up: proves a factor now (a second factor when the account has one, else `{ password }`).
+   * This session's access token, and every one its refreshes issue, then say so (amr, auth_time).
+   */
+  reauthenticate(answer: FactorAnswer | { password: string }): Promise<void>
+  /** The account's second factors. */
+  mfaStatus(): Promise<MfaStatus>
+  /** Starts enrolling an authenticator app: show `qrCode` (or `secret`), then confirmTotp() with its first code. */
+  enrollTotp(): Promise<TotpEnrolment>
+  /** Turns the app on with its first code; the ten recovery codes, to show the user once. */
+  confirmTotp(code: string): Promise<string[]>
+  /** Turns the app off (needs a recent second factor: see onStepUp). */
+  disableTotp(): Promise<void>
+  /** Ten new recovery codes; the old ones stop working (needs a recent second factor). */
+  regenerateRecoveryCodes(): Promise<string[]>
+  /** Registers a passkey for this account on this device (browsers). */
+  registerPasskey(name?: string): Promise<PasskeyInfo>
+  passkeys(): Promise<PasskeyInfo[]>
+  /** Removes a passkey (needs a recent second factor). */
+  removePasskey(id: string): Promise<void>
   subscribe(listener: (event: AuthEvent) => void): () => void
   /** Stops listening to other tabs. */
   close(): void
@@ -231,6 +309,7 @@ class Client implements AuthClient {
   private readonly coordinator: Coordinator
   private readonly probePath: string | null
   private readonly onLogout?: (info: LogoutInfo) => void
+  private readonly onStepUp?: (challenge: StepUpChallenge) => boolean | Promise<boolean>
   private readonly now: () => number
   private readonly listeners = new Set<(e: AuthEvent) => void>()
 
@@ -255,6 +334,7 @@ class Client implements AuthClient {
     this.storage = o.storage ?? memoryStorage()
     this.probePath = o.probePath === undefined ? `${this.basePath}/me` : o.probePath
     this.onLogout = o.onLogout
+    this.onStepUp = o.onStepUp
     this.now = o.now ?? (() => Date.now())
     if (!o.fetch && typeof globalThis.fetch !== 'function') throw new TypeError('no fetch available: pass options.fetch')
     this.http = {
@@ -297,11 +377,7 @@ class Client implements AuthClient {
     const res = await send(this.http, this.authUrl('/password/reset'), this.jsonPost({ ...proofBody(proof), new_password: newPassword }), { retryUnknownOutcome: false })
     if (res.status === 200) {
       // The server logs the caller in after a reset (its setting): a new session, like a login.
-      await this.acceptTokens(res)
-      this.forgetSession()
-      this.changed('authenticated', this.now())
-      this.coordinator.post({ type: 'logged-in' })
-      this.emit({ type: 'login', remote: false })
+      await this.loggedIn(res)
       return
     }
     await this.expect(res, 204)
@@ -351,12 +427,131 @@ class Client implements AuthClient {
       const nonce = await solveProofOfWork(challenge.challenge, challenge.difficulty, password)
       res = await post({ email, password, proof: { challenge: challenge.challenge, nonce } })
     }
+    if (res.status === 401) {
+      const body = (await res.clone().json().catch(() => null)) as { error?: unknown; challenge?: unknown; methods?: unknown; expires_in?: unknown; error_description?: unknown } | null
+      if (body?.error === 'mfa_required' && typeof body.challenge === 'string') {
+        discard(res)
+        const methods = Array.isArray(body.methods) ? body.methods.filter((m): m is string => typeof m === 'string') : []
+        throw new SecondFactorRequired(body.challenge, methods, typeof body.expires_in === 'number' ? body.expires_in : 0, String(body.error_description ?? 'a second factor is required'))
+      }
+    }
     if (!res.ok) throw await errorFromResponse(res)
+    await this.loggedIn(res)
+  }
+
+  async verifySecondFactor(challenge: string, answer: FactorAnswer): Promise<void> {
+    const body = { challenge, ...(await this.answerBody(answer, challenge)) }
+    const post = (b: object) => send(this.http, this.authUrl('/mfa/verify'), this.jsonPost(b), { retryUnknownOutcome: false })
+    const res = await this.withProofOfWork(post, body, answer)
+    if (!res.ok) throw await errorFromResponse(res)
+    await this.loggedIn(res)
+  }
+
+  async loginWithPasskey(options: { conditional?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+    const opts = await send(this.http, this.authUrl('/passkeys/login/options'), this.jsonPost({}), { retryUnknownOutcome: true })
+    if (!opts.ok) throw await errorFromResponse(opts)
+    const credential = await getPasskey(((await opts.json()) as { options: Record<string, unknown> }).options, options)
+    const res = await send(this.http, this.authUrl('/passkeys/login'), this.jsonPost({ credential }), { retryUnknownOutcome: false })
+    if (!res.ok) throw await errorFromResponse(res)
+    await this.loggedIn(res)
+  }
+
+  async reauthenticate(answer: FactorAnswer | { password: string }): Promise<void> {
+    const body = 'password' in answer ? { password: answer.password } : await this.answerBody(answer, null)
+    const post = (b: object) => this.fetch(`${this.basePath}/reauthenticate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(b) })
+    const res = 'password' in answer ? await post(body) : await this.withProofOfWork(post, body, answer)
+    if (!res.ok) throw await this.failure(res)
+    if (this.bearer) {
+      const { access_token } = (await res.json()) as { access_token?: unknown }
+      const stored = await this.storage.get()
+      if (typeof access_token !== 'string') throw new AuthError('rejected', 'invalid_response', 'the answer has no access token', res.status)
+      if (stored) await this.storage.set({ accessToken: access_token, refreshToken: stored.refreshToken })
+    } else await res.text().catch(() => '')
+    this.changed('authenticated', this.now())
+    this.coordinator.post({ type: 'refreshed' })
+    this.emit({ type: 'refresh', remote: false })
+  }
+
+  async mfaStatus(): Promise<MfaStatus> {
+    return this.json<MfaStatus>(await this.fetch(`${this.basePath}/mfa`))
+  }
+
+  async enrollTotp(): Promise<TotpEnrolment> {
+    const e = await this.json<{ secret: string; otpauth_uri: string; qr_code: string }>(await this.fetch(`${this.basePath}/mfa/totp/enroll`, { method: 'POST' }))
+    return { secret: e.secret, otpauthUri: e.otpauth_uri, qrCode: e.qr_code }
+  }
+
+  async confirmTotp(code: string): Promise<string[]> {
+    return (await this.json<{ recovery_codes: string[] }>(await this.fetch(`${this.basePath}/mfa/totp/confirm`, jsonInit({ code })))).recovery_codes
+  }
+
+  async disableTotp(): Promise<void> {
+    await this.done(await this.fetch(`${this.basePath}/mfa/totp`, { method: 'DELETE' }))
+  }
+
+  async regenerateRecoveryCodes(): Promise<string[]> {
+    return (await this.json<{ recovery_codes: string[] }>(await this.fetch(`${this.basePath}/mfa/recovery-codes`, { method: 'POST' }))).recovery_codes
+  }
+
+  async registerPasskey(name?: string): Promise<PasskeyInfo> {
+    const { options } = await this.json<{ options: Record<string, unknown> }>(await this.fetch(`${this.basePath}/passkeys/register/options`, { method: 'POST' }))
+    const credential = await createPasskey(options)
+    const res = await this.fetch(`${this.basePath}/passkeys/register`, jsonInit({ credential, ...(name ? { name } : {}) }))
+    return (await this.json<{ passkey: PasskeyInfo }>(res)).passkey
+  }
+
+  async passkeys(): Promise<PasskeyInfo[]> {
+    return (await this.json<{ passkeys: PasskeyInfo[] }>(await this.fetch(`${this.basePath}/passkeys`))).passkeys
+  }
+
+  async removePasskey(id: string): Promise<void> {
+    if (typeof id !== 'string' || id === '') throw new TypeError('removePasskey needs a passkey id')
+    await this.done(await this.fetch(`${this.basePath}/passkeys/${encodeURIComponent(id)}`, { method: 'DELETE' }))
+  }
+
+  /** A new session's tokens are in (login, second factor, passkey, a reset that logs in). */
+  private async loggedIn(res: Response): Promise<void> {
     await this.acceptTokens(res)
     this.forgetSession()
     this.changed('authenticated', this.now())
     this.coordinator.post({ type: 'logged-in' })
     this.emit({ type: 'login', remote: false })
+  }
+
+  /** The body fields of a factor; a passkey is asked of the browser for the login challenge, or for a step-up. */
+  private async answerBody(answer: FactorAnswer, loginChallenge: string | null): Promise<Record<string, unknown>> {
+    if ('code' in answer) return { code: answer.code }
+    if ('recoveryCode' in answer) return { recovery_code: answer.recoveryCode }
+    const res = loginChallenge
+      ? await send(this.http, this.authUrl('/mfa/passkey/options'), this.jsonPost({ challenge: loginChallenge }), { retryUnknownOutcome: true })
+      : await send(this.http, this.authUrl('/passkeys/login/options'), this.jsonPost({}), { retryUnknownOutcome: true })
+    if (!res.ok) throw await errorFromResponse(res)
+    const { options } = (await res.json()) as { options: Record<string, unknown> }
+    return { passkey: await getPasskey(options, { signal: answer.signal }) }
+  }
+
+  /**
+   * A code sent once more with a proof of work when the account has had many wrong ones (the
+   * server says so as it does for a login, and the work is bound to the code the same way).
+   */
+  private async withProofOfWork(post: (body: object) => Promise<Response>, body: Record<string, unknown>, answer: FactorAnswer): Promise<Response> {
+    const res = await post(body)
+    const secret = 'code' in answer ? answer.code : 'recoveryCode' in answer ? answer.recoveryCode : null
+    const challenge = res.status === 401 && secret !== null ? readChallenge(await res.clone().json().catch(() => null)) : null
+    if (!challenge) return res
+    discard(res)
+    const nonce = await solveProofOfWork(challenge.challenge, challenge.difficulty, secret!)
+    return post({ ...body, proof: { challenge: challenge.challenge, nonce } })
+  }
+
+  private async json<T>(res: Response): Promise<T> {
+    if (!res.ok) throw await this.failure(res)
+    return (await res.json()) as T
+  }
+
+  private async done(res: Response): Promise<void> {
+    if (!res.ok) throw await this.failure(res)
+    discard(res)
   }
 
   async logout(options: { scope?: LogoutScope } = {}): Promise<void> {
@@ -394,6 +589,26 @@ class Client implements AuthClient {
   }
 
   async fetch(path: string, init: RequestInit = {}): Promise<Response> {
+    const res = await this.fetchRefreshing(path, init)
+    // Step-up: the route wants a stronger or more recent authentication. The app's prompt
+    // re-authenticates this session; then the request goes once more.
+    const stepUp = this.onStepUp ? await readStepUp(res) : null
+    if (!stepUp || !(await this.askStepUp(stepUp))) return res
+    discard(res)
+    return this.fetchRefreshing(path, init)
+  }
+
+  /** The app's step-up prompt: true once it has re-authenticated this session. */
+  private async askStepUp(challenge: StepUpChallenge): Promise<boolean> {
+    if (!this.onStepUp) return false
+    try {
+      return (await this.onStepUp(challenge)) === true
+    } catch {
+      return false
+    }
+  }
+
+  private async fetchRefreshing(path: string, init: RequestInit): Promise<Response> {
     const url = this.url(path)
     const opts = { retryUnknownOutcome: IDEMPOTENT.has((init.method ?? 'GET').toUpperCase()) }
     let basis = await this.basis()
@@ -402,6 +617,8 @@ class Client implements AuthClient {
     // request or tab) and the replacement was refused too: then it refreshes from those.
     for (let round = 0; round < 2; round++) {
       if (res.status !== 401 || !this.mayRefresh(basis)) return res
+      // The token is fine; the route wants more of it: a refresh would change nothing.
+      if (await readStepUp(res)) return res
       let outcome: Outcome
       try {
         outcome = await this.refreshFrom(basis)
@@ -472,7 +689,9 @@ class Client implements AuthClient {
 
   async changePassword(currentPassword: string, newPassword: string): Promise<void> {
     // Round 2 only after a refresh, or when the credentials were replaced while round 1 was
-    // out: a password change is never sent twice with the same tokens.
+    // out: a password change is never sent twice with the same tokens. A step-up (the server
+    // refused before checking anything) gives one more try with the new access token.
+    let steppedUp = false
     for (let round = 0; ; round++) {
       let basis: Basis | null = null
       let res: Response | null
@@ -490,7 +709,14 @@ class Client implements AuthClient {
       if (!res) throw new AuthError('definitive', 'unauthorized', 'not logged in', 401)
       if (res.ok) return
       const b: Basis = basis!
+      const stepUp = await readStepUp(res)
       const err = await errorFromResponse(res)
+      if (stepUp) {
+        if (steppedUp || !(await this.askStepUp(stepUp))) throw err
+        steppedUp = true
+        round--
+        continue
+      }
       if (res.status === 502 || res.status === 504) {
         await this.settleUnknownOutcome(b)
         throw err
@@ -823,6 +1049,10 @@ class Client implements AuthClient {
     const headers = this.baseHeaders({ 'content-type': 'application/json' })
     return { method: 'POST', headers, body: JSON.stringify(payload), credentials: this.credentials() }
   }
+}
+
+function jsonInit(payload: unknown): RequestInit {
+  return { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload) }
 }
 
 function proofBody(proof: EmailProof): Record<string, string> {

@@ -16,6 +16,10 @@ export type ClientErrorCode =
   /** the session ended here (`logout()`), or elsewhere in the app or another tab */
   | 'logout'
   | 'logged_out_elsewhere'
+  /** no WebAuthn here (not a browser, not a secure context), or the browser refused the request */
+  | 'passkeys_unsupported'
+  /** the passkey prompt was dismissed, timed out or aborted */
+  | 'passkey_cancelled'
 
 /**
  * An answer whose body has no code of the catalogue: a proxy's HTML error page, or a code
@@ -34,6 +38,8 @@ const CLIENT_CODES: ReadonlySet<string> = new Set<ClientErrorCode>([
   'proof_of_work_unsupported',
   'logout',
   'logged_out_elsewhere',
+  'passkeys_unsupported',
+  'passkey_cancelled',
 ])
 
 export function isErrorCode(value: unknown): value is ErrorCode {
@@ -137,4 +143,45 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
   const at = Date.parse(v)
   if (Number.isNaN(at)) return undefined
   return Math.max(0, at - now)
+}
+
+/**
+ * login() on an account with a second factor: the password was right, and the login waits for
+ * `verifySecondFactor(error.challenge, …)` with one of `methods` (`totp`, `passkey`,
+ * `recovery_code`) within `expiresInSec`.
+ */
+export class SecondFactorRequired extends AuthError {
+  constructor(
+    readonly challenge: string,
+    readonly methods: string[],
+    readonly expiresInSec: number,
+    message: string,
+  ) {
+    super('rejected', 'mfa_required', message, 401)
+  }
+}
+
+/** What a 401 insufficient_user_authentication asked for (RFC 9470). */
+export interface StepUpChallenge {
+  /** a second factor is wanted (`acr_values` named one) */
+  mfa: boolean
+  /** the authentication must be at most this many seconds old; null: any age */
+  maxAgeSec: number | null
+  /** the `acr_values` of the challenge, in order of preference */
+  acrValues: string[]
+}
+
+/** The step-up a 401 asks for, from its WWW-Authenticate (or, when CORS hides it, its body); null for any other answer. */
+export async function readStepUp(res: Response): Promise<StepUpChallenge | null> {
+  if (res.status !== 401) return null
+  const header = res.headers.get('www-authenticate') ?? ''
+  if (!/error="insufficient_user_authentication"/.test(header)) {
+    const body = (await res.clone().json().catch(() => null)) as { error?: unknown } | null
+    if (body?.error !== 'insufficient_user_authentication') return null
+  }
+  const acr = /acr_values="([^"]*)"/.exec(header)?.[1]
+  const maxAge = /max_age="?(\d+)"?/.exec(header)?.[1]
+  const acrValues = acr ? acr.split(' ').filter(Boolean) : []
+  // Without the header (CORS), a second factor and a recent one is the safe reading.
+  return { mfa: header === '' || acrValues.length > 0, maxAgeSec: maxAge !== undefined ? Number(maxAge) : null, acrValues }
 }

@@ -2,7 +2,12 @@
 // tabs coordinated by Web Locks and BroadcastChannel), Node and React Native (Bearer
 // transport with a secure-storage callback).
 export { createAuthClient, TRANSPORT_HEADER } from './auth-client.js'
+export { conditionalMediationAvailable } from './webauthn.js'
 export type {
+  FactorAnswer,
+  MfaStatus,
+  PasskeyInfo,
+  TotpEnrolment,
   AccountEvent,
   AccountEventsPage,
   AuthClient,
@@ -22,11 +27,12 @@ export {
   DEFINITIVE_REFRESH_ERRORS,
   ERROR_CODES,
   SESSION_OVER_ERRORS,
+  SecondFactorRequired,
   TRANSIENT_STATUSES,
   isErrorCode,
   parseRetryAfter,
 } from './errors.js'
-export type { AuthErrorCode, AuthErrorKind, ClientErrorCode, ErrorCode, HttpStatusCode } from './errors.js'
+export type { AuthErrorCode, AuthErrorKind, ClientErrorCode, ErrorCode, HttpStatusCode, StepUpChallenge } from './errors.js'
 export { memoryStorage } from './storage.js'
 export type { TokenStorage, Tokens } from './storage.js'
 export { DEFAULT_RETRY, backoffDelay } from './http.js'

@@ -5,9 +5,10 @@
 //   DATABASE_URL=postgresql://… PORT=8080 npm start   your own server; nothing is started
 //
 // Environment: HOST (127.0.0.1), PORT (3001), DATABASE_URL, NODE_ENV; in production also
-// JWT_PRIVATE_KEY (Ed25519, PEM), JWT_KEY_ID and REFRESH_TOKEN_SECRET (32+ random bytes), and
-// SMTP_URL and MAIL_FROM (mail for password reset and email verification), and ISSUER (the https
-// URL of the auth routes, e.g. https://api.example.com/auth).
+// JWT_PRIVATE_KEY (Ed25519, PEM), JWT_KEY_ID and REFRESH_TOKEN_SECRET (32+ random bytes),
+// MFA_ENCRYPTION_KEY (32+ random bytes: encrypts the authenticator apps' secrets), SMTP_URL and
+// MAIL_FROM (mail for password reset and email verification), and ISSUER (the https URL of the
+// auth routes, e.g. https://api.example.com/auth).
 // DATA_DIR (./.data) and EMBEDDED_PG_PORT (54330) only matter without DATABASE_URL.
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -43,9 +44,12 @@ try {
   // Mail (password reset, verification): SMTP_URL and MAIL_FROM; required in production.
   // Outside production without SMTP_URL, each mail is a log line with its link and code.
   const mail = env.SMTP_URL ? { transport: env.SMTP_URL, from: env.MAIL_FROM } : undefined
+  // Second factors: the key that encrypts authenticator-app secrets; required in production
+  // (outside it, the plugin derives one from the refresh-token secret).
+  const mfa = env.MFA_ENCRYPTION_KEY ? { encryptionKey: env.MFA_ENCRYPTION_KEY } : undefined
   // The issuer (the URL the auth routes are reached at) is required in production: ISSUER.
   const tokens = env.ISSUER ? { issuer: env.ISSUER } : undefined
-  await app.register(auth, { prefix: '/auth', database: pool, keys, production, mail, tokens })
+  await app.register(auth, { prefix: '/auth', database: pool, keys, production, mail, mfa, tokens })
 
   // onRequest rather than preHandler: an anonymous caller gets its 401 before its body is read.
   app.get('/notes', { onRequest: app.authn.authenticate }, async (request) => {

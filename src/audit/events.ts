@@ -16,6 +16,14 @@ export const AUDIT_EVENT_TYPES = [
   'email_change_requested',
   'email_changed',
   'email_change_undone',
+  // second factors and passkeys (src/mfa/)
+  'mfa_enabled',
+  'mfa_disabled',
+  'mfa_failure',
+  'recovery_codes_regenerated',
+  'passkey_added',
+  'passkey_removed',
+  'reauthenticated',
 ] as const
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number]

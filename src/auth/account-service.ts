@@ -19,6 +19,8 @@ import { attemptKey } from '../limits/policy.js'
 import type { IssuedSession, SessionEvents, SessionService } from '../tokens/session-service.js'
 import type { SessionMeta } from '../tokens/token-store.js'
 import type { PasswordHasher } from './password.js'
+import { hasSecondFactor, type SecondFactors } from '../mfa/factor-store.js'
+import { passwordClaims } from '../mfa/methods.js'
 
 export interface AccountServiceDeps {
   users: UserStore
@@ -32,6 +34,14 @@ export interface AccountServiceDeps {
   log: { warn(obj: object, msg: string): void }
   /** unverified addresses cannot log in (REQUIRE_VERIFIED_EMAIL) */
   requireVerifiedEmail?: boolean
+  /**
+   * After the right password of an account with a second factor: the 401 mfa_required to answer
+   * instead of a session (MfaService.challengeLogin), the password's counters reset with it;
+   * null when the password changed meanwhile.
+   */
+  challengeSecondFactor(user: UserRecord, factors: SecondFactors, resetAttempts: string[], claims: SessionClaims): Promise<ApiError | null>
+  /** ms since the epoch: the session's auth_time */
+  now?: () => number
 }
 
 export interface PasswordChange {
@@ -91,9 +101,18 @@ export class AccountService {
       this.d.events.record({ type: 'login_failure', userId: user.id, reason: 'email_not_verified', ...meta })
       throw new ApiError('email_not_verified')
     }
+    // A second factor enrolled: a challenge to answer at POST /mfa/verify, not a session.
+    if (hasSecondFactor(gate.factors)) {
+      const challenge = await this.d.challengeSecondFactor(user, gate.factors, [key, admission.key], claims)
+      if (!challenge) throw this.loginFailed('credentials_changed', user.id, meta)
+      this.d.metrics.login('mfa_required')
+      await this.rehashIfOutdated(user, password)
+      throw challenge
+    }
     // One statement: the session, if the password just verified is still the account's, and
     // the counters' reset with it.
-    const session = await this.d.sessions.start(user, meta, { resetAttempts: [key, admission.key], claims })
+    const sessionClaims: SessionClaims = { ...claims, ...passwordClaims((this.d.now ?? Date.now)()) }
+    const session = await this.d.sessions.start(user, meta, { resetAttempts: [key, admission.key], claims: sessionClaims })
     if (!session) throw this.loginFailed('credentials_changed', user.id, meta)
     this.d.metrics.login('success')
     await this.rehashIfOutdated(user, password)

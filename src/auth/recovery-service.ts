@@ -18,6 +18,7 @@ import type { SessionMeta } from '../tokens/token-store.js'
 import type { PasswordHasher } from './password.js'
 import type { Background } from './background.js'
 import type { EmailProof, MailTokens } from './mail-tokens.js'
+import { passwordClaims } from '../mfa/methods.js'
 
 export interface RecoveryDeps {
   settings: Pick<AuthSettings, 'passwordReset' | 'emailVerification'>
@@ -29,6 +30,9 @@ export interface RecoveryDeps {
   addressLimit: AddressLimit
   events: SessionEvents
   background: Background
+  /** an account with a second factor is never logged in by a mailed link alone */
+  hasSecondFactor(userId: string): Promise<boolean>
+  now: () => number
 }
 
 export class RecoveryService {
@@ -66,7 +70,9 @@ export class RecoveryService {
     if (!user) throw new ApiError('invalid_email_token')
     await this.d.events.recordNow({ type: 'password_reset', userId: user.id, ...meta })
     this.d.mailer.send({ kind: 'password_reset_done', to: user.email, userId: user.id, ip: meta.ip, time: new Date() })
-    const session = this.d.settings.passwordReset.logsIn ? await this.d.sessions.start(user, meta) : null
+    // A mailed link proves the mailbox, not a second factor: such an account logs in as usual.
+    const logsIn = this.d.settings.passwordReset.logsIn && !(await this.d.hasSecondFactor(user.id))
+    const session = logsIn ? await this.d.sessions.start(user, meta, { claims: passwordClaims(this.d.now()) }) : null
     return { session }
   }
 

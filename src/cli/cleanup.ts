@@ -7,7 +7,7 @@ import { openCli, runCli } from './open.js'
 runCli(async () => {
   const { core, close } = await openCli('cleanup')
   try {
-    const stores = { tokens: core.tokens, attempts: core.attempts, counters: core.counters, audit: core.auditStore, emailTokens: core.emailTokens }
+    const stores = { tokens: core.tokens, attempts: core.attempts, counters: core.counters, audit: core.auditStore, emailTokens: core.emailTokens, mfaChallenges: core.challenges }
     const result = await runCleanup(stores, cleanupPlan(core.settings))
     console.log(JSON.stringify(result))
   } finally {

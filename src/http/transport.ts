@@ -104,6 +104,18 @@ export class Transport {
     return base
   }
 
+  /**
+   * A new access token for a session whose refresh token stays as it is (a re-authentication):
+   * in the body for Bearer clients, in the access cookie for browsers.
+   */
+  sendAccessToken(request: FastifyRequest, reply: FastifyReply, accessToken: string) {
+    reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+    const base = { token_type: 'Bearer' as const, expires_in: this.settings.accessTtlSec }
+    if (!wantsCookies(request)) return { ...base, access_token: accessToken }
+    reply.setCookie(this.names.access, accessToken, this.accessCookie(this.settings.accessTtlSec))
+    return base
+  }
+
   clearCookies(reply: FastifyReply): void {
     reply
       .clearCookie(this.names.access, this.accessCookie(0))

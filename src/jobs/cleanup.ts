@@ -16,7 +16,8 @@
 //   window is never read again (the next request starts a new one in place), so it can go at
 //   once;
 // - an audit event: AUDIT_RETENTION_DAYS;
-// - a mail's link and code: until it expires (a spent one is deleted when spent).
+// - a mail's link and code: until it expires (a spent one is deleted when spent);
+// - a second factor's or passkey's challenge: until it expires (a spent one is deleted when spent).
 import type { AuthSettings } from '../options.js'
 import { denylistRetentionMs } from '../tokens/denylist.js'
 
@@ -29,6 +30,7 @@ export interface CleanupStores {
   counters: { deleteExpired(limit: number): Promise<number> }
   audit: { deleteOlderThan(retentionDays: number, limit: number): Promise<number> }
   emailTokens: { deleteExpired(limit: number): Promise<number> }
+  mfaChallenges: { deleteExpired(limit: number): Promise<number> }
 }
 
 export interface CleanupPlan {
@@ -48,6 +50,8 @@ export interface CleanupResult {
   auditEvents: number
   /** expired links and codes of mails */
   emailTokens: number
+  /** expired second-factor and passkey challenges */
+  mfaChallenges: number
   /** DELETE statements run */
   batches: number
 }
@@ -70,7 +74,7 @@ export async function runCleanup(
   plan: CleanupPlan,
   opts: { pauseMs?: number; shouldStop?: () => boolean } = {},
 ): Promise<CleanupResult> {
-  const result: CleanupResult = { families: 0, spentTokens: 0, loginAttempts: 0, rateLimitCounters: 0, auditEvents: 0, emailTokens: 0, batches: 0 }
+  const result: CleanupResult = { families: 0, spentTokens: 0, loginAttempts: 0, rateLimitCounters: 0, auditEvents: 0, emailTokens: 0, mfaChallenges: 0, batches: 0 }
   const limit = plan.batchSize
   const drain = async (step: () => Promise<number>): Promise<number> => {
     let total = 0
@@ -93,5 +97,6 @@ export async function runCleanup(
   result.rateLimitCounters = await drain(() => stores.counters.deleteExpired(limit))
   result.auditEvents = await drain(() => stores.audit.deleteOlderThan(plan.auditRetentionDays, limit))
   result.emailTokens = await drain(() => stores.emailTokens.deleteExpired(limit))
+  result.mfaChallenges = await drain(() => stores.mfaChallenges.deleteExpired(limit))
   return result
 }

@@ -45,11 +45,15 @@ export class AccountCeiling {
    * attempt (LoginAttemptStore.open).
    */
   async admit(rawEmail: string, password: string, proof: Proof | null): Promise<Admission> {
-    const key = accountKey(rawEmail)
+    return this.admitKey(accountKey(rawEmail), password, proof)
+  }
+
+  /** admit() for another counter (a second factor's: mfaAccountKey), the proof binding `secret`. */
+  async admitKey(key: string, secret: string, proof: Proof | null): Promise<Admission> {
     let bits = 0
     if (proof) {
       const now = this.nowSec()
-      const checked = checkProof(this.d.key, key, proof, password, now, this.d.policy)
+      const checked = checkProof(this.d.key, key, proof, secret, now, this.d.policy)
       if (checked.bits > 0 && (await this.spend(proof, checked.expiresAtSec - now))) bits = checked.bits
     }
     return { key, bits, below: failuresAllowedBelow(bits, this.d.policy) }

@@ -6,6 +6,7 @@ import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
 import type { LockoutPolicy } from './policy.js'
 import type { TimeoutOptions } from '../tokens/token-store.js'
 import { USER_COLUMNS, userFromRow, type UserRecord, type UserRow } from '../users/user-store.js'
+import { FACTOR_COLUMNS, factorsFromRow, type FactorRow, type SecondFactors } from '../mfa/factor-store.js'
 
 interface GateRow {
   counted: boolean
@@ -25,8 +26,8 @@ export interface GateArgs {
 }
 
 export type GateResult =
-  | { counted: false; accountFailures: number; user: UserRecord | null }
-  | { counted: true; accountFailures: number; decision: Claim; user: UserRecord | null }
+  | { counted: false; accountFailures: number; user: UserRecord | null; factors: SecondFactors }
+  | { counted: true; accountFailures: number; decision: Claim; user: UserRecord | null; factors: SecondFactors }
 
 /** What the claim decided (decideAttempt, without the state it wrote). */
 export type Claim = { allowed: true } | { allowed: false; retryAfterSec: number }
@@ -46,19 +47,20 @@ export class LoginAttemptStore {
    */
   async open(args: GateArgs): Promise<GateResult> {
     const { freeFailures, baseSec, maxSec, resetSec } = this.lockout
-    const [row] = await this.prisma.$queryRaw<(GateRow & Partial<UserRow>)[]>`
+    const [row] = await this.prisma.$queryRaw<(GateRow & Partial<UserRow> & Partial<FactorRow>)[]>`
       WITH g AS MATERIALIZED (
         SELECT * FROM auth.open_login(
           ${args.accountKey}::char(64), ${Math.min(args.below, 2_147_483_647)}::integer, ${args.attemptKey}::char(64),
           ${freeFailures}::integer, ${baseSec}::integer, ${maxSec}::integer, ${resetSec}::integer,
           ${this.timeouts.lockTimeoutMs}::integer)
       )
-      SELECT g.counted, g.account_failures, g.allowed, g.retry_after_sec, ${USER_COLUMNS}
+      SELECT g.counted, g.account_failures, g.allowed, g.retry_after_sec, ${USER_COLUMNS}, ${FACTOR_COLUMNS}
       FROM g LEFT JOIN auth.users u ON u.email = ${args.email}`
     const user = row!.id ? userFromRow(row as UserRow) : null
-    if (!row!.counted) return { counted: false, accountFailures: row!.account_failures, user }
+    const factors = factorsFromRow(row!)
+    if (!row!.counted) return { counted: false, accountFailures: row!.account_failures, user, factors }
     const decision: Claim = row!.allowed ? { allowed: true } : { allowed: false, retryAfterSec: row!.retry_after_sec }
-    return { counted: true, accountFailures: row!.account_failures, decision, user }
+    return { counted: true, accountFailures: row!.account_failures, decision, user, factors }
   }
 
   /** The per-address claim alone (auth.claim_login_attempt): a password change's check. */

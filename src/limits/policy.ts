@@ -87,6 +87,20 @@ export function accountKey(rawEmail: string): string {
   return createHash('sha256').update(`${canonicalEmail(rawEmail)}\n*`, 'utf8').digest('hex')
 }
 
+/**
+ * The second factor's counters (a code typed after the right password): the same lock per
+ * account and client IP, and the same proof of work per account, as a password's, under keys of
+ * their own. Keyed by the account's id ("mfa" and a newline first, which no email key can start
+ * with: an address has no newline), so a guesser of codes never touches the password's counters.
+ */
+export function mfaAttemptKey(userId: string, ip: string): string {
+  return createHash('sha256').update(`mfa\n${userId}\n${ipKey(ip)}`, 'utf8').digest('hex')
+}
+
+export function mfaAccountKey(userId: string): string {
+  return createHash('sha256').update(`mfa\n${userId}\n*`, 'utf8').digest('hex')
+}
+
 /** The per-IP limit's key: one IPv4 address, or one IPv6 /64 (what one subscriber gets). */
 export function ipKey(ip: string): string {
   return normalizeIP(ip, 64)

@@ -11,6 +11,12 @@ export const MAIL_KINDS = [
   'email_change_taken',
   'email_changed',
   'email_change_undone',
+  // notices of the second factors (src/mfa/)
+  'mfa_enabled',
+  'mfa_disabled',
+  'recovery_codes_regenerated',
+  'passkey_added',
+  'passkey_removed',
 ] as const
 
 export type MailKind = (typeof MAIL_KINDS)[number]
@@ -86,6 +92,7 @@ function formatMinutes(m: number): string {
 }
 
 const IGNORE = 'If you did not ask for this, ignore this mail: nothing changes.'
+const NOT_YOU = 'If this was not you, change your password now, review your sessions and second factors, and log out every session.'
 
 export const DEFAULT_TEMPLATES: Record<MailKind, MailTemplate> = {
   verify_email: (ctx) => compose(ctx, 'confirm your email address', [`Confirm that ${ctx.to} is your address.`], 'Confirm the address', [IGNORE]),
@@ -133,6 +140,17 @@ export const DEFAULT_TEMPLATES: Record<MailKind, MailTemplate> = {
       'Choose a new password now',
       [],
     ),
+  mfa_enabled: (ctx) =>
+    compose(ctx, 'two-step login is on', ['An authenticator app was added to your account: logging in now takes a code from it after the password.'], null, [
+      'Keep your recovery codes somewhere safe: each one logs you in once if the app is lost.',
+      NOT_YOU,
+    ]),
+  mfa_disabled: (ctx) =>
+    compose(ctx, 'your authenticator app was removed', ['The authenticator app was removed from your account: its codes no longer log you in.'], null, [NOT_YOU]),
+  recovery_codes_regenerated: (ctx) =>
+    compose(ctx, 'new recovery codes', ['New recovery codes were made for your account; the previous ones no longer work.'], null, [NOT_YOU]),
+  passkey_added: (ctx) => compose(ctx, 'a passkey was added', ['A passkey was added to your account: it can now log in without the password.'], null, [NOT_YOU]),
+  passkey_removed: (ctx) => compose(ctx, 'a passkey was removed', ['A passkey was removed from your account: it no longer logs you in.'], null, [NOT_YOU]),
 }
 
 /** The templates in force: the defaults, with the host's replacements. */

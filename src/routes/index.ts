@@ -33,6 +33,10 @@ import forgotPassword from './password-forgot.js'
 import resetPassword from './password-reset.js'
 import verifyEmail from './email/verify.js'
 import changeEmail from './email/change.js'
+import mfaTotp from './mfa/totp.js'
+import mfaVerify from './mfa/verify.js'
+import reauthenticate from './reauthenticate.js'
+import passkeys from './passkeys/index.js'
 import oauth from './oauth.js'
 import type { RevocationFeed } from '../oauth/feed.js'
 
@@ -125,6 +129,8 @@ export default async function routes(parent: FastifyInstance, { core, tokens, au
   const limitPerIp = ipLimiter(core.counterBackend, settings.rateLimit.windowSec)
   const deps: RouteDeps = { core, tokens, authenticate, limitPerIp }
   const all = [register, login, refresh, logout, password, forgotPassword, resetPassword, verifyEmail, changeEmail, me, listSessions, revokeSession, sessionEvents, jwks]
+  // second factors and passkeys
+  all.push(mfaTotp, mfaVerify, reauthenticate, passkeys)
   for (const route of all) {
     await fastify.register(route, deps)
   }

@@ -12,7 +12,7 @@ const login: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, toke
       schema: {
         tags: ['auth'],
         summary: 'Log in: start a session',
-        description: `Unknown email and wrong password get the same 401. Limited per client IP and, after repeated failures, per account and client IP (429 with Retry-After). After repeated failures of the account from any address, 401 proof_of_work_required with a challenge: send the same request again with \`proof\`. ${TRANSPORT_NOTE}`,
+        description: `Unknown email and wrong password get the same 401. Limited per client IP and, after repeated failures, per account and client IP (429 with Retry-After). After repeated failures of the account from any address, 401 proof_of_work_required with a challenge: send the same request again with \`proof\`. An account with a second factor (an authenticator app or a passkey) answers the right password with 401 mfa_required, \`challenge\`, \`methods\` and \`expires_in\`, and no session: answer it at POST /mfa/verify. Access tokens carry amr (["pwd"] here) and auth_time. ${TRANSPORT_NOTE}`,
         body: LoginBody,
         response: { 200: TokenResponse, 401: LoginUnauthorized, ...errorResponses(400, 429, 503) },
       },

@@ -17,7 +17,7 @@ const logout: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, tok
       schema: {
         tags: ['auth'],
         summary: 'Log out this session, all sessions, or all others',
-        description: `\`scope=current\` names the session by the refresh token (body or cookie) or else by the access token's sid. \`all\` and \`others\` need a valid access token and revoke the account's other sessions on every instance within a second. ${TRANSPORT_NOTE}`,
+        description: `\`scope=current\` names the session by the refresh token (body or cookie) or else by the access token's sid. \`all\` and \`others\` need a valid access token and revoke the account's other sessions on every instance within a second; with a second factor enrolled, the session must have used it recently (401 insufficient_user_authentication otherwise). ${TRANSPORT_NOTE}`,
         security: ACCESS_TOKEN_SECURITY,
         querystring: Type.Object({ scope: Type.Optional(Scope) }),
         body: Type.Optional(Type.Object({ refresh_token: Type.Optional(RefreshTokenField) })),
@@ -29,6 +29,8 @@ const logout: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, tok
       const meta = requestMeta(request)
       if (scope !== 'current') {
         await authenticate(request, reply)
+        // Ending every session is a sensitive action: with a second factor, a recent one.
+        await core.mfa.requireRecent(request.authn!)
         const revoked = await core.sessions.logoutAccount(request.authn!, scope, meta)
         if (scope === 'all' && wantsCookies(request)) core.transport.clearCookies(reply)
         request.log.info({ scope, revoked: revoked.length }, 'logout')

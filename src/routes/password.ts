@@ -12,7 +12,7 @@ const password: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, t
       schema: {
         tags: ['auth'],
         summary: 'Change the password',
-        description: `Needs the current password (counted like a login failure when wrong, under the same lock as logins from this client IP) and this session's refresh token (\`refresh_token\` in the body, or the refresh cookie). Every other session of the account is revoked; this one stays logged in and gets a fresh token pair. ${TRANSPORT_NOTE}`,
+        description: `Needs the current password (counted like a login failure when wrong, under the same lock as logins from this client IP) and this session's refresh token (\`refresh_token\` in the body, or the refresh cookie). Every other session of the account is revoked; this one stays logged in and gets a fresh token pair. With a second factor enrolled, the session must also have used it recently: 401 insufficient_user_authentication otherwise (RFC 9470; re-authenticate and retry). ${TRANSPORT_NOTE}`,
         security: ACCESS_TOKEN_SECURITY,
         body: Type.Object(
           {
@@ -29,6 +29,8 @@ const password: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, t
       const auth = request.authn!
       const refreshToken = core.transport.readRefreshToken(request)
       if (!refreshToken) throw new ApiError('invalid_request', "This session's refresh token is required.")
+      // With a second factor enrolled, the password alone is not enough: a recent second factor too.
+      await core.mfa.requireRecent(auth)
       const session = await core.accounts.changePassword({
         userId: auth.sub,
         familyId: auth.sid,

@@ -90,11 +90,16 @@ export const LoginUnauthorized = Type.Object(
   {
     error: Type.String(),
     error_description: Type.String(),
-    challenge: Type.Optional(Type.String({ description: 'with proof_of_work_required: the challenge to solve (opaque)' })),
+    challenge: Type.Optional(
+      Type.String({ description: 'with proof_of_work_required: the challenge to solve (opaque); with mfa_required: the token to answer at POST /mfa/verify' }),
+    ),
     difficulty: Type.Optional(Type.Integer({ description: 'with proof_of_work_required: leading zero bits the proof hash needs' })),
+    methods: Type.Optional(Type.Array(Type.String(), { description: 'with mfa_required: the second factors the account has (totp, passkey, recovery_code)' })),
+    expires_in: Type.Optional(Type.Integer({ description: 'with mfa_required: seconds the challenge can be answered' })),
   },
   {
-    description: 'invalid_credentials, or proof_of_work_required with a challenge: too many failed logins for this account from all addresses',
+    description:
+      'invalid_credentials; proof_of_work_required with a challenge (too many failed logins for this account from all addresses); or mfa_required with a challenge, after the right password of an account with a second factor',
   },
 )
 

@@ -37,6 +37,8 @@ export interface ServerOptions {
   fastify?: FastifyServerOptions
   /** sees every route as it is registered (the OpenAPI test lists them with this) */
   onRoute?: (route: RouteOptions) => void
+  /** the plugin's clock (ms since the epoch): tests hold it where TOTP steps and step-up ages matter */
+  clock?: () => number
 }
 
 /** Where the plugin is mounted in the standalone server. */
@@ -187,6 +189,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     },
     metricsRegistry: registry,
     requestMetrics: config.metrics.enabled,
+    ...(opts.clock ? { clock: opts.clock } : {}),
   })
   await app.register(health)
   if (config.metrics.enabled) await app.register(metrics, { registry, token: config.metrics.token })

@@ -86,6 +86,11 @@ const OPTION_VARIABLES: Record<string, string> = {
   'emailVerification.enabled': 'EMAIL_VERIFICATION',
   'emailVerification.required': 'REQUIRE_VERIFIED_EMAIL',
   'passwordReset.logsIn': 'PASSWORD_RESET_LOGS_IN',
+  'mfa.encryptionKey': 'MFA_ENCRYPTION_KEY',
+  'mfa.issuer': 'MFA_ISSUER',
+  'webauthn.rpId': 'WEBAUTHN_RP_ID',
+  'webauthn.origins': 'WEBAUTHN_ORIGINS',
+  'webauthn.rpName': 'WEBAUTHN_RP_NAME',
   ...Object.fromEntries(Object.entries(NUMERIC_SETTINGS).map(([path, s]) => [path, s.env])),
 }
 
@@ -115,6 +120,11 @@ export function loadConfig(env: Env = process.env): Config {
   const demoPage = r.bool('DEMO_PAGE', !production)
   const mail = mailOption(r, production, problems, n)
   const links = linkOptions(r, production, demoPage, port)
+  // Outside production: generated with the other development secrets when they are; with a
+  // REFRESH_TOKEN_SECRET given, the plugin derives one from it instead (nothing is written).
+  const mfaKey = r.optional('MFA_ENCRYPTION_KEY') ?? (dev && r.optional('REFRESH_TOKEN_SECRET') === null ? dev().mfaEncryptionKey : null)
+  if (mfaKey === null && production) problems.push('MFA_ENCRYPTION_KEY is required in production (32+ random bytes): it encrypts the authenticator apps\' secrets')
+  const webauthn = webauthnOption(r, production, port)
   const host = r.str('HOST', '127.0.0.1')
 
   const auth: Omit<AuthPluginOptions, 'database'> = {
@@ -184,6 +194,13 @@ export function loadConfig(env: Env = process.env): Config {
     },
     passwordReset: { logsIn: r.bool('PASSWORD_RESET_LOGS_IN', false), ttlSec: n('passwordReset.ttlSec') },
     emailChange: { ttlSec: n('emailChange.ttlSec'), undoTtlSec: n('emailChange.undoTtlSec') },
+    mfa: {
+      ...(mfaKey !== null ? { encryptionKey: mfaKey } : production ? { encryptionKey: Buffer.alloc(32, 1) } : {}),
+      ...(r.optional('MFA_ISSUER') ? { issuer: r.str('MFA_ISSUER', DEFAULT_PRODUCT_NAME) } : {}),
+      stepUpMaxAgeSec: n('mfa.stepUpMaxAgeSec'),
+      challengeTtlSec: n('mfa.challengeTtlSec'),
+    },
+    ...(webauthn ? { webauthn } : {}),
   }
   // Pool settings are the plugin's, but the pool is the server's to describe.
   const pool = { poolSize: n('database.poolSize'), lockTimeoutMs: n('database.lockTimeoutMs'), statementTimeoutMs: n('database.statementTimeoutMs') }
@@ -291,6 +308,28 @@ function linkOptions(r: Reader, production: boolean, demoPage: boolean, port: nu
     undoEmailChange: r.optional('UNDO_EMAIL_CHANGE_URL') ?? demo('/undo-email-change'),
   }
   return Object.fromEntries(Object.entries(entries).filter(([, v]) => v !== null)) as NonNullable<AuthPluginOptions['links']>
+}
+
+// Passkeys: WEBAUTHN_RP_ID and WEBAUTHN_ORIGINS, or else the host of PUBLIC_URL and its origin,
+// or else (outside production) http://localhost:PORT, where the demo page is. In production
+// without either, passkeys are off.
+function webauthnOption(r: Reader, production: boolean, port: number): AuthPluginOptions['webauthn'] {
+  const rpName = r.optional('WEBAUTHN_RP_NAME') ?? undefined
+  const rpId = r.optional('WEBAUTHN_RP_ID')
+  const origins = r.list('WEBAUTHN_ORIGINS') ?? []
+  if (rpId !== null) return { rpId, origins: origins.length > 0 ? origins : [`https://${rpId}`], ...(rpName ? { rpName } : {}) }
+  const publicUrl = r.optional('PUBLIC_URL') ?? (production ? null : `http://localhost:${port}`)
+  if (publicUrl === null) return undefined
+  let url: URL
+  try {
+    url = new URL(publicUrl)
+  } catch {
+    return undefined
+  }
+  // Derived only where browsers allow WebAuthn: https, or http on localhost; never an IP address.
+  const usable = isIP(url.hostname.replace(/^\[|\]$/g, '')) === 0 && (url.protocol === 'https:' || url.hostname === 'localhost')
+  if (!usable) return undefined
+  return { rpId: url.hostname, origins: origins.length > 0 ? origins : [url.origin], ...(rpName ? { rpName } : {}) }
 }
 
 /**

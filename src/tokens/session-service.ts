@@ -33,6 +33,10 @@ export interface StartOptions {
   resetAttempts?: string[]
   /** claims fixed for the session's lifetime (how the user authenticated, the client) */
   claims?: SessionClaims
+  /** inside a caller's transaction (a second factor spent with the session's start) */
+  tx?: Tx
+  /** the login_success row's reason: which second factor, if any */
+  reason?: string
 }
 
 export interface RevocationSink {
@@ -81,7 +85,7 @@ export class SessionService {
   async start(
     user: { id: string; email: string; credentialsVersion: number; emailVerifiedAt: Date | null },
     meta: SessionMeta,
-    { resetAttempts = [], claims = {} }: StartOptions = {},
+    { resetAttempts = [], claims = {}, tx, reason }: StartOptions = {},
   ): Promise<IssuedSession | null> {
     const refreshToken = newRefreshToken()
     // The audit row is written by the session's own statement: a login costs no write of its own.
@@ -95,10 +99,10 @@ export class SessionService {
       meta,
       resetAttempts,
       claims,
-      audit: { type: 'login_success', at: loggedAt },
-    })
+      audit: { type: 'login_success', at: loggedAt, reason: reason ?? null },
+    }, tx)
     if (!created) return null
-    this.opts.events.logged({ type: 'login_success', userId: user.id, familyId: created.familyId, ...meta, createdAt: loggedAt })
+    this.opts.events.logged({ type: 'login_success', userId: user.id, familyId: created.familyId, reason: reason ?? null, ...meta, createdAt: loggedAt })
     return { userId: user.id, email: user.email, emailVerified: user.emailVerifiedAt !== null, familyId: created.familyId, refreshToken, claims }
   }
 
@@ -273,6 +277,16 @@ export class SessionService {
     for (const f of done.revoked) this.denylist.add(f.id, reason)
     await this.revoked(done.revoked, reason, meta)
     return done.changed.value
+  }
+
+  /**
+   * The session re-authenticated (a step-up): its claims become `claims` for every access token
+   * issued from now on. 401 session_revoked when it has ended.
+   */
+  async reauthenticated(familyId: string, userId: string, claims: SessionClaims, tx?: Tx): Promise<SessionClaims> {
+    const updated = await this.store.updateClaims(familyId, userId, claims, tx)
+    if (!updated) throw new ApiError('session_revoked')
+    return updated
   }
 
   /** RFC 7662 for a refresh token: its session while it is the family's live token, else null. */

@@ -125,11 +125,11 @@ export class TokenStore {
     /** fixed for the session's lifetime, returned by every rotation */
     claims?: SessionClaims
     /** the audit row of the session's start, written by the same statement */
-    audit?: { type: AuditEvent['type']; at: Date }
-  }): Promise<{ familyId: string; expiresAt: Date } | null> {
+    audit?: { type: AuditEvent['type']; at: Date; reason?: string | null }
+  }, tx: Tx | PrismaClient = this.prisma): Promise<{ familyId: string; expiresAt: Date } | null> {
     const familyId = uuidv7()
     const tokenId = uuidv7()
-    const rows = await this.prisma.$queryRaw<{ expires_at: Date }[]>`
+    const rows = await tx.$queryRaw<{ expires_at: Date }[]>`
       WITH owner AS (
         SELECT id FROM auth.users
         WHERE id = ${args.userId}::uuid AND credentials_version = ${args.credentialsVersion}
@@ -151,12 +151,25 @@ export class TokenStore {
         DELETE FROM auth.login_attempts
         WHERE key = ANY(${args.resetAttempts ?? []}::char(64)[]) AND EXISTS (SELECT 1 FROM tok)
       ), audit AS (
-        INSERT INTO auth.audit_events (id, user_id, family_id, type, ip, user_agent, created_at)
-        SELECT ${uuidv7()}::uuid, ${args.userId}::uuid, fam.id, ${args.audit?.type ?? null}, ${args.meta.ip}, ${args.meta.userAgent}, ${args.audit?.at ?? null}::timestamptz
+        INSERT INTO auth.audit_events (id, user_id, family_id, type, reason, ip, user_agent, created_at)
+        SELECT ${uuidv7()}::uuid, ${args.userId}::uuid, fam.id, ${args.audit?.type ?? null}, ${args.audit?.reason ?? null}, ${args.meta.ip}, ${args.meta.userAgent}, ${args.audit?.at ?? null}::timestamptz
         FROM fam WHERE ${args.audit !== undefined}::boolean
       )
       SELECT expires_at FROM tok`
     return rows[0] ? { familyId, expiresAt: rows[0].expires_at } : null
+  }
+
+  /**
+   * A re-authentication: the claims of a live session of `userId` are replaced by `claims`'s keys
+   * (the others, such as client_id, stay). Every access token its refreshes issue from now on
+   * carries them. The merged claims, or null when the session is revoked or not the user's.
+   */
+  async updateClaims(familyId: string, userId: string, claims: SessionClaims, tx: Tx | PrismaClient = this.prisma): Promise<SessionClaims | null> {
+    const rows = await tx.$queryRaw<{ claims: unknown }[]>`
+      UPDATE auth.token_families SET claims = claims || ${JSON.stringify(claims)}::jsonb
+      WHERE id = ${familyId}::uuid AND user_id = ${userId}::uuid AND revoked_at IS NULL AND expires_at > now()
+      RETURNING claims`
+    return rows[0] ? sessionClaimsOf(rows[0].claims) : null
   }
 
   /**

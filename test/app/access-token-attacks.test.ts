@@ -204,8 +204,8 @@ describe('test setup', () => {
 
   it('the server issues tokens with exactly the header and claims the forgeries imitate', () => {
     expect(decodeSegment(session.accessToken, 0)).toEqual(goodHeader())
-    expect(Object.keys(realClaims).sort()).toEqual(['aud', 'client_id', 'email_verified', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub'])
-    expect(realClaims).toMatchObject({ iss: t.config.jwt.issuer, aud: t.config.jwt.audience, client_id: 'web' })
+    expect(Object.keys(realClaims).sort()).toEqual(['amr', 'aud', 'auth_time', 'client_id', 'email_verified', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub'])
+    expect(realClaims).toMatchObject({ iss: t.config.jwt.issuer, aud: t.config.jwt.audience, client_id: 'web', amr: ['pwd'] })
   })
 })
 

@@ -99,8 +99,14 @@ describe('OpenAPI document', () => {
         const schema = response.content?.['application/json']?.schema
         expect(schema, `${route} ${status}`).toBeDefined()
         // Every error is the catalogue's shape, inline (the plugin's routes share no schema with
-        // the host's document); login's 401 may also carry a proof-of-work challenge.
-        const expected = route === 'POST /auth/login' && status === '401' ? ['error', 'error_description', 'challenge', 'difficulty'] : ['error', 'error_description']
+        // the host's document); login's 401 may also carry a proof-of-work challenge or a
+        // second-factor challenge, and a code's 401 (verify, step-up) a proof-of-work challenge.
+        const expected =
+          route === 'POST /auth/login' && status === '401'
+            ? ['error', 'error_description', 'challenge', 'difficulty', 'methods', 'expires_in']
+            : ['POST /auth/mfa/verify', 'POST /auth/reauthenticate'].includes(route) && status === '401'
+              ? ['error', 'error_description', 'challenge', 'difficulty']
+              : ['error', 'error_description']
         if (Number(status) >= 400) expect(Object.keys((schema as { properties: object }).properties), `${route} ${status}`).toEqual(expected)
       }
     }

@@ -2,7 +2,7 @@
 // socket, an attacker's site on another port, and headless Chromium through playwright-core.
 import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { chromium, type Browser } from 'playwright-core'
+import { chromium, type Browser, type Page } from 'playwright-core'
 import type { FastifyInstance } from 'fastify'
 import { buildServer } from '../../src/server/app.js'
 import type { Config } from '../../src/server/config.js'
@@ -134,4 +134,21 @@ window.attack = async function () {
     port: (server.address() as AddressInfo).port,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   }
+}
+
+// ---- the demo page, as the browser tests drive it ------------------------------------------
+
+export const DEMO_PASSWORD = 'correct horse battery'
+
+export const stateOf = (page: Page) => page.evaluate(() => document.body.dataset.state)
+export const statusOf = (page: Page) => page.textContent('#status')
+
+/** Registers a new account with the demo page's form (which logs in too); its address. */
+export async function registerAndLogin(page: Page, prefix = 'web'): Promise<string> {
+  const email = `${prefix}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@example.com`
+  await page.fill('#register-form input[name=email]', email)
+  await page.fill('#register-form input[name=password]', DEMO_PASSWORD)
+  await page.click('#register')
+  await page.waitForFunction((e) => document.getElementById('me-email')!.textContent === e, email)
+  return email
 }

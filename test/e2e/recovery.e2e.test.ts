@@ -2,11 +2,10 @@
 // the mail read from a real SMTP server the app sends to, and its link opened in a tab.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { launchChromium, startApp, type RunningApp } from './harness.js'
+import { DEMO_PASSWORD as PASSWORD, launchChromium, registerAndLogin as registerWithForm, startApp, stateOf, statusOf, type RunningApp } from './harness.js'
 import { startSmtp, type SmtpSink } from '../helpers/smtp.js'
 
 // window.demo is declared in web-demo.e2e.test.ts.
-const PASSWORD = 'correct horse battery'
 let smtp: SmtpSink
 let server: RunningApp
 let browser: Browser
@@ -45,18 +44,7 @@ async function open(context: BrowserContext, url = `${server.origin}/`): Promise
   return page
 }
 
-const uniqueEmail = () => `mail-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@example.com`
-const stateOf = (page: Page) => page.evaluate(() => document.body.dataset.state)
-const statusOf = (page: Page) => page.textContent('#status')
-
-async function registerAndLogin(page: Page): Promise<string> {
-  const email = uniqueEmail()
-  await page.fill('#register-form input[name=email]', email)
-  await page.fill('#register-form input[name=password]', PASSWORD)
-  await page.click('#register')
-  await page.waitForFunction((e) => document.getElementById('me-email')!.textContent === e, email)
-  return email
-}
+const registerAndLogin = (page: Page) => registerWithForm(page, 'mail')
 
 describe('mail flows on the demo page', () => {
   it('forgot password: the mail\'s link opens the reset form, the reset logs out every open tab, the new password works', async () => {

@@ -39,6 +39,12 @@ const KNOWN_ROUTES: [string, string][] = [
   ['DELETE', '/auth/sessions/:param'],
   ['GET', '/auth/sessions/events'],
   ['GET', '/auth/.well-known/jwks.json'],
+  ['POST', '/auth/mfa/verify'],
+  ['POST', '/auth/mfa/totp/enroll'],
+  ['POST', '/auth/reauthenticate'],
+  ['POST', '/auth/passkeys/login'],
+  ['POST', '/auth/passkeys/register'],
+  ['DELETE', '/auth/passkeys/:param'],
 ]
 
 let t: TestApp
@@ -94,6 +100,34 @@ const tokenLike = () =>
     fc.string({ unit: 'binary', maxLength: 32 }),
   )
 
+// Something shaped like a PublicKeyCredential's JSON, its client data naming a challenge, with
+// random (or missing, or mistyped) parts: the WebAuthn parsing must refuse it, never fail.
+const b64 = (s: string) => Buffer.from(s).toString('base64url')
+const webauthnLike = () =>
+  fc.record(
+    {
+      id: fc.oneof(fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/), fc.string()),
+      rawId: fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/),
+      type: fc.constantFrom('public-key', 'other'),
+      response: fc.record(
+        {
+          clientDataJSON: fc.oneof(
+            fc.record({ type: fc.constantFrom('webauthn.get', 'webauthn.create'), challenge: fc.stringMatching(/^[A-Za-z0-9_-]{16,64}$/), origin: fc.constantFrom('http://localhost:3000', 'https://evil.example') }, { noNullPrototype: true }).map((o) => b64(JSON.stringify(o))),
+            fc.stringMatching(/^[A-Za-z0-9_-]{1,200}$/),
+            fc.string(),
+          ),
+          authenticatorData: fc.stringMatching(/^[A-Za-z0-9_-]{1,200}$/),
+          signature: fc.stringMatching(/^[A-Za-z0-9_-]{1,200}$/),
+          attestationObject: fc.stringMatching(/^[A-Za-z0-9_-]{1,300}$/),
+          userHandle: fc.stringMatching(/^[A-Za-z0-9_-]{1,40}$/),
+        },
+        { requiredKeys: [], noNullPrototype: true },
+      ),
+      clientExtensionResults: fc.constantFrom({}, { credProps: { rk: true } }),
+    },
+    { requiredKeys: [], noNullPrototype: true },
+  )
+
 const headerValue = () => fc.string({ maxLength: 80 }).filter((s) => /^[\t\x20-\x7e]*$/.test(s))
 
 const bodyArb = () =>
@@ -116,6 +150,12 @@ const bodyArb = () =>
         current_password: fc.string({ maxLength: 40 }),
         new_password: fc.string({ maxLength: 40 }),
         scope: fc.oneof(fc.constantFrom('current', 'all', 'others'), fc.string()),
+        // second factors and passkeys
+        challenge: fc.oneof(fc.stringMatching(/^[A-Za-z0-9_-]{43}$/), fc.string({ maxLength: 50 })),
+        code: fc.oneof(fc.stringMatching(/^[0-9]{6}$/), fc.string({ maxLength: 8 }), fc.integer()),
+        recovery_code: fc.oneof(fc.stringMatching(/^[0-9a-z]{5}-[0-9a-z]{5}$/), fc.string({ maxLength: 40 })),
+        passkey: webauthnLike(),
+        credential: webauthnLike(),
       },
       { requiredKeys: [] },
     ),

@@ -50,12 +50,13 @@ export async function buildTestApp(
     config?: Config
     logStream?: { write(line: string): void }
     onRoute?: ServerOptions['onRoute']
+    clock?: ServerOptions['clock']
   } = {},
 ): Promise<TestApp> {
   const config = opts.config ?? testConfig(opts.env)
   const db = opts.databaseUrl ? null : await createTestDatabase()
   const databaseUrl = opts.databaseUrl ?? db!.url
-  const app = await buildServer({ config, databaseUrl, fastify: opts.fastify, logStream: opts.logStream, onRoute: opts.onRoute })
+  const app = await buildServer({ config, databaseUrl, fastify: opts.fastify, logStream: opts.logStream, onRoute: opts.onRoute, clock: opts.clock })
   await app.ready()
   rememberDatabase(app, databaseUrl)
   return {

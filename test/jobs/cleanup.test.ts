@@ -115,8 +115,8 @@ describe('what is kept and what goes', () => {
     const result = await t.app.authn.cleanup()
     expect(result.families).toBe(5)
     // 2 + 2 + 1 for families, then one short batch each for tokens, login counters,
-    // rate-limit counters, events and mail tokens.
-    expect(result.batches).toBe(8)
+    // rate-limit counters, events, mail tokens and second-factor challenges.
+    expect(result.batches).toBe(9)
   })
 })
 
@@ -160,7 +160,7 @@ describe('running it', () => {
         env: { ...process.env, NODE_ENV: 'test', DATABASE_URL: t.databaseUrl, DATA_DIR: dataDir },
         timeout: 60_000,
       })
-      expect(JSON.parse(stdout.trim())).toEqual({ families: 1, spentTokens: 0, loginAttempts: 0, rateLimitCounters: 0, auditEvents: 0, emailTokens: 0, batches: 6 })
+      expect(JSON.parse(stdout.trim())).toEqual({ families: 1, spentTokens: 0, loginAttempts: 0, rateLimitCounters: 0, auditEvents: 0, emailTokens: 0, mfaChallenges: 0, batches: 7 })
       expect(await familyExists(sidOf(s.accessToken))).toBe(false)
     } finally {
       rmSync(dataDir, { recursive: true, force: true })

@@ -274,7 +274,7 @@ describe('options are checked at register, named in the error', () => {
   })
 
   it('mail: required in production, never the log there; templates, links and the verification setting checked, named', async () => {
-    const base = { database: 'postgresql://x@127.0.0.1/db', keys: { signing: { kid: 'k', privateKey: SIGNING_KEY }, refreshTokenSecret: REFRESH_SECRET }, tokens: { issuer: 'https://api.example.com/auth' } }
+    const base = { database: 'postgresql://x@127.0.0.1/db', keys: { signing: { kid: 'k', privateKey: SIGNING_KEY }, refreshTokenSecret: REFRESH_SECRET }, mfa: { encryptionKey: randomBytes(32) }, tokens: { issuer: 'https://api.example.com/auth' } }
     expect(await problemsOf(base)).toEqual(['mail'])
     expect(await problemsOf({ ...base, mail: { transport: 'log', from: 'a@example.com' } })).toEqual(['mail.transport'])
     expect(await problemsOf({ ...base, mail: { transport: 'smtp://h:25' } })).toEqual(['mail.from'])
@@ -300,6 +300,7 @@ describe('options are checked at register, named in the error', () => {
       database: 'postgresql://x@127.0.0.1/db',
       keys: { signing: { kid: 'k', privateKey: SIGNING_KEY }, refreshTokenSecret: REFRESH_SECRET },
       mail: { transport: 'smtps://u:p@h:465', from: 'Example <a@example.com>' },
+      mfa: { encryptionKey: randomBytes(32) },
       tokens: { issuer: 'https://api.example.com/auth' },
     }
     const app = Fastify({ trustProxy: true })
@@ -316,6 +317,31 @@ describe('options are checked at register, named in the error', () => {
     expect(res.json().ip).toBe('203.0.113.9')
     expect(() => trustProxyHops(0)).toThrow(TypeError)
     await app.close()
+  })
+
+  it('second factors and passkeys: the MFA key required and strong in production; the RP ID and origins checked, named', async () => {
+    const base = {
+      database: 'postgresql://x@127.0.0.1/db',
+      keys: { signing: { kid: 'k', privateKey: SIGNING_KEY }, refreshTokenSecret: REFRESH_SECRET },
+      mail: { transport: 'smtps://u:p@h:465', from: 'Example <a@example.com>' },
+      tokens: { issuer: 'https://api.example.com/auth' },
+    }
+    expect(await problemsOf(base)).toEqual(['mfa.encryptionKey'])
+    expect(await problemsOf({ ...base, mfa: { encryptionKey: 'changeme-changeme-changeme-changeme' } })).toEqual(['mfa.encryptionKey'])
+    const good = { ...base, mfa: { encryptionKey: randomBytes(32).toString('base64url') } }
+    expect(await problemsOf({ ...good, webauthn: { rpId: 'https://example.com', origins: ['https://example.com'] } })).toEqual(['webauthn.rpId'])
+    // production: https only; every origin on the RP ID or under it
+    expect(
+      await problemsOf({ ...good, webauthn: { rpId: 'example.com', origins: ['https://app.example.com', 'http://localhost:3000', 'https://example.org', 'https://example.com/path'] } }),
+    ).toEqual(['webauthn.origins', 'webauthn.origins', 'webauthn.origins'])
+    expect(await problemsOf({ ...good, webauthn: { rpId: 'example.com', origins: [] } })).toEqual(['webauthn.origins'])
+    const settings = resolveAuthOptions({ ...good, webauthn: { rpId: 'example.com', origins: ['https://app.example.com'] } } as AuthPluginOptions)
+    expect(settings.webauthn).toEqual({ rpId: 'example.com', rpName: 'fastify-auth-service', origins: ['https://app.example.com'] })
+    // Outside production: http://localhost is a secure context, and the MFA key may be derived.
+    const dev = resolveAuthOptions({ ...base, production: false, webauthn: { rpId: 'localhost', origins: ['http://localhost:3000'] } } as AuthPluginOptions)
+    expect(dev.webauthn?.origins).toEqual(['http://localhost:3000'])
+    expect(dev.mfa.encryptionKey).toHaveLength(32)
+    expect(dev.mfa.encryptionKey.equals(dev.mfa.recoveryCodeKey)).toBe(false)
   })
 
   it('refuses an RSA key, and an HS256 secret that is a public key', async () => {

@@ -15,13 +15,14 @@ const change: FastifyPluginAsyncTypebox<RouteDeps> = async (fastify, { core, aut
         tags: ['email'],
         summary: 'Ask to move the account to another address',
         description:
-          'Needs the current password (counted like a login failure when wrong: 403 invalid_current_password). 202: the new address is mailed a link and a code, and nothing changes until one is used (POST /email/change/confirm). If the new address already has an account, its owner is told instead. The old address is told when the change takes effect, and can undo it.',
+          'Needs the current password (counted like a login failure when wrong: 403 invalid_current_password). 202: the new address is mailed a link and a code, and nothing changes until one is used (POST /email/change/confirm). If the new address already has an account, its owner is told instead. The old address is told when the change takes effect, and can undo it. With a second factor enrolled, the session must have used it recently: 401 insufficient_user_authentication otherwise.',
         security: ACCESS_TOKEN_SECURITY,
         body: Type.Object({ new_email: EmailField, password: PasswordString({ minLength: 1, maxLength: 1024 }) }, { additionalProperties: false }),
         response: { 202: Type.Object({ status: Type.Literal('accepted') }), ...errorResponses(400, 401, 403, 429, 503) },
       },
     },
     async (request, reply) => {
+      await core.mfa.requireRecent(request.authn!)
       await core.email.changeEmail(request.authn!, request.body.new_email, request.body.password, requestMeta(request))
       return reply.code(202).send({ status: 'accepted' as const })
     },

@@ -39,13 +39,18 @@ describe('POST /auth/login with Bearer transport', () => {
     expect(body.refresh_token).not.toContain('.')
   })
 
-  it('issues an access JWT with sub, sid, client_id, iat, exp, iss, aud, jti and typ at+jwt, and no email', async () => {
+  it('issues an access JWT with sub, sid, client_id, iat, exp, iss, aud, jti, amr, auth_time and typ at+jwt, and no email', async () => {
     const user = await register(t.app)
+    const before = Math.floor(Date.now() / 1000)
     const body = (await login({ email: user.email, password: user.password })).json()
     const { header, payload } = decodeJwt(body.access_token)
     expect(header).toEqual({ alg: 'EdDSA', typ: 'at+jwt', kid: 'test-key' })
-    expect(Object.keys(payload).sort()).toEqual(['aud', 'client_id', 'email_verified', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub'])
+    expect(Object.keys(payload).sort()).toEqual(['amr', 'aud', 'auth_time', 'client_id', 'email_verified', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub'])
     expect(payload.client_id).toBe('web')
+    // RFC 8176: a password, and when (RFC 9068 / OpenID's auth_time).
+    expect(payload.amr).toEqual(['pwd'])
+    expect(payload.auth_time).toBeGreaterThanOrEqual(before)
+    expect(payload.auth_time).toBeLessThanOrEqual(payload.iat)
     expect(payload.sub).toBe(user.id)
     expect(payload.exp - payload.iat).toBe(900)
     expect(payload.iss).toBe(t.config.jwt.issuer)
