@@ -68,5 +68,5 @@ it('bench/run.ts completes in smoke mode and writes JSON, Markdown and SVG', asy
 
 it('the bench starts the server exactly as npm start does (its environment and node flags)', async () => {
   const { startCommand } = await import('../../bench/lib/server.js')
-  expect(startCommand()).toEqual({ env: { MALLOC_ARENA_MAX: '2' }, nodeFlags: [] })
+  expect(startCommand()).toEqual({ env: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '33554432', MALLOC_TRIM_THRESHOLD_: '67108864' }, nodeFlags: [] })
 })
