@@ -20,16 +20,19 @@ export default defineConfig({
       'test/routes/**/*.test.ts',
       'test/app/{access-token-attacks,control-characters,duplicate-cookies,www-authenticate,errors}.test.ts',
     ],
-    // Route tests that wait out real lock times and windows, or stand up a second instance.
+    // Route tests that wait out real lock times and windows, stand up a second instance, or
+    // count the statements of the hot paths.
     exclude: [
       ...configDefaults.exclude,
-      'test/routes/auth/{login-lockout,login-proof-of-work,login-rehash}.test.ts',
+      'test/routes/auth/{login-lockout,login-proof-of-work,login-rehash,hot-path-statements}.test.ts',
       'test/routes/sessions/revoke.test.ts',
       'test/routes/health.test.ts',
       'test/client/proof-of-work.test.ts',
     ],
     globalSetup: ['test/global-setup.ts'],
     pool: 'forks',
+    // Modules loaded once per worker, not once per file: the tier's time is mostly imports.
+    isolate: false,
     testTimeout: 30_000,
     hookTimeout: 60_000,
     fileParallelism: true,
