@@ -2,7 +2,7 @@
 // socket, an attacker's site on another port, and headless Chromium through playwright-core.
 import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import type { FastifyInstance } from 'fastify'
 import { buildServer } from '../../src/server/app.js'
 import type { Config } from '../../src/server/config.js'
@@ -151,4 +151,34 @@ export async function registerAndLogin(page: Page, prefix = 'web'): Promise<stri
   await page.click('#register')
   await page.waitForFunction((e) => document.getElementById('me-email')!.textContent === e, email)
   return email
+}
+
+/**
+ * The browser contexts of one test file: each with the demo page's test hook (the page hands
+ * its client to the tests only when asked, before its script runs), and every page's
+ * uncaught errors collected. `closeAll()` after each test closes them and returns the errors
+ * seen, which a test expects to be none.
+ */
+export function browserContexts(browser: () => Browser, viewport: { width: number; height: number }) {
+  const contexts: BrowserContext[] = []
+  const pageErrors: string[] = []
+  return {
+    async newContext(): Promise<BrowserContext> {
+      const context = await browser().newContext({ viewport })
+      await context.addInitScript(() => {
+        ;(window as unknown as { __exposeDemoForTests: boolean }).__exposeDemoForTests = true
+      })
+      contexts.push(context)
+      return context
+    },
+    /** Collects `page`'s uncaught errors. */
+    watch(page: Page): Page {
+      page.on('pageerror', (err) => pageErrors.push(`${page.url()}: ${err.message}`))
+      return page
+    },
+    async closeAll(): Promise<string[]> {
+      await Promise.all(contexts.splice(0).map((c) => c.close()))
+      return pageErrors.splice(0)
+    },
+  }
 }

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core'
 import { adminQuery } from '../helpers/database.js'
-import { DEMO_PASSWORD as PASSWORD, launchChromium, registerAndLogin, startApp, stateOf, statusOf, type RunningApp } from './harness.js'
+import { DEMO_PASSWORD as PASSWORD, browserContexts, launchChromium, registerAndLogin, startApp, stateOf, statusOf, type RunningApp } from './harness.js'
 import { base32Decode, totp } from '../../src/mfa/totp.js'
 
 declare global {
@@ -25,8 +25,7 @@ declare global {
 let server: RunningApp
 let other: RunningApp
 let browser: Browser
-const contexts: BrowserContext[] = []
-const pageErrors: string[] = []
+const browsers = browserContexts(() => browser, { width: 1100, height: 900 })
 
 beforeAll(async () => {
   // Another site: its own database and signing key, on another port of localhost (the same RP ID).
@@ -35,22 +34,14 @@ beforeAll(async () => {
   browser = await launchChromium()
 })
 afterEach(async () => {
-  await Promise.all(contexts.splice(0).map((c) => c.close()))
-  expect(pageErrors.splice(0)).toEqual([])
+  expect(await browsers.closeAll()).toEqual([])
 })
 afterAll(async () => {
   await browser?.close()
   await Promise.all([server?.close(), other?.close()])
 })
 
-async function newContext(): Promise<BrowserContext> {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } })
-  await context.addInitScript(() => {
-    ;(window as unknown as { __exposeDemoForTests: boolean }).__exposeDemoForTests = true
-  })
-  contexts.push(context)
-  return context
-}
+const newContext = () => browsers.newContext()
 
 /** A virtual platform authenticator for this tab: resident keys, user verification, auto-approved. */
 async function authenticator(page: Page): Promise<{ cdp: CDPSession; id: string }> {
@@ -64,7 +55,7 @@ async function authenticator(page: Page): Promise<{ cdp: CDPSession; id: string 
 
 async function openDemo(context: BrowserContext, app: RunningApp = server, withAuthenticator = true) {
   const page = await context.newPage()
-  page.on('pageerror', (err) => pageErrors.push(`${page.url()}: ${err.message}`))
+  browsers.watch(page)
   const auth = withAuthenticator ? await authenticator(page) : null
   await page.goto(`${app.origin}/`)
   await page.waitForFunction(() => window.demo !== undefined && document.body.dataset.state !== 'unknown')

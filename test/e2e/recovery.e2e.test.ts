@@ -2,15 +2,14 @@
 // the mail read from a real SMTP server the app sends to, and its link opened in a tab.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { DEMO_PASSWORD as PASSWORD, launchChromium, registerAndLogin as registerWithForm, startApp, stateOf, statusOf, type RunningApp } from './harness.js'
+import { DEMO_PASSWORD as PASSWORD, browserContexts, launchChromium, registerAndLogin as registerWithForm, startApp, stateOf, statusOf, type RunningApp } from './harness.js'
 import { startSmtp, type SmtpSink } from '../helpers/smtp.js'
 
 // window.demo is declared in web-demo.e2e.test.ts.
 let smtp: SmtpSink
 let server: RunningApp
 let browser: Browser
-const contexts: BrowserContext[] = []
-const pageErrors: string[] = []
+const browsers = browserContexts(() => browser, { width: 1100, height: 1100 })
 
 beforeAll(async () => {
   smtp = await startSmtp()
@@ -18,8 +17,7 @@ beforeAll(async () => {
   browser = await launchChromium()
 })
 afterEach(async () => {
-  await Promise.all(contexts.splice(0).map((c) => c.close()))
-  expect(pageErrors.splice(0)).toEqual([])
+  expect(await browsers.closeAll()).toEqual([])
 })
 afterAll(async () => {
   await browser?.close()
@@ -27,18 +25,11 @@ afterAll(async () => {
   await smtp?.close()
 })
 
-async function newContext(): Promise<BrowserContext> {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 1100 } })
-  await context.addInitScript(() => {
-    ;(window as unknown as { __exposeDemoForTests: boolean }).__exposeDemoForTests = true
-  })
-  contexts.push(context)
-  return context
-}
+const newContext = () => browsers.newContext()
 
 async function open(context: BrowserContext, url = `${server.origin}/`): Promise<Page> {
   const page = await context.newPage()
-  page.on('pageerror', (err) => pageErrors.push(`${page.url()}: ${err.message}`))
+  browsers.watch(page)
   await page.goto(url)
   await page.waitForFunction(() => window.demo !== undefined && document.body.dataset.state !== 'unknown')
   return page

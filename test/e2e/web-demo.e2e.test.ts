@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { adminQuery } from '../helpers/database.js'
-import { launchChromium, startApp, startAttacker, type RunningApp } from './harness.js'
+import { browserContexts, launchChromium, startApp, startAttacker, type RunningApp } from './harness.js'
 
 declare global {
   interface Window {
@@ -21,8 +21,7 @@ declare global {
 const PASSWORD = 'correct horse battery'
 let server: RunningApp
 let browser: Browser
-const contexts: BrowserContext[] = []
-const pageErrors: string[] = []
+const browsers = browserContexts(() => browser, { width: 1100, height: 820 })
 
 beforeAll(async () => {
   server = await startApp()
@@ -30,8 +29,7 @@ beforeAll(async () => {
 })
 
 afterEach(async () => {
-  await Promise.all(contexts.splice(0).map((c) => c.close()))
-  expect(pageErrors.splice(0)).toEqual([])
+  expect(await browsers.closeAll()).toEqual([])
 })
 
 afterAll(async () => {
@@ -39,19 +37,11 @@ afterAll(async () => {
   await server?.close()
 })
 
-async function newContext(): Promise<BrowserContext> {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 820 } })
-  // The page hands its client to the tests only when asked, before its script runs.
-  await context.addInitScript(() => {
-    ;(window as unknown as { __exposeDemoForTests: boolean }).__exposeDemoForTests = true
-  })
-  contexts.push(context)
-  return context
-}
+const newContext = () => browsers.newContext()
 
 async function openDemo(context: BrowserContext): Promise<Page> {
   const page = await context.newPage()
-  page.on('pageerror', (err) => pageErrors.push(`${page.url()}: ${err.message}`))
+  browsers.watch(page)
   await page.goto(`${server.origin}/`)
   await page.waitForFunction(() => window.demo !== undefined && document.body.dataset.state !== 'unknown')
   return page
@@ -279,15 +269,19 @@ describe('another origin', () => {
       expect(fetched['/auth/refresh with header']).toMatch(/^blocked/)
       // Form posts: navigate the attacker's tab to the API with whatever cookies the browser attaches.
       // (Waiting for the server to see the post, not for a navigation: a 204 does not navigate.)
+      // One tab, sent back to the attacker's page for each form once the form's own navigation
+      // has loaded (every answer here is a 4xx with a body, so the tab does navigate): closing
+      // or redirecting a tab mid-navigation could hang Chromium's next newPage().
+      const tab = await context.newPage()
       for (const [form, path] of [['#logout-form', '/auth/logout'], ['#refresh-form', '/auth/refresh']] as const) {
-        const tab = await context.newPage()
         await tab.goto(`${evilOrigin}/`)
         const posted = () => server.seen.filter((s) => s.at >= t && s.origin === evilOrigin && s.path === path && s.method === 'POST').length
         const before = posted()
         await tab.evaluate((f) => (document.querySelector(f) as HTMLFormElement).submit(), form)
         await expect.poll(posted, { timeout: 10_000 }).toBe(before + 1)
-        await tab.close()
+        await tab.waitForURL((u) => u.pathname === path)
       }
+      await tab.close()
 
       const hostile = server.seen.filter((s) => s.at >= t && s.origin === evilOrigin)
       // The preflighted calls never happened; what did reach the server changed nothing.
