@@ -122,14 +122,14 @@ export function createCore(settings: AuthSettings, opts: CoreOptions): Core {
     log: log.child({ component: 'denylist' }),
   })
   metrics.watchDenylist(() => denylist.size)
-  const attempts = new LoginAttemptStore(db.prisma, settings.db, settings.lockout)
-  const counters = new CounterStore(db.prisma)
+  const attempts = new LoginAttemptStore(db.pool, settings.db, settings.lockout)
+  const counters = new CounterStore(db.pool)
   const redis = settings.redis.url ? connectRedis(settings.redis.url, log.child({ component: 'rate-limit' })) : null
   const counterBackend = failingAs503(
     redis ? redisCounters(redis, settings.redis.keyPrefix) : postgresCounters(counters),
     log.child({ component: 'rate-limit' }),
   )
-  const auditStore = new AuditStore(db.prisma)
+  const auditStore = new AuditStore(db.prisma, db.pool)
   const audit = new AuditLog(auditStore, log.child({ component: 'audit' }))
   const users = new UserStore(db.prisma)
   const passwords = opts.passwords ?? new PasswordHasher(settings.argon2)
@@ -139,7 +139,7 @@ export function createCore(settings: AuthSettings, opts: CoreOptions): Core {
     refreshLimit: { max: settings.rateLimit.refreshPerSession, windowSec: settings.rateLimit.windowSec },
   })
   const factors = new FactorStore(db.prisma)
-  const challenges = new ChallengeStore(db.prisma)
+  const challenges = new ChallengeStore(db.prisma, db.pool)
   // Built below: the second step of a login needs the account service, and the other way round.
   let mfa!: MfaService
   const ceiling = new AccountCeiling({
@@ -170,7 +170,7 @@ export function createCore(settings: AuthSettings, opts: CoreOptions): Core {
     attempts: settings.mail.attempts,
     baseDelayMs: settings.mail.baseDelayMs,
   })
-  const emailTokens = new EmailTokenStore(db.prisma)
+  const emailTokens = new EmailTokenStore(db.prisma, db.pool)
   const mailTokens = new MailTokens(emailTokens, settings)
   const background = new Background(mailLog)
   const addressLimit = new AddressLimit(counterBackend, settings.mailLimits.perAddress, settings.mailLimits.addressWindowSec)

@@ -2,7 +2,7 @@
 // agrees on locks. The rules are SQL functions (migration 20261203200000_login_gate) that mirror
 // policy.ts; a correct password's reset rides on the new session's statement
 // (TokenStore.createFamily), so a successful login costs two statements here and there.
-import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
+import { execute, raw, rows, sql, type Queryable } from '../db/sql.js'
 import type { LockoutPolicy } from './policy.js'
 import type { TimeoutOptions } from '../tokens/token-store.js'
 import { USER_COLUMNS, userFromRow, type UserRecord, type UserRow } from '../users/user-store.js'
@@ -34,7 +34,7 @@ export type Claim = { allowed: true } | { allowed: false; retryAfterSec: number 
 
 export class LoginAttemptStore {
   constructor(
-    private readonly prisma: PrismaClient,
+    private readonly db: Queryable,
     private readonly timeouts: TimeoutOptions,
     private readonly lockout: LockoutPolicy,
   ) {}
@@ -47,15 +47,15 @@ export class LoginAttemptStore {
    */
   async open(args: GateArgs): Promise<GateResult> {
     const { freeFailures, baseSec, maxSec, resetSec } = this.lockout
-    const [row] = await this.prisma.$queryRaw<(GateRow & Partial<UserRow> & Partial<FactorRow>)[]>`
+    const [row] = await rows<GateRow & Partial<UserRow> & Partial<FactorRow>>(this.db, sql`
       WITH g AS MATERIALIZED (
         SELECT * FROM auth.open_login(
           ${args.accountKey}::char(64), ${Math.min(args.below, 2_147_483_647)}::integer, ${args.attemptKey}::char(64),
           ${freeFailures}::integer, ${baseSec}::integer, ${maxSec}::integer, ${resetSec}::integer,
           ${this.timeouts.lockTimeoutMs}::integer)
       )
-      SELECT g.counted, g.account_failures, g.allowed, g.retry_after_sec, ${USER_COLUMNS}, ${FACTOR_COLUMNS}
-      FROM g LEFT JOIN auth.users u ON u.email = ${args.email}`
+      SELECT g.counted, g.account_failures, g.allowed, g.retry_after_sec, ${raw(USER_COLUMNS)}, ${raw(FACTOR_COLUMNS)}
+      FROM g LEFT JOIN auth.users u ON u.email = ${args.email}::text`)
     const user = row!.id ? userFromRow(row as UserRow) : null
     const factors = factorsFromRow(row!)
     if (!row!.counted) return { counted: false, accountFailures: row!.account_failures, user, factors }
@@ -66,24 +66,24 @@ export class LoginAttemptStore {
   /** The per-address claim alone (auth.claim_login_attempt): a password change's check. */
   async claim(key: string): Promise<Claim> {
     const { freeFailures, baseSec, maxSec, resetSec } = this.lockout
-    const [row] = await this.prisma.$queryRaw<{ allowed: boolean; retry_after_sec: number }[]>`
-      SELECT * FROM auth.claim_login_attempt(${key}::char(64), ${freeFailures}::integer, ${baseSec}::integer, ${maxSec}::integer, ${resetSec}::integer)`
+    const [row] = await rows<{ allowed: boolean; retry_after_sec: number }>(this.db, sql`
+      SELECT * FROM auth.claim_login_attempt(${key}::char(64), ${freeFailures}::integer, ${baseSec}::integer, ${maxSec}::integer, ${resetSec}::integer)`)
     return row!.allowed ? { allowed: true } : { allowed: false, retryAfterSec: row!.retry_after_sec }
   }
 
   /** After a correct password: the account starts again from zero. */
   async reset(...keys: string[]): Promise<void> {
-    await this.prisma.$executeRaw`DELETE FROM auth.login_attempts WHERE key IN (${Prisma.join(keys)})`
+    await execute(this.db, sql`DELETE FROM auth.login_attempts WHERE key = ANY(${keys}::char(64)[])`)
   }
 
   /** Deletes up to `limit` counters nobody has failed on for `resetSec`; returns how many. */
   async deleteStale(resetSec: number, limit: number): Promise<number> {
-    return this.prisma.$executeRaw`
+    return execute(this.db, sql`
       DELETE FROM auth.login_attempts WHERE key IN (
         SELECT key FROM auth.login_attempts
-        WHERE last_failure_at < now() - make_interval(secs => ${resetSec})
+        WHERE last_failure_at < now() - make_interval(secs => ${resetSec}::float8)
           AND (locked_until IS NULL OR locked_until < now())
         LIMIT ${limit}
-        FOR UPDATE SKIP LOCKED)`
+        FOR UPDATE SKIP LOCKED)`)
   }
 }

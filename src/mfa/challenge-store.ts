@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto'
 import type { PrismaClient } from '../generated/prisma/client.js'
 import type { Tx } from '../db/client.js'
+import { execute, sql, type Queryable } from '../db/sql.js'
 
 export type ChallengePurpose = 'login' | 'passkey_login' | 'passkey_register'
 
@@ -36,7 +37,11 @@ const rowOf = (purpose: ChallengePurpose, r: RowColumns): ChallengeRow => ({
 })
 
 export class ChallengeStore {
-  constructor(private readonly prisma: PrismaClient) {}
+  constructor(
+    private readonly prisma: PrismaClient,
+    /** for cleanup, which every instance runs on its own (db/sql.ts) */
+    private readonly db: Queryable,
+  ) {}
 
   /**
    * A login's challenge, only if the credentials are still at the version its password check saw;
@@ -96,8 +101,8 @@ export class ChallengeStore {
 
   /** Cleanup, one batch: expired challenges. */
   async deleteExpired(limit: number): Promise<number> {
-    return this.prisma.$executeRaw`
+    return execute(this.db, sql`
       DELETE FROM auth.mfa_challenges WHERE token_hash IN (
-        SELECT token_hash FROM auth.mfa_challenges WHERE expires_at < now() LIMIT ${limit} FOR UPDATE SKIP LOCKED)`
+        SELECT token_hash FROM auth.mfa_challenges WHERE expires_at < now() LIMIT ${limit} FOR UPDATE SKIP LOCKED)`)
   }
 }

@@ -19,7 +19,7 @@ export const NO_FACTORS: SecondFactors = { totp: false, passkeys: false, recover
 export const hasSecondFactor = (f: SecondFactors) => f.totp || f.passkeys
 
 /** SecondFactors of `auth.users u`, for a statement that reads the account beside other things. */
-export const FACTOR_COLUMNS = Prisma.sql`
+export const FACTOR_COLUMNS = `
   EXISTS (SELECT 1 FROM auth.totp_factors tf WHERE tf.user_id = u.id AND tf.confirmed_at IS NOT NULL) AS has_totp,
   EXISTS (SELECT 1 FROM auth.webauthn_credentials wc WHERE wc.user_id = u.id) AS has_passkeys,
   EXISTS (SELECT 1 FROM auth.recovery_codes rc WHERE rc.user_id = u.id) AS has_recovery_codes`
@@ -47,7 +47,7 @@ export class FactorStore {
 
   async factorsOf(userId: string, db: Tx | PrismaClient = this.prisma): Promise<SecondFactors & { recoveryCodesLeft: number; totpSince: Date | null }> {
     const rows = await db.$queryRaw<(FactorRow & { recovery_codes_left: number; totp_since: Date | null })[]>`
-      SELECT ${FACTOR_COLUMNS},
+      SELECT ${Prisma.raw(FACTOR_COLUMNS)},
              (SELECT count(*)::int FROM auth.recovery_codes rc WHERE rc.user_id = u.id) AS recovery_codes_left,
              (SELECT tf.confirmed_at FROM auth.totp_factors tf WHERE tf.user_id = u.id) AS totp_since
       FROM auth.users u WHERE u.id = ${userId}::uuid`

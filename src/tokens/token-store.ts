@@ -1,9 +1,9 @@
 // The only module that reads or writes token_families and refresh_tokens. Time comes from
 // the database (now()), so every instance agrees on windows and expiries.
 import { uuidv7 } from '../db/uuid-v7.js'
-import type pg from 'pg'
 import type { PrismaClient } from '../generated/prisma/client.js'
 import type { Tx } from '../db/client.js'
+import { execute, rows as rowsOf, sql, Statement, type Queryable } from '../db/sql.js'
 import { parseSessionClaims, type SessionClaims } from '../auth/access-claims.js'
 import type { AuditEvent } from '../audit/events.js'
 
@@ -99,8 +99,8 @@ export interface TimeoutOptions {
 export class TokenStore {
   constructor(
     private readonly prisma: PrismaClient,
-    /** the pool Prisma runs on (counted like it), for the statement every refresh sends */
-    private readonly pool: Pick<pg.Pool, 'query'>,
+    /** the pool Prisma runs on (counted like it), for the statements of logins, refreshes, the denylist and cleanup (db/sql.ts) */
+    private readonly pool: Queryable,
     private readonly timeouts: TimeoutOptions,
   ) {}
 
@@ -126,10 +126,10 @@ export class TokenStore {
     claims?: SessionClaims
     /** the audit row of the session's start, written by the same statement */
     audit?: { type: AuditEvent['type']; at: Date; reason?: string | null }
-  }, tx: Tx | PrismaClient = this.prisma): Promise<{ familyId: string; expiresAt: Date } | null> {
+  }, tx?: Tx): Promise<{ familyId: string; expiresAt: Date } | null> {
     const familyId = uuidv7()
     const tokenId = uuidv7()
-    const rows = await tx.$queryRaw<{ expires_at: Date }[]>`
+    const rows = await rowsOf<{ expires_at: Date }>(tx ?? this.pool, sql`
       WITH owner AS (
         SELECT id FROM auth.users
         WHERE id = ${args.userId}::uuid AND credentials_version = ${args.credentialsVersion}
@@ -155,7 +155,7 @@ export class TokenStore {
         SELECT ${uuidv7()}::uuid, ${args.userId}::uuid, fam.id, ${args.audit?.type ?? null}, ${args.audit?.reason ?? null}, ${args.meta.ip}, ${args.meta.userAgent}, ${args.audit?.at ?? null}::timestamptz
         FROM fam WHERE ${args.audit !== undefined}::boolean
       )
-      SELECT expires_at FROM tok`
+      SELECT expires_at FROM tok`)
     return rows[0] ? { familyId, expiresAt: rows[0].expires_at } : null
   }
 
@@ -226,7 +226,7 @@ export class TokenStore {
     ]
     // The hot path (every refresh) goes to the pool directly: through Prisma's raw query the
     // same statement costs the server about 70 µs more CPU, a quarter of a refresh's.
-    const rows = tx ? await tx.$queryRawUnsafe<RotateRow[]>(ROTATE_SQL, ...params) : (await this.pool.query<RotateRow>(ROTATE_SQL, params)).rows
+    const rows = await rowsOf<RotateRow>(tx ?? this.pool, new Statement(ROTATE_SQL, params))
     const r = rows[0]
     if (!r) return null
     return { kind: r.kind, familyId: r.family_id, userId: r.user_id, email: r.email, emailVerified: r.email_verified, claims: sessionClaimsOf(r.claims), retryAfterSec: r.retry_after_sec, decidedAt: r.decided_at }
@@ -320,14 +320,14 @@ export class TokenStore {
    * rotation holds are skipped, not waited for.
    */
   async deleteEndedFamilies(args: { endedKeepSec: number; idleKeepSec: number; limit: number }): Promise<number> {
-    return this.prisma.$executeRaw`
+    return execute(this.pool, sql`
       DELETE FROM auth.token_families WHERE id IN (
         SELECT id FROM auth.token_families
         WHERE revoked_at < now() - make_interval(secs => ${args.endedKeepSec})
            OR expires_at < now() - make_interval(secs => ${args.endedKeepSec})
            OR last_used_at < now() - make_interval(secs => ${args.idleKeepSec})
         LIMIT ${args.limit}
-        FOR UPDATE SKIP LOCKED)`
+        FOR UPDATE SKIP LOCKED)`)
   }
 
   /**
@@ -337,13 +337,13 @@ export class TokenStore {
    * rotation holds), so a rotation never sees its token vanish halfway.
    */
   async deleteSpentTokens(args: { keepSec: number; limit: number }): Promise<number> {
-    return this.prisma.$executeRaw`
+    return execute(this.pool, sql`
       DELETE FROM auth.refresh_tokens WHERE id IN (
         SELECT t.id FROM auth.refresh_tokens t
         JOIN auth.token_families f ON f.id = t.family_id
         WHERE t.spent_at IS NOT NULL AND t.expires_at < now() - make_interval(secs => ${args.keepSec})
         LIMIT ${args.limit}
-        FOR UPDATE OF t, f SKIP LOCKED)`
+        FOR UPDATE OF t, f SKIP LOCKED)`)
   }
 
   /**
@@ -351,8 +351,8 @@ export class TokenStore {
    * says whether it really was revoked (any role that can connect can send a notification).
    */
   async revokedAmong(ids: string[]): Promise<{ id: string; revokedAt: Date; reason: string | null }[]> {
-    const rows = await this.prisma.$queryRaw<{ id: string; revoked_at: Date; revoked_reason: string | null }[]>`
-      SELECT id, revoked_at, revoked_reason FROM auth.token_families WHERE id = ANY(${ids}::uuid[]) AND revoked_at IS NOT NULL`
+    const rows = await rowsOf<{ id: string; revoked_at: Date; revoked_reason: string | null }>(this.pool, sql`
+      SELECT id, revoked_at, revoked_reason FROM auth.token_families WHERE id = ANY(${ids}::uuid[]) AND revoked_at IS NOT NULL`)
     return rows.map((r) => ({ id: r.id, revokedAt: r.revoked_at, reason: r.revoked_reason }))
   }
 
@@ -364,11 +364,11 @@ export class TokenStore {
     since: Date | null,
     lookbackMs: number,
   ): Promise<{ now: Date; families: { id: string; revokedAt: Date; reason: string | null }[] }> {
-    const rows = await this.prisma.$queryRaw<{ now: Date; id: string | null; revoked_at: Date | null; revoked_reason: string | null }[]>`
+    const rows = await rowsOf<{ now: Date; id: string | null; revoked_at: Date | null; revoked_reason: string | null }>(this.pool, sql`
       SELECT now() AS now, f.id, f.revoked_at, f.revoked_reason
       FROM (SELECT 1) AS one
       LEFT JOIN auth.token_families f
-        ON f.revoked_at > COALESCE(${since}::timestamptz, now() - make_interval(secs => ${lookbackMs / 1000}))`
+        ON f.revoked_at > COALESCE(${since}::timestamptz, now() - make_interval(secs => ${lookbackMs / 1000}::float8))`)
     return {
       now: rows[0]!.now,
       families: rows.flatMap((r) => (r.id && r.revoked_at ? [{ id: r.id, revokedAt: r.revoked_at, reason: r.revoked_reason }] : [])),

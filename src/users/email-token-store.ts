@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto'
 import type { PrismaClient } from '../generated/prisma/client.js'
 import type { Tx } from '../db/client.js'
+import { execute, sql, type Queryable } from '../db/sql.js'
 
 export type EmailTokenPurpose = 'reset_password' | 'verify_email' | 'change_email' | 'undo_email_change'
 
@@ -20,7 +21,11 @@ export interface ClaimedCode extends EmailTokenRow {
 }
 
 export class EmailTokenStore {
-  constructor(private readonly prisma: PrismaClient) {}
+  constructor(
+    private readonly prisma: PrismaClient,
+    /** for cleanup, which every instance runs on its own (db/sql.ts) */
+    private readonly db: Queryable,
+  ) {}
 
   /**
    * The user's one live token of `purpose`, replacing any older one (its link and code stop
@@ -93,8 +98,8 @@ export class EmailTokenStore {
 
   /** Cleanup, one batch: deletes up to `limit` expired rows. */
   async deleteExpired(limit: number): Promise<number> {
-    return this.prisma.$executeRaw`
+    return execute(this.db, sql`
       DELETE FROM auth.email_tokens WHERE id IN (
-        SELECT id FROM auth.email_tokens WHERE expires_at < now() LIMIT ${limit} FOR UPDATE SKIP LOCKED)`
+        SELECT id FROM auth.email_tokens WHERE expires_at < now() LIMIT ${limit} FOR UPDATE SKIP LOCKED)`)
   }
 }

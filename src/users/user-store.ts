@@ -18,7 +18,7 @@ export class EmailTakenError extends Error {}
 const RECORD = { id: true, email: true, passwordHash: true, credentialsVersion: true, emailVerifiedAt: true } as const
 
 /** A UserRecord's columns of `auth.users u`, for a statement that reads the row beside others. */
-export const USER_COLUMNS = Prisma.sql`u.id, u.email, u.password_hash, u.credentials_version, u.email_verified_at`
+export const USER_COLUMNS = 'u.id, u.email, u.password_hash, u.credentials_version, u.email_verified_at'
 export interface UserRow {
   id: string
   email: string
