@@ -4,8 +4,9 @@ import { createRequire } from 'node:module'
 import type Nodemailer from 'nodemailer'
 import type { MailKind } from './templates.js'
 
-// Loaded only by an SMTP transport: a service that sends through its own transport, or logs
-// mail in development, does not carry it (about 4 MB resident).
+// Loaded only by an SMTP transport, at its first mail: a service that sends through its own
+// transport, or logs mail in development, does not carry it (about 4 MB resident), and no
+// instance spends the 85 ms it takes to load while starting.
 const loadNodemailer = () => createRequire(import.meta.url)('nodemailer') as typeof Nodemailer
 
 export interface Envelope {
@@ -44,20 +45,22 @@ export function smtpTransport(url: string, timeoutMs: number): MailTransport {
   // nodemailer's defaults (2 min to connect, 10 min idle); the queue retries instead.
   // A pool of two connections, as many as the queue sends at once: a burst of mail does not
   // pay a TCP and TLS handshake per message.
-  const transporter = loadNodemailer().createTransport({
-    url,
-    pool: true,
-    maxConnections: 2,
-    connectionTimeout: timeoutMs,
-    greetingTimeout: timeoutMs,
-    socketTimeout: timeoutMs,
-  })
+  let transporter: ReturnType<typeof Nodemailer.createTransport> | null = null
+  const open = () =>
+    (transporter ??= loadNodemailer().createTransport({
+      url,
+      pool: true,
+      maxConnections: 2,
+      connectionTimeout: timeoutMs,
+      greetingTimeout: timeoutMs,
+      socketTimeout: timeoutMs,
+    }))
   return {
     name: 'smtp',
     async send(envelope) {
-      await transporter.sendMail(envelope)
+      await open().sendMail(envelope)
     },
-    close: () => transporter.close(),
+    close: () => transporter?.close(),
   }
 }
 

@@ -14,7 +14,6 @@
 // - A code is accepted once: its time step is recorded by the statement that accepts it, and
 //   only a later step is accepted after it.
 import { randomBytes } from 'node:crypto'
-import QRCode from 'qrcode'
 import { ApiError, SecondFactorRequired } from '../errors.js'
 import type { AuthSettings } from '../options.js'
 import type { Tx } from '../db/client.js'
@@ -109,6 +108,8 @@ export class MfaService {
     const user = await this.d.users.findById(caller.sub)
     if (!user) throw new ApiError('unauthorized')
     const uri = otpauthUri({ issuer: this.d.settings.mfa.issuer, account: user.email, secret })
+    // Loaded at the first enrolment, not by every instance as it starts.
+    const { default: QRCode } = await import('qrcode')
     const svg = await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 })
     return { secret: base32Encode(secret), otpauthUri: uri, qrCode: `data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}` }
   }
