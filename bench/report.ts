@@ -2,6 +2,7 @@
 // (measured in the same run) as a ratio, with CPU per request, database statements per request
 // and memory; then JSON, a terminal table, Markdown and an SVG chart (hand-written: two
 // log-scale bar panels, throughput and p99, one row per run).
+import type { StartFigures } from './scenarios/start.js'
 import type { Measured, Settings } from './scenarios/context.js'
 import { BUSY_HOST_CORES } from './scenarios/context.js'
 import type { RefreshFigures } from './scenarios/refresh.js'
@@ -29,6 +30,8 @@ export interface BenchInput {
   runs: Measured[]
   seeding: Record<string, number>
   accessCheck: { headerKeys: string[]; claimKeys: string[] }
+  /** npm start to its first answers (BENCH_ONLY=start) */
+  start?: StartFigures
 }
 
 /** One line of the main table: a figure and the ceiling it is judged against. */
@@ -306,12 +309,25 @@ function loginLine(l: NonNullable<BenchResults['login']>): string {
   )
 }
 
+/** The goal: the first request answered within 1.5 s of `npm start`. */
+export const START_GOAL_MS = 1500
+
+function startLine(st: StartFigures): string {
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN
+  const worst = Math.max(...st.readyMs)
+  return (
+    `live after ${f0(median(st.liveMs))} ms (median; slowest ${f0(Math.max(...st.liveMs))} ms), ready after ${f0(median(st.readyMs))} ms ` +
+    `(slowest ${f0(worst)} ms); goal ≤ ${START_GOAL_MS} ms ${worst <= START_GOAL_MS ? '✓' : '✗'}`
+  )
+}
+
 export function textReport(r: BenchResults): string {
   const out = [mainTable(r).text, '', runsTable(r).text, '']
   for (const [id, v] of Object.entries(r.refresh)) {
     out.push(`${id}: ${f2(v.dbStatementsPerRefresh)} statements/refresh, ${f0(v.walBytesPerRefresh)} WAL bytes/refresh, ${f2(v.postgresCpuMsPerRefresh)} ms Postgres CPU/refresh; ${v.everyRequestOwnFamily ? 'every request its own family' : 'FAMILIES CAME ROUND AGAIN'}`)
   }
   if (r.login) out.push(`login: ${f2(r.login.dbStatementsPerLogin)} statements/login; ${loginLine(r.login)}`)
+  if (r.start) out.push(`start: ${startLine(r.start)}`)
   out.push(`access path database statements: ${Object.entries(r.checks.accessDbStatements).map(([k, v]) => `${k}=${v}`).join(', ')}`)
   if (r.checks.failures.length) out.push(`PROBLEMS: ${r.checks.failures.join('; ')}`)
   if (r.checks.busyHost.length) out.push(`WARNING, other work on the host during: ${r.checks.busyHost.join(', ')}; those figures are low`)
@@ -391,6 +407,14 @@ export function markdownReport(r: BenchResults, svgName: string): string {
     para(
       `Inside the server during the login run: ${loginLine(r.login)}. What delay remains is the operating system sharing `,
       `${m.cpus} cores between the event loop, ${m.uvThreadpoolSize} hashing threads and the load generator.`,
+    )
+  }
+  if (r.start) {
+    md.push('## Start: `npm start` to its first answer', '')
+    para(
+      `\`npm start\` spawned as a user runs it (npm, then \`exec node\`), on the bench's database, already migrated, ${r.start.liveMs.length} times: `,
+      `${startLine(r.start)}. Live is the first answer of GET /health/live; ready the first 200 of GET /health/ready `,
+      '(database reachable, every migration applied). Polled every 5 ms.',
     )
   }
   const x2 = r.runs.filter((x) => x.instances > 1)

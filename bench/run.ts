@@ -22,7 +22,7 @@
 //                   2-process refresh runs (100000): each request rotates a family of its own
 //   BENCH_USERS     users whose tokens the "many tokens" runs cycle through (200)
 //   BENCH_SCALING=0 leave out the 2-process runs             BENCH_SMOKE=1  tiny data, 1 s runs
-//   BENCH_ONLY      some of the groups access,refresh,login,scaling (default: all), for a quick
+//   BENCH_ONLY      some of the groups access,refresh,login,scaling,start (default: all), for a quick
 //                   look at one path while working on it; a report of all of them is the one to keep
 //   BENCH_CPU_PROFILE_DIR  every measured process writes a V8 CPU profile (.cpuprofile) there
 //   BENCH_OUT       output folder (bench/results)             BENCH_NAME     file name (bench-<time>)
@@ -38,6 +38,7 @@ import { PasswordHasher } from '../dist/auth/password.js'
 import { benchDatabase } from './lib/database.js'
 import { benchSecrets } from './lib/server.js'
 import { seedSessions, type SeededSession } from './lib/seed.js'
+import { startTimes, type StartFigures } from './scenarios/start.js'
 import { familyCount, seedFillerFamilies, seedLoginUsers, settle } from './lib/bulk.js'
 import { decodeJwt, signAccessTokens } from './lib/access-tokens.js'
 import { findPostmaster, hostDelta, hostSnapshot, machine } from './lib/host.js'
@@ -75,7 +76,7 @@ function readSettings(): Settings {
   }
 }
 
-const GROUPS = ['access', 'refresh', 'login', 'scaling'] as const
+const GROUPS = ['access', 'refresh', 'login', 'scaling', 'start'] as const
 type Group = (typeof GROUPS)[number]
 
 function onlyGroups(raw: string | undefined): ReadonlySet<Group> {
@@ -128,6 +129,7 @@ async function main() {
   const seeding: Record<string, number> = {}
   let accessCheck: Awaited<ReturnType<typeof checkAccessPath>>
   let pgVersion = ''
+  let start: StartFigures | undefined
   try {
     pgVersion = (await db.admin.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]!.v
 
@@ -198,6 +200,12 @@ async function main() {
       runs.push(await accessRun(ctx, { id: `me-${n}-x2`, label: `GET /auth/me, ${n} users' tokens, 2 processes`, kind: 'server', path: '/auth/me', tokens: tokens(), instances: 2 }))
       if (!settings.smoke) runs.push(await refreshRun(ctx, { id: 'refresh-x2', label: 'POST /auth/refresh, own family each, 2 processes', tokens: refreshTokens[1]!, instances: 2 }))
     }
+
+    // ---- start ----------------------------------------------------------------------------
+    if (only.has('start')) {
+      log('npm start on the migrated database, to its first answers')
+      start = await startTimes(ctx, settings.smoke ? 1 : 5)
+    }
   } finally {
     await db.stop()
   }
@@ -222,6 +230,7 @@ async function main() {
     runs,
     seeding,
     accessCheck: accessCheck!,
+    start,
   })
   const out = process.env.BENCH_OUT ?? join('bench', 'results')
   const name = process.env.BENCH_NAME ?? `bench-${startedAt.toISOString().replace(/[:.]/g, '-')}`

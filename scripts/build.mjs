@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Builds what `npm start` and the package run: the Prisma client, the client SDK's error codes
-// (generated from src/errors.ts), src/ compiled to dist/ (with declaration files), and the
+// (generated from src/errors.ts), src/ compiled to dist/ (with declaration files), the
+// standalone server bundled into one file for `npm start` (scripts/bundle-server.mjs), and the
 // client SDK to client/dist. `prepare` runs it, so a fresh
 // `npm install` (or `npm ci`) leaves everything built with no extra step.
 //
@@ -26,7 +27,7 @@ function newest(path) {
   return max
 }
 
-const sources = ['src', 'client/src', 'prisma/schema.prisma', 'tsconfig.json', 'tsconfig.build.json', 'client/tsconfig.build.json', 'package-lock.json']
+const sources = ['src', 'client/src', 'prisma/schema.prisma', 'tsconfig.json', 'tsconfig.build.json', 'client/tsconfig.build.json', 'package-lock.json', 'scripts/bundle-server.mjs']
 if (process.argv.includes('--if-stale') && existsSync(stamp)) {
   const built = statSync(stamp).mtimeMs
   if (sources.every((s) => newest(join(root, s)) <= built)) process.exit(0)
@@ -54,6 +55,7 @@ function swap(dir) {
 }
 rmSync(join(root, 'dist.next'), { recursive: true, force: true })
 run('server (dist/)', [tsc, '-p', 'tsconfig.build.json', '--outDir', 'dist.next'])
+run('server bundle (dist/server/main.bundle.js, for npm start)', [join(root, 'scripts', 'bundle-server.mjs'), 'dist.next'])
 rmSync(join(root, 'client', 'dist.next'), { recursive: true, force: true })
 run('client SDK (client/dist/)', [tsc, '-p', 'client/tsconfig.build.json', '--outDir', 'client/dist.next'])
 swap('dist')

@@ -32,18 +32,17 @@ export interface ServerProcess {
   stop(): Promise<number | null>
 }
 
-const MAIN = fileURLToPath(new URL('../../dist/server/main.js', import.meta.url))
-
 /**
- * The environment and node flags `npm start` runs the server with (package.json), so that
- * what is measured is what a user starts: e.g. `MALLOC_ARENA_MAX=2 node dist/server/main.js`.
+ * The environment, node flags and script `npm start` runs the server with (package.json), so
+ * that what is measured is what a user starts: e.g. `MALLOC_ARENA_MAX=2 node
+ * dist/server/main.bundle.js`.
  */
-export function startCommand(): { env: Record<string, string>; nodeFlags: string[] } {
+export function startCommand(): { env: Record<string, string>; nodeFlags: string[]; script: string } {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }
-  const m = /^((?:[A-Z_]+=\S+\s+)*)(?:exec\s+)?node\s+((?:--\S+\s+)*)dist\/server\/main\.js$/.exec(pkg.scripts.start)
-  if (!m) throw new Error(`package.json's start script is not "[VAR=value ...] [exec] node [--flag ...] dist/server/main.js": ${pkg.scripts.start}`)
+  const m = /^((?:[A-Z_]+=\S+\s+)*)(?:exec\s+)?node\s+((?:--\S+\s+)*)(dist\/server\/main(?:\.bundle)?\.js)$/.exec(pkg.scripts.start)
+  if (!m) throw new Error(`package.json's start script is not "[VAR=value ...] [exec] node [--flag ...] dist/server/main[.bundle].js": ${pkg.scripts.start}`)
   const env = Object.fromEntries(m[1]!.trim().split(/\s+/).filter(Boolean).map((a) => a.split('=', 2) as [string, string]))
-  return { env, nodeFlags: m[2]!.trim().split(/\s+/).filter(Boolean) }
+  return { env, nodeFlags: m[2]!.trim().split(/\s+/).filter(Boolean), script: fileURLToPath(new URL(`../../${m[3]!}`, import.meta.url)) }
 }
 const METRICS_TOKEN = randomBytes(16).toString('hex')
 
@@ -85,8 +84,9 @@ export interface StartOptions {
 export const NO_MAIL_ENV = { SMTP_URL: 'smtp://127.0.0.1:9', MAIL_FROM: 'bench@localhost', EMAIL_VERIFICATION: 'false', ISSUER: 'https://auth.bench.invalid/auth' }
 
 export async function startServer(env: Record<string, string | undefined>, opts: StartOptions = {}): Promise<ServerProcess> {
-  const script = opts.script ?? MAIN
-  if (!existsSync(script)) throw new Error(`${script} is missing${script === MAIN ? ': run npm run build' : ''}`)
+  const main = startCommand().script
+  const script = opts.script ?? main
+  if (!existsSync(script)) throw new Error(`${script} is missing${script === main ? ': run npm run build' : ''}`)
   if (env.PORT !== undefined) return startOn(Number(env.PORT), script, env, opts)
   // A free port can be taken by another process between freePort() and the child's listen:
   // then try another one.
@@ -99,25 +99,32 @@ export async function startServer(env: Record<string, string | undefined>, opts:
   }
 }
 
+/**
+ * The environment every measured process gets: this process's, production defaults, metrics
+ * behind the token, `env`, and the port. child_process leaves out variables whose value is
+ * undefined.
+ */
+export function serverEnv(env: Record<string, string | undefined>, port: number): Record<string, string | undefined> {
+  return {
+    ...process.env,
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    HOST: '127.0.0.1',
+    METRICS: 'true',
+    METRICS_TOKEN,
+    ...NO_MAIL_ENV,
+    ...env,
+    PORT: String(port),
+  }
+}
+
 async function startOn(port: number, script: string, env: Record<string, string | undefined>, opts: StartOptions): Promise<ServerProcess> {
   const start = startCommand()
   // BENCH_CPU_PROFILE_DIR: each process writes a V8 CPU profile there when it exits (Node 20
   // refuses --cpu-prof in NODE_OPTIONS).
   const profile = process.env.BENCH_CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE_DIR}`] : []
   const child = spawn(process.execPath, [...start.nodeFlags, ...profile, script], {
-    // child_process leaves out variables whose value is undefined.
-    env: {
-      ...process.env,
-      ...start.env,
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'warn',
-      HOST: '127.0.0.1',
-      METRICS: 'true',
-      METRICS_TOKEN,
-      ...NO_MAIL_ENV,
-      ...env,
-      PORT: String(port),
-    },
+    env: { ...serverEnv(env, port), ...start.env },
     // stderr is always read, so that a process that dies at start says why in the error.
     stdio: opts.quiet ? ['ignore', 'ignore', 'pipe'] : opts.capture ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'pipe'],
   })

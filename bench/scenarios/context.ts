@@ -27,7 +27,7 @@ export interface Settings {
   /** BENCH_RETRY_BUSY: extra attempts for a run disturbed by other work on the machine */
   retryBusy: number
   /** BENCH_ONLY: the groups of runs to make */
-  only: ReadonlySet<'access' | 'refresh' | 'login' | 'scaling'>
+  only: ReadonlySet<'access' | 'refresh' | 'login' | 'scaling' | 'start'>
 }
 
 export interface Ctx {

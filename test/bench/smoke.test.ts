@@ -59,6 +59,9 @@ it('bench/run.ts completes in smoke mode and writes JSON, Markdown and SVG', asy
     expect(runOf('refresh').server.dbStatements).toBeGreaterThan(0)
     expect(runOf('login').server.dbStatements).toBeGreaterThan(0)
     expect(results.checks.accessDbStatementsAllZero, JSON.stringify(results.checks.accessDbStatements)).toBe(true)
+    // npm start, spawned once in smoke mode, answered live and then ready
+    expect(results.start!.liveMs).toHaveLength(1)
+    expect(results.start!.readyMs[0]).toBeGreaterThanOrEqual(results.start!.liveMs[0]!)
     expect((await stat(join(out, 'smoke.md'))).size).toBeGreaterThan(0)
     expect(await readFile(join(out, 'smoke.svg'), 'utf8')).toMatch(/^<svg /)
   } finally {
@@ -66,7 +69,11 @@ it('bench/run.ts completes in smoke mode and writes JSON, Markdown and SVG', asy
   }
 }, 120_000)
 
-it('the bench starts the server exactly as npm start does (its environment and node flags)', async () => {
+it('the bench starts the server exactly as npm start does (its environment, node flags and script)', async () => {
   const { startCommand } = await import('../../bench/lib/server.js')
-  expect(startCommand()).toEqual({ env: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '33554432', MALLOC_TRIM_THRESHOLD_: '67108864' }, nodeFlags: [] })
+  expect(startCommand()).toEqual({
+    env: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '33554432', MALLOC_TRIM_THRESHOLD_: '67108864' },
+    nodeFlags: ['--max-semi-space-size=4'],
+    script: join(import.meta.dirname, '..', '..', 'dist', 'server', 'main.bundle.js'),
+  })
 })
