@@ -110,7 +110,13 @@ async function main() {
   const secrets = benchSecrets()
   const env = { DATABASE_URL: db.url, ...secrets, ...LIFTED_LIMITS }
   // What the processes will resolve from the same environment (argon2 cost, issuer, pool).
-  const config = loadConfig({ ...process.env, ...PROD_ENV, ...env })
+  let config: ReturnType<typeof loadConfig>
+  try {
+    config = loadConfig({ ...process.env, ...PROD_ENV, ...env })
+  } catch (err) {
+    await db.stop() // or the embedded server outlives the run
+    throw err
+  }
   const ctx: Ctx = {
     settings,
     db,
