@@ -14,3 +14,11 @@ it('orders by creation time, as text and as Postgres compares uuids (bytewise)',
   const ids = [0, 1, 2, 1000, 86_400_000].map((d) => uuidv7(Date.UTC(2026, 0, 1) + d))
   expect([...ids].sort()).toEqual(ids)
 })
+
+it('draws its random bits from a pool refilled as it runs out: 10 000 ids of one millisecond are all different', () => {
+  const at = Date.UTC(2026, 11, 6)
+  const ids = Array.from({ length: 10_000 }, () => uuidv7(at))
+  expect(new Set(ids).size).toBe(10_000)
+  // and no 10-byte random part repeats across the refills either
+  expect(new Set(ids.map((id) => id.replace(/-/g, '').slice(12))).size).toBe(10_000)
+})
