@@ -1,6 +1,6 @@
 // examples/resource-server started as its README says (`node server.js` in its folder, on
 // AUTH_URL, CLIENT_ID, CLIENT_SECRET, HOST and PORT), against two auth service processes
-// (dist/server/main.js) behind a counting proxy, as a load balancer would put them:
+// (as npm start runs them) behind a counting proxy, as a load balancer would put them:
 //
 // - a logout on instance A is refused by the resource server within a second (the feed it
 //   reads is served by B), and protected calls cost the auth service no request at all;
