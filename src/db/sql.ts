@@ -23,20 +23,13 @@ export class Raw {
 
 export const raw = (text: string): Raw => new Raw(text)
 
-/**
- * `sql\`SELECT … WHERE id = ${id}::uuid\``: each value becomes a parameter, except a Raw or a
- * nested Statement, which are spliced in (a nested statement's parameters renumbered).
- */
+/** `sql\`SELECT … WHERE id = ${id}::uuid\``: each value becomes a parameter, except a Raw, spliced in. */
 export function sql(strings: TemplateStringsArray, ...values: unknown[]): Statement {
   let text = strings[0]!
   const params: unknown[] = []
   values.forEach((value, i) => {
     if (value instanceof Raw) text += value.text
-    else if (value instanceof Statement) {
-      const offset = params.length
-      text += value.text.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`)
-      params.push(...value.values)
-    } else {
+    else {
       params.push(value)
       text += `$${params.length}`
     }
