@@ -174,32 +174,15 @@ export function createCore(settings: AuthSettings, opts: CoreOptions): Core {
   const mailTokens = new MailTokens(emailTokens, settings)
   const background = new Background(mailLog)
   const addressLimit = new AddressLimit(counterBackend, settings.mailLimits.perAddress, settings.mailLimits.addressWindowSec)
+  // What both mail flows (password recovery; verification and change of address) work with.
+  const mailFlow = { settings, users, sessions, tokens: mailTokens, mailer, addressLimit, events: audit, background }
   const recovery = new RecoveryService({
-    settings,
-    users,
+    ...mailFlow,
     passwords,
-    sessions,
-    tokens: mailTokens,
-    mailer,
-    addressLimit,
-    events: audit,
-    background,
     hasSecondFactor: async (userId) => hasSecondFactor(await factors.factorsOf(userId)),
     now,
   })
-  const email = new EmailService({
-    settings,
-    users,
-    accounts,
-    recovery,
-    sessions,
-    tokens: mailTokens,
-    mailer,
-    addressLimit,
-    events: audit,
-    background,
-    transaction: (fn) => tokens.transaction(fn),
-  })
+  const email = new EmailService({ ...mailFlow, accounts, recovery, transaction: (fn) => tokens.transaction(fn) })
   const passkeys = new PasskeyService({ settings, passkeys: new PasskeyStore(db.prisma), challenges, users, mailer, events: audit, now })
   mfa = new MfaService({
     settings,

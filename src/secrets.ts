@@ -5,12 +5,17 @@ const PLACEHOLDERS = ['secret', 'changeme', 'change-me', 'password', 'test', 'ex
 
 /** null when the secret is acceptable, otherwise why it is not */
 export function weakSecretReason(secret: string): string | null {
+  const shape = shapeProblem(secret)
+  if (shape) return shape
+  if (PLACEHOLDERS.some((p) => writtenAsWord(secret, p))) return 'contains a placeholder word'
+  const rest = PLACEHOLDERS.reduce((s, p) => s.replace(new RegExp(p, 'gi'), ''), secret)
+  if (shapeProblem(rest)) return 'contains a placeholder word'
+  return null
+}
+
+function shapeProblem(secret: string): string | null {
   if (Buffer.byteLength(secret, 'utf8') < 32) return 'shorter than 32 bytes'
   if (new Set(secret).size < 12) return 'too few distinct characters to be random'
-  if (PLACEHOLDERS.some((p) => writtenAsWord(secret, p))) return 'contains a placeholder word'
-  let rest = secret
-  for (const p of PLACEHOLDERS) rest = rest.replace(new RegExp(p, 'gi'), '')
-  if (Buffer.byteLength(rest, 'utf8') < 32 || new Set(rest).size < 12) return 'contains a placeholder word'
   return null
 }
 

@@ -84,15 +84,15 @@ export interface StartOptions {
 export const NO_MAIL_ENV = { SMTP_URL: 'smtp://127.0.0.1:9', MAIL_FROM: 'bench@localhost', EMAIL_VERIFICATION: 'false', ISSUER: 'https://auth.bench.invalid/auth' }
 
 export async function startServer(env: Record<string, string | undefined>, opts: StartOptions = {}): Promise<ServerProcess> {
-  const main = startCommand().script
-  const script = opts.script ?? main
-  if (!existsSync(script)) throw new Error(`${script} is missing${script === main ? ': run npm run build' : ''}`)
-  if (env.PORT !== undefined) return startOn(Number(env.PORT), script, env, opts)
+  const start = startCommand()
+  const script = opts.script ?? start.script
+  if (!existsSync(script)) throw new Error(`${script} is missing${script === start.script ? ': run npm run build' : ''}`)
+  if (env.PORT !== undefined) return startOn(Number(env.PORT), start, script, env, opts)
   // A free port can be taken by another process between freePort() and the child's listen:
   // then try another one.
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startOn(await freePort(), script, env, opts)
+      return await startOn(await freePort(), start, script, env, opts)
     } catch (err) {
       if (attempt >= 3 || !/EADDRINUSE/.test(String((err as Error).message))) throw err
     }
@@ -118,8 +118,7 @@ export function serverEnv(env: Record<string, string | undefined>, port: number)
   }
 }
 
-async function startOn(port: number, script: string, env: Record<string, string | undefined>, opts: StartOptions): Promise<ServerProcess> {
-  const start = startCommand()
+async function startOn(port: number, start: ReturnType<typeof startCommand>, script: string, env: Record<string, string | undefined>, opts: StartOptions): Promise<ServerProcess> {
   // BENCH_CPU_PROFILE_DIR: each process writes a V8 CPU profile there when it exits (Node 20
   // refuses --cpu-prof in NODE_OPTIONS).
   const profile = process.env.BENCH_CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE_DIR}`] : []
@@ -158,14 +157,20 @@ async function startOn(port: number, script: string, env: Record<string, string 
 }
 
 async function untilListening(base: string): Promise<void> {
+  await firstAnswer(`${base}/health/live`, { ok: true, pollMs: 25 })
+}
+
+/** performance.now() of the first answer to a GET of `url` (any status; a 2xx when `ok`), polled every `pollMs`. */
+export async function firstAnswer(url: string, { ok, pollMs }: { ok: boolean; pollMs: number }): Promise<number> {
   for (;;) {
     try {
-      const res = await fetch(`${base}/health/live`)
-      if (res.ok) return
+      const res = await fetch(url)
+      await res.arrayBuffer()
+      if (!ok || res.ok) return performance.now()
     } catch {
       // not listening yet
     }
-    await new Promise((r) => setTimeout(r, 25))
+    await new Promise((r) => setTimeout(r, pollMs))
   }
 }
 

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
-import { freePort, serverEnv } from '../lib/server.js'
+import { firstAnswer, freePort, serverEnv } from '../lib/server.js'
 import { PROD_ENV } from '../lib/proc.js'
 import type { Ctx } from './context.js'
 
@@ -33,8 +33,8 @@ export async function startTimes(ctx: Ctx, starts: number): Promise<StartFigures
     })
     exited.catch(() => undefined)
     try {
-      const live = await Promise.race([firstAnswer(`http://127.0.0.1:${port}/health/live`, false), exited])
-      const ready = await Promise.race([firstAnswer(`http://127.0.0.1:${port}/health/ready`, true), exited])
+      const live = await Promise.race([firstAnswer(`http://127.0.0.1:${port}/health/live`, { ok: false, pollMs: POLL_MS }), exited])
+      const ready = await Promise.race([firstAnswer(`http://127.0.0.1:${port}/health/ready`, { ok: true, pollMs: POLL_MS }), exited])
       figures.liveMs.push(live - t0)
       figures.readyMs.push(ready - t0)
       ctx.log(`  start ${i + 1}: live after ${(live - t0).toFixed(0)} ms, ready after ${(ready - t0).toFixed(0)} ms`)
@@ -47,18 +47,4 @@ export async function startTimes(ctx: Ctx, starts: number): Promise<StartFigures
     }
   }
   return figures
-}
-
-/** performance.now() of the first answer (any status; a 200 when `ok`). */
-async function firstAnswer(url: string, ok: boolean): Promise<number> {
-  for (;;) {
-    try {
-      const res = await fetch(url)
-      await res.arrayBuffer()
-      if (!ok || res.ok) return performance.now()
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, POLL_MS))
-  }
 }
