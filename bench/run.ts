@@ -46,7 +46,7 @@ import { PROD_ENV } from './lib/proc.js'
 import { deploy, type Ctx, type Measured, type Settings } from './scenarios/context.js'
 import { accessCeiling, accessRun } from './scenarios/access.js'
 import { ceilingB, refreshRun } from './scenarios/refresh.js'
-import { ceilingC, loginRun } from './scenarios/login.js'
+import { loginAgainstCeilingC } from './scenarios/login.js'
 import { buildReport, textReport, markdownReport, svgChart, type BenchResults } from './report.js'
 
 function readSettings(): Settings {
@@ -188,13 +188,7 @@ async function main() {
     }
     if (only.has('login')) {
       log('login')
-      runs.push(await ceilingC(ctx, emails, PASSWORD))
-      const server = await deploy(ctx, 'server')
-      try {
-        runs.push(await loginRun(ctx, server, emails, PASSWORD))
-      } finally {
-        await server.stop()
-      }
+      runs.push(...(await loginAgainstCeilingC(ctx, emails, PASSWORD)))
     }
 
     // ---- 2 processes ----------------------------------------------------------------------

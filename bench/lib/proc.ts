@@ -3,7 +3,7 @@
 // its own port, ready once GET /health/live answers. Its counters come from its GET /metrics
 // (prom-client's default metrics, plus auth_db_statements_total where there is a database):
 // the route an operator scrapes, read before and after each run. Nothing is asked over IPC.
-import { readFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import type { ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { NO_MAIL_ENV, startServer, type Metrics } from './server.js'
@@ -19,6 +19,8 @@ export interface Proc {
   metrics(): Promise<Metrics>
   /** resident set size now, from /proc (null elsewhere): no request, so no reset of anything */
   rssNow(): Promise<number | null>
+  /** CPU so far of its main (event-loop) thread and of all its other threads, from /proc (null elsewhere) */
+  threadCpuMs(): Promise<ThreadCpu | null>
   /** the end of its stderr */
   output(): string
   stop(): Promise<void>
@@ -61,6 +63,7 @@ export async function startProc(name: string, script: string, env: Record<string
     base: p.base,
     metrics: () => p.metrics(),
     rssNow: () => rssOf(pid),
+    threadCpuMs: () => threadCpuOf(pid),
     output: () => p.output(),
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return
@@ -77,6 +80,38 @@ async function rssOf(pid: number): Promise<number | null> {
   try {
     const m = /^VmRSS:\s+(\d+) kB$/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'))
     return m ? Number(m[1]) * 1024 : null
+  } catch {
+    return null
+  }
+}
+
+export interface ThreadCpu {
+  /** the event loop's thread (its id is the process id) */
+  main: number
+  /** every other thread: libuv's pool (argon2, crypto), V8's GC and compiler helpers */
+  others: number
+}
+
+// utime + stime (fields 14 and 15 of /proc/<pid>/task/<tid>/stat, after the parenthesised
+// name), in clock ticks of 10 ms: coarse, but a run is seconds long. Node 20 names every
+// thread "node", so the main thread is told apart only by its id.
+const TICK_MS = 10
+
+async function threadCpuOf(pid: number): Promise<ThreadCpu | null> {
+  try {
+    const tids = await readdir(`/proc/${pid}/task`)
+    const cpu: ThreadCpu = { main: 0, others: 0 }
+    await Promise.all(
+      tids.map(async (tid) => {
+        const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => null)
+        if (stat === null) return // the thread ended meanwhile
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+        const ms = (Number(fields[11]) + Number(fields[12])) * TICK_MS
+        if (Number(tid) === pid) cpu.main += ms
+        else cpu.others += ms
+      }),
+    )
+    return cpu
   } catch {
     return null
   }

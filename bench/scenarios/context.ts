@@ -2,8 +2,8 @@
 // `measure` that wraps a load run with each process's /metrics read around it.
 import type pg from 'pg'
 import type { BenchDatabase } from '../lib/database.js'
-import { SCRIPTS, startProc, type Metrics, type Proc } from '../lib/proc.js'
-import { load, split, type LoadResult, type RequestSpec } from '../lib/load.js'
+import { SCRIPTS, startProc, type Metrics, type Proc, type ThreadCpu } from '../lib/proc.js'
+import { load, mergeLoads, split, type LoadResult, type RequestSpec } from '../lib/load.js'
 import { hostDelta, hostSnapshot, walPosition, type HostDelta } from '../lib/host.js'
 import type { SigningSettings } from '../lib/access-tokens.js'
 
@@ -98,6 +98,8 @@ export interface Measured {
     cpuCores: number[]
     /** CPU time of all processes per 2xx answer */
     cpuUsPerRequest: number
+    /** of that, the event-loop threads' and the other threads' (libuv's pool, GC helpers); null: no /proc */
+    threadCpuUsPerRequest: { main: number; others: number } | null
     /** per process, over that process's own 2xx answers (several processes only) */
     cpuUsPerRequestByInstance: number[] | null
     /** statements the processes sent to the database during the run; null: no database */
@@ -140,7 +142,7 @@ export async function measure(ctx: Ctx, dep: Deployment, meta: MeasureMeta, spec
   const maxAttempts = Math.max(1, Math.min(ctx.settings.retryBusy + 1, opts.maxAttempts ?? Infinity))
   let best: Measured | null = null
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    const m = await measureOnce(ctx, dep, meta, spec, targets, opts)
+    const m = await measureOnce(ctx, dep, meta, spec, targets, opts, ctx.settings.seconds)
     m.attempts = attempt
     if (best === null || (m.host.otherCores ?? 0) < (best.host.otherCores ?? 0)) best = m
     if ((m.host.otherCores ?? 0) <= BUSY_HOST_CORES) break
@@ -149,10 +151,10 @@ export async function measure(ctx: Ctx, dep: Deployment, meta: MeasureMeta, spec
   return best!
 }
 
-async function measureOnce(ctx: Ctx, dep: Deployment, meta: MeasureMeta, spec: RequestSpec, targets: ReturnType<typeof split>, opts: MeasureOpts): Promise<Measured> {
-  const { seconds } = ctx.settings
+async function measureOnce(ctx: Ctx, dep: Deployment, meta: MeasureMeta, spec: RequestSpec, targets: ReturnType<typeof split>, opts: MeasureOpts, seconds: number, quiet = false): Promise<Measured> {
   // This scrape is also the reset: prom-client restarts its event-loop histogram at each one.
   const m0 = await Promise.all(dep.procs.map((p) => p.metrics()))
+  const t0 = await Promise.all(dep.procs.map((p) => p.threadCpuMs()))
   const h0 = await hostSnapshot(ctx.postmaster)
   const wal0 = opts.admin ? await walPosition(opts.admin) : null
   const peak = dep.procs.map(() => 0)
@@ -167,6 +169,7 @@ async function measureOnce(ctx: Ctx, dep: Deployment, meta: MeasureMeta, spec: R
   }
   const h1 = await hostSnapshot(ctx.postmaster)
   const wal1 = opts.admin ? await walPosition(opts.admin) : null
+  const t1 = await Promise.all(dep.procs.map((p) => p.threadCpuMs()))
   const m1 = await Promise.all(dep.procs.map((p) => p.metrics()))
 
   const wallMs = result.durationSec * 1000
@@ -176,6 +179,7 @@ async function measureOnce(ctx: Ctx, dep: Deployment, meta: MeasureMeta, spec: R
   const loops = m1.map((m) => m.eventLoopDelayMs)
   const walBytes = wal0 !== null && wal1 !== null ? Number(wal1 - wal0) : null
   const ok = result.ok
+  const threads = threadShare(t0, t1, ok)
   const measured: Measured = {
     ...meta,
     notes: [...(meta.notes ?? [])],
@@ -187,6 +191,7 @@ async function measureOnce(ctx: Ctx, dep: Deployment, meta: MeasureMeta, spec: R
       cpuMs: perProc,
       cpuCores: perProc.map((c) => c / wallMs),
       cpuUsPerRequest: ok > 0 ? (totalCpuMs * 1000) / ok : NaN,
+      threadCpuUsPerRequest: threads,
       cpuUsPerRequestByInstance:
         perProc.length > 1 && result.perTarget.length === perProc.length
           ? perProc.map((c, i) => (result.perTarget[i]!.ok > 0 ? (c * 1000) / result.perTarget[i]!.ok : NaN))
@@ -205,15 +210,120 @@ async function measureOnce(ctx: Ctx, dep: Deployment, meta: MeasureMeta, spec: R
       generatorCores: result.generatorCpuMs / wallMs,
     },
   }
-  const l = result
+  if (!quiet) logMeasured(ctx, measured)
+  if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
+    measured.notes.push(`UNEXPECTED: ${result.non2xx} non-2xx (${JSON.stringify(result.statusCodes)}), ${result.errors} errors, ${result.timeouts} timeouts`)
+  }
+  return measured
+}
+
+function logMeasured(ctx: Ctx, measured: Measured): void {
+  const l = measured.load
+  const threads = measured.server.threadCpuUsPerRequest
+  const statements = measured.server.dbStatements
   ctx.log(
     `    ${Math.round(l.rps)} req/s, p50 ${l.latencyMs.p50} ms, p99 ${l.latencyMs.p99} ms, ${l.ok} ok, ${l.non2xx} non-2xx, ${l.errors} errors, ` +
       `${Math.round(measured.server.cpuUsPerRequest)} µs CPU/request` +
+      (threads ? ` (main thread ${Math.round(threads.main)}, others ${Math.round(threads.others)})` : '') +
       (statements !== null ? `, ${statements} db statements` : '') +
       (measured.host.otherCores !== null && measured.host.otherCores > BUSY_HOST_CORES ? ` (other work on the host: ${measured.host.otherCores.toFixed(2)} cores)` : ''),
   )
-  if (l.non2xx > 0 || l.errors > 0 || l.timeouts > 0) {
-    measured.notes.push(`UNEXPECTED: ${l.non2xx} non-2xx (${JSON.stringify(l.statusCodes)}), ${l.errors} errors, ${l.timeouts} timeouts`)
+}
+
+const ROUND_GAP_MS = 500
+
+export interface Side {
+  dep: Deployment
+  meta: MeasureMeta
+  spec: RequestSpec
+  opts?: MeasureOpts
+}
+
+/**
+ * A figure and its ceiling, both deployed at once and measured in alternating rounds (A B B A
+ * A B …, `rounds` of seconds/rounds each), each side's rounds summed as one run. Run one after
+ * the other, a drift of the machine's speed between the two falls on whichever ran second (seen
+ * on a shared 2-core machine: ceiling C at 63–78 hashes/s within minutes, and a ratio of 0.75 to
+ * 0.91 from one run to the next); alternating, it falls on both alike. The idle side's timers
+ * run meanwhile, as any idle process's would.
+ */
+export async function measureAlternating(ctx: Ctx, sides: [Side, Side], rounds: number): Promise<[Measured, Measured]> {
+  const { seconds, warmupSec } = ctx.settings
+  const targets = sides.map((s) => split(s.opts?.connections ?? ctx.settings.connections, s.dep.ports))
+  for (const [i, s] of sides.entries()) {
+    ctx.log(`  ${s.meta.label}: ${s.dep.procs.length} process(es), ${targets[i]!.reduce((n, t) => n + t.connections, 0)} connections, ${seconds} s in ${rounds} rounds`)
+    if (warmupSec > 0) await load(s.spec, targets[i]!, warmupSec, 0)
   }
-  return measured
+  const parts: [Measured[], Measured[]] = [[], []]
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 === 0 ? [0, 1] : [1, 0]
+    for (const i of order) {
+      const s = sides[i]!
+      // Requests the other side still had in flight when its round ended finish first.
+      await new Promise((resolve) => setTimeout(resolve, ROUND_GAP_MS))
+      parts[i]!.push(await measureOnce(ctx, s.dep, s.meta, s.spec, targets[i]!, s.opts ?? {}, seconds / rounds, true))
+    }
+  }
+  const merged = parts.map((p) => {
+    const m = mergeRounds(p)
+    m.notes.push(`measured in ${rounds} rounds of ${(seconds / rounds).toFixed(1)} s, alternating with ${sides.find((s) => s.meta.id !== m.id)!.meta.label}`)
+    logMeasured(ctx, m)
+    return m
+  }) as [Measured, Measured]
+  return merged
+}
+
+/** One side's rounds as one run: counts and times summed, rates over the summed time, the worst round's delay and memory. */
+function mergeRounds(parts: Measured[]): Measured {
+  const first = parts[0]!
+  const load_ = mergeLoads(parts.map((p) => p.load))
+  const wallMs = load_.durationSec * 1000
+  const ok = load_.ok
+  const sum = (pick: (m: Measured) => number) => parts.reduce((n, m) => n + pick(m), 0)
+  const nullableSum = (pick: (m: Measured) => number | null) => (parts.some((m) => pick(m) === null) ? null : sum((m) => pick(m)!))
+  // a rate of each round, weighted by the round's length
+  const rate = (pick: (m: Measured) => number | null) => (parts.some((m) => pick(m) === null) ? null : sum((m) => pick(m)! * m.load.durationSec) / load_.durationSec)
+  const cpuMs = first.server.cpuMs.map((_, i) => sum((m) => m.server.cpuMs[i]!))
+  const statements = nullableSum((m) => m.server.dbStatements)
+  const threads = parts.some((m) => m.server.threadCpuUsPerRequest === null)
+    ? null
+    : { main: sum((m) => m.server.threadCpuUsPerRequest!.main * m.load.ok) / ok, others: sum((m) => m.server.threadCpuUsPerRequest!.others * m.load.ok) / ok }
+  const loops = parts.map((m) => m.server.eventLoopDelayMs).filter((l) => l !== null)
+  const walBytes = nullableSum((m) => m.host.walBytes)
+  return {
+    ...first,
+    notes: [...new Set(parts.flatMap((m) => m.notes))],
+    load: load_,
+    server: {
+      cpuMs,
+      cpuCores: cpuMs.map((c) => c / wallMs),
+      cpuUsPerRequest: ok > 0 ? (sum((m) => m.server.cpuMs.reduce((a, b) => a + b, 0)) * 1000) / ok : NaN,
+      threadCpuUsPerRequest: threads,
+      cpuUsPerRequestByInstance:
+        cpuMs.length > 1 && load_.perTarget.length === cpuMs.length ? cpuMs.map((c, i) => (load_.perTarget[i]!.ok > 0 ? (c * 1000) / load_.perTarget[i]!.ok : NaN)) : null,
+      dbStatements: statements,
+      dbStatementsPerRequest: statements !== null && ok > 0 ? statements / ok : null,
+      eventLoopDelayMs:
+        loops.length === 0 ? null : { p50: Math.max(...loops.map((l) => l.p50)), p99: Math.max(...loops.map((l) => l.p99)), max: Math.max(...loops.map((l) => l.max)) },
+      rssIdleMiB: first.server.rssIdleMiB,
+      rssLoadMiB: first.server.rssLoadMiB.map((_, i) => Math.max(...parts.map((m) => m.server.rssLoadMiB[i]!))),
+    },
+    host: {
+      hostBusy: rate((m) => m.host.hostBusy)!,
+      hostBusyCores: rate((m) => m.host.hostBusyCores)!,
+      postgresCores: rate((m) => m.host.postgresCores),
+      postgresCpuMs: nullableSum((m) => m.host.postgresCpuMs),
+      otherCores: rate((m) => m.host.otherCores),
+      stealCores: rate((m) => m.host.stealCores)!,
+      walBytes,
+      walBytesPerRequest: walBytes !== null && ok > 0 ? walBytes / ok : null,
+      generatorCores: rate((m) => m.host.generatorCores)!,
+    },
+  }
+}
+
+function threadShare(t0: (ThreadCpu | null)[], t1: (ThreadCpu | null)[], ok: number): { main: number; others: number } | null {
+  if (ok === 0 || t0.some((t) => t === null) || t1.some((t) => t === null)) return null
+  const sum = (pick: (t: ThreadCpu) => number) => t1.reduce((n, t, i) => n + pick(t!) - pick(t0[i]!), 0)
+  return { main: (sum((t) => t.main) * 1000) / ok, others: (sum((t) => t.others) * 1000) / ok }
 }
