@@ -4,6 +4,7 @@
 import pg from 'pg'
 import { PrismaPg } from '@prisma/adapter-pg'
 import { PrismaClient, type Prisma } from '../generated/prisma/client.js'
+import { PREPARES } from './sql.js'
 
 /** A Prisma interactive transaction: stores take one to act inside a caller's transaction. */
 export type Tx = Prisma.TransactionClient
@@ -20,7 +21,9 @@ export interface OwnPoolOptions {
    * `url` goes through a transaction pooler (PgBouncer): send no session settings when a
    * connection opens. A pooler refuses startup parameters it does not know, or, told to
    * ignore them, drops them; and a session SET would reach whichever client the server
-   * connection serves next. The timeouts then come from the role (ALTER ROLE ... SET).
+   * connection serves next. The timeouts then come from the role (ALTER ROLE ... SET). Nor
+   * are statements prepared (sql.ts PREPARES): the next transaction may run on another
+   * server connection, which never saw them.
    */
   pooled?: boolean
 }
@@ -59,7 +62,7 @@ export function createDb(opts: OwnPoolOptions, onStatement: () => void = () => {
   })
   // A dropped idle connection must not crash the process; the pool replaces it.
   pool.on('error', () => {})
-  return dbOn(pool, () => pool.end(), onStatement)
+  return dbOn(pool, () => pool.end(), onStatement, !opts.pooled)
 }
 
 /**
@@ -67,15 +70,19 @@ export function createDb(opts: OwnPoolOptions, onStatement: () => void = () => {
  * ends it. Its own settings (timeouts, size) apply to our statements.
  */
 export function dbOnHostPool(pool: pg.Pool, onStatement: () => void = () => {}): Db {
-  return dbOn(pool, async () => {}, onStatement)
+  return dbOn(pool, async () => {}, onStatement, false)
 }
 
-function dbOn(pool: pg.Pool, endPool: () => Promise<void>, onStatement: () => void): Db {
+function dbOn(pool: pg.Pool, endPool: () => Promise<void>, onStatement: () => void, prepares: boolean): Db {
   let count = 0
-  const counted = countingPool(pool, () => {
-    count++
-    onStatement()
-  })
+  const counted = countingPool(
+    pool,
+    () => {
+      count++
+      onStatement()
+    },
+    prepares,
+  )
   const prisma = new PrismaClient({ adapter: new PrismaPg(counted) })
   return {
     prisma,
@@ -91,7 +98,7 @@ function dbOn(pool: pg.Pool, endPool: () => Promise<void>, onStatement: () => vo
 // A view of `pool` that counts every statement sent through it or through a client checked out
 // of it, without touching the pool or its clients (the host's may be shared with its own code).
 // It passes for a pg.Pool of our copy of pg, which @prisma/adapter-pg checks with instanceof.
-function countingPool(pool: pg.Pool, onStatement: () => void): pg.Pool {
+function countingPool(pool: pg.Pool, onStatement: () => void, prepares: boolean): pg.Pool {
   const countingClient = (client: pg.PoolClient): pg.PoolClient =>
     new Proxy(client, {
       get(target, prop, receiver) {
@@ -108,6 +115,7 @@ function countingPool(pool: pg.Pool, onStatement: () => void): pg.Pool {
   return new Proxy(pool, {
     getPrototypeOf: () => pg.Pool.prototype,
     get(target, prop, receiver) {
+      if (prop === PREPARES) return prepares
       if (prop === 'query') {
         return (...args: unknown[]) => {
           onStatement()
