@@ -122,7 +122,7 @@ export function createCore(settings: AuthSettings, opts: CoreOptions): Core {
     log: log.child({ component: 'denylist' }),
   })
   metrics.watchDenylist(() => denylist.size)
-  const attempts = new LoginAttemptStore(db.pool, settings.db, settings.lockout)
+  const attempts = new LoginAttemptStore(db.pool, settings.db, settings.lockout, log.child({ component: 'rate-limit' }))
   const counters = new CounterStore(db.pool)
   const redis = settings.redis.url ? connectRedis(settings.redis.url, log.child({ component: 'rate-limit' })) : null
   const counterBackend = failingAs503(

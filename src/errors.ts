@@ -119,6 +119,21 @@ export function withBearerChallenge(err: unknown): unknown {
 
 export const apiError = (code: ErrorCode, description?: string) => new ApiError(code, description)
 
+/**
+ * 429 too_many_requests from a per-address request limit counted by the route's own statement
+ * (the login's gate): the limiter remembers `addressKey` as refused for `retryAfterMs`.
+ */
+export class AddressLimited extends ApiError {
+  constructor(
+    readonly addressKey: string,
+    readonly retryAfterMs: number,
+  ) {
+    super('too_many_requests', ADDRESS_LIMITED, Math.max(1, Math.ceil(retryAfterMs / 1000)))
+  }
+}
+
+export const ADDRESS_LIMITED = 'Too many requests from this address; retry after Retry-After.'
+
 /** 401 proof_of_work_required, carrying the challenge a login must solve (src/limits/proof-of-work.ts). */
 export class ProofOfWorkRequired extends ApiError {
   constructor(

@@ -18,13 +18,9 @@ export class CounterStore {
    * statement, atomic under concurrency. A window that has ended starts again at 1.
    */
   async hit(key: string, windowMs: number): Promise<WindowHit> {
+    // auth.hit_rate_limit_counter: the same count the login's gate statement takes.
     const [row] = await rows<{ count: number; ttl_ms: number }>(this.db, sql`
-      INSERT INTO auth.rate_limit_counters AS c (key, count, expires_at)
-      VALUES (${key}::char(64), 1, now() + make_interval(secs => ${windowMs / 1000}::float8))
-      ON CONFLICT (key) DO UPDATE SET
-        count = CASE WHEN c.expires_at <= now() THEN 1 ELSE LEAST(c.count + 1, 2147483647) END,
-        expires_at = CASE WHEN c.expires_at <= now() THEN EXCLUDED.expires_at ELSE c.expires_at END
-      RETURNING count, GREATEST(0, ceil(extract(epoch FROM expires_at - now()) * 1000))::int AS ttl_ms`)
+      SELECT count, ttl_ms FROM auth.hit_rate_limit_counter(${key}::char(64), ${Math.round(windowMs)}::bigint)`)
     return { count: row!.count, ttlMs: row!.ttl_ms }
   }
 

@@ -4,6 +4,7 @@
 // (TokenStore.createFamily), so a successful login costs two statements here and there.
 import { execute, raw, rows, sql, type Queryable } from '../db/sql.js'
 import type { LockoutPolicy } from './policy.js'
+import { counterStoreFailed, type StoreLog } from './rate-limit-store.js'
 import type { TimeoutOptions } from '../tokens/token-store.js'
 import { USER_COLUMNS, userFromRow, type UserRecord, type UserRow } from '../users/user-store.js'
 import { FACTOR_COLUMNS, factorsFromRow, type FactorRow, type SecondFactors } from '../mfa/factor-store.js'
@@ -13,6 +14,16 @@ interface GateRow {
   account_failures: number
   allowed: boolean | null
   retry_after_sec: number
+  address_limited: boolean
+  address_retry_after_ms: number
+}
+
+/** A per-address request limit the gate counts first (ipLimiter's, when its counters are in Postgres). */
+export interface AddressLimit {
+  /** the counter's key in rate_limit_counters (a SHA-256 of the route and the address) */
+  key: string
+  max: number
+  windowMs: number
 }
 
 export interface GateArgs {
@@ -23,6 +34,12 @@ export interface GateArgs {
   attemptKey: string
   /** the account's row, read in the same statement; null matches none */
   email: string | null
+}
+
+/** The gate refused the request for its address's limit; it counted nothing else. */
+export interface AddressLimited {
+  addressLimited: true
+  retryAfterMs: number
 }
 
 export type GateResult =
@@ -37,25 +54,40 @@ export class LoginAttemptStore {
     private readonly db: Queryable,
     private readonly timeouts: TimeoutOptions,
     private readonly lockout: LockoutPolicy,
+    /** where a failed statement that counted an address is logged (it answers as a failed counter store does) */
+    private readonly log: StoreLog = { warn() {}, error() {} },
   ) {}
 
   /**
-   * A login's one statement before argon2 (auth.open_login): counts the attempt against the
+   * A login's one statement before argon2 (auth.open_login): counts the request against its
+   * address's limit when given one (and stops there past it), counts the attempt against the
    * account unless it is past `below`, then claims it for this address (decideAttempt, in
    * SQL), and reads the account's row. Each counter's row is locked only for that statement,
    * so concurrent attempts queue briefly and each sees the ones counted before it.
    */
-  async open(args: GateArgs): Promise<GateResult> {
+  async open(args: GateArgs): Promise<GateResult>
+  async open(args: GateArgs & { addressLimit: AddressLimit | null }): Promise<GateResult | AddressLimited>
+  async open(args: GateArgs & { addressLimit?: AddressLimit | null }): Promise<GateResult | AddressLimited> {
     const { freeFailures, baseSec, maxSec, resetSec } = this.lockout
-    const [row] = await rows<GateRow & Partial<UserRow> & Partial<FactorRow>>(this.db, sql`
+    const limit = args.addressLimit ?? null
+    const statement = sql`
       WITH g AS MATERIALIZED (
         SELECT * FROM auth.open_login(
           ${args.accountKey}::char(64), ${Math.min(args.below, 2_147_483_647)}::integer, ${args.attemptKey}::char(64),
           ${freeFailures}::integer, ${baseSec}::integer, ${maxSec}::integer, ${resetSec}::integer,
-          ${this.timeouts.lockTimeoutMs}::integer)
+          ${this.timeouts.lockTimeoutMs}::integer, NULL,
+          ${limit?.key ?? null}::char(64), ${limit?.max ?? null}::integer, ${limit === null ? null : Math.round(limit.windowMs)}::bigint)
       )
-      SELECT g.counted, g.account_failures, g.allowed, g.retry_after_sec, ${raw(USER_COLUMNS)}, ${raw(FACTOR_COLUMNS)}
-      FROM g LEFT JOIN auth.users u ON u.email = ${args.email}::text`)
+      SELECT g.counted, g.account_failures, g.allowed, g.retry_after_sec, g.address_limited, g.address_retry_after_ms,
+             ${raw(USER_COLUMNS)}, ${raw(FACTOR_COLUMNS)}
+      FROM g LEFT JOIN auth.users u ON u.email = ${args.email}::text AND NOT g.address_limited`
+    type Row = GateRow & Partial<UserRow> & Partial<FactorRow>
+    // With the address's limit in it, this statement is that limit's counter store, and fails
+    // as one does (rate-limit-store.ts failingAs503): 503 with Retry-After, never a free pass.
+    const [row] = await rows<Row>(this.db, statement).catch((err: unknown) => {
+      throw limit === null ? err : counterStoreFailed(err, 'postgres', this.log)
+    })
+    if (row!.address_limited) return { addressLimited: true, retryAfterMs: row!.address_retry_after_ms }
     const user = row!.id ? userFromRow(row as UserRow) : null
     const factors = factorsFromRow(row!)
     if (!row!.counted) return { counted: false, accountFailures: row!.account_failures, user, factors }

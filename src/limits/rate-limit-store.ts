@@ -10,9 +10,10 @@
 //   the store's own; it keeps a flood from one address off the database.
 import { createHash } from 'node:crypto'
 import { createRequire } from 'node:module'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Redis } from 'ioredis'
-import { ApiError } from '../errors.js'
+import { ADDRESS_LIMITED, AddressLimited, ApiError } from '../errors.js'
+import type { AddressLimit } from './login-attempt-store.js'
 import { isTransientDbError } from '../db/transient.js'
 import type { CounterStore, WindowHit } from './counter-store.js'
 import { ipKey } from './policy.js'
@@ -39,12 +40,17 @@ export function failingAs503(backend: CounterBackend, log: StoreLog): CounterBac
       try {
         return await backend.hit(key, windowMs)
       } catch (err) {
-        if (isTransientDbError(err) || backend.name === 'redis') log.warn({ err, store: backend.name }, 'counter store unavailable')
-        else log.error({ err, store: backend.name }, 'counter store failed')
-        throw new ApiError('service_unavailable', 'The rate-limit store is unavailable; retry shortly.', 1)
+        throw counterStoreFailed(err, backend.name, log)
       }
     },
   }
+}
+
+/** A counter store's failure, logged, as the answer it gets: 503 with Retry-After. */
+export function counterStoreFailed(err: unknown, store: CounterBackend['name'], log: StoreLog): ApiError {
+  if (isTransientDbError(err) || store === 'redis') log.warn({ err, store }, 'counter store unavailable')
+  else log.error({ err, store }, 'counter store failed')
+  return new ApiError('service_unavailable', 'The rate-limit store is unavailable; retry shortly.', 1)
 }
 
 type IncrCallback = (err: Error | null, result?: { current: number; ttl: number }) => void
@@ -91,18 +97,21 @@ export function ipLimiter(backend: CounterBackend, windowSec: number, maxRemembe
     if (refusedUntil.size >= maxRemembered) refusedUntil.delete(refusedUntil.keys().next().value!)
     refusedUntil.set(key, until)
   }
-  const limited = (ttlMs: number) =>
-    new ApiError('too_many_requests', 'Too many requests from this address; retry after Retry-After.', Math.max(1, Math.ceil(ttlMs / 1000)))
+  const limited = (ttlMs: number) => new ApiError('too_many_requests', ADDRESS_LIMITED, Math.max(1, Math.ceil(ttlMs / 1000)))
+  const keyOf = (route: string, request: FastifyRequest) => createHash('sha256').update(`${route}\n${ipKey(clientIp(request) ?? '')}`, 'utf8').digest('hex')
+  // Refuses a key remembered as refused whose window has not ended.
+  const refuseRemembered = (hashed: string, now: number) => {
+    const until = refusedUntil.get(hashed)
+    if (until === undefined) return
+    if (until > now) throw limited(until - now)
+    refusedUntil.delete(hashed)
+  }
 
-  return function limit(route: string, max: number) {
+  function limit(route: string, max: number) {
     return async function limitPerIp(request: FastifyRequest): Promise<void> {
-      const hashed = createHash('sha256').update(`${route}\n${ipKey(clientIp(request) ?? '')}`, 'utf8').digest('hex')
+      const hashed = keyOf(route, request)
       const now = Date.now()
-      const until = refusedUntil.get(hashed)
-      if (until !== undefined) {
-        if (until > now) throw limited(until - now)
-        refusedUntil.delete(hashed)
-      }
+      refuseRemembered(hashed, now)
       const hit = await backend.hit(hashed, windowMs)
       if (hit.count > max) {
         if (hit.ttlMs > 0) remember(hashed, now + hit.ttlMs)
@@ -110,4 +119,33 @@ export function ipLimiter(backend: CounterBackend, windowSec: number, maxRemembe
       }
     }
   }
+
+  /**
+   * The same limit for a route whose own statement counts the request (the login's gate, one
+   * round trip fewer), when the counters are in Postgres: null with Redis, where `limit` stays
+   * the way. `onRequest` refuses a remembered address before the body is read, `of(request)` is
+   * what the statement counts, and `onError` remembers the address its AddressLimited names.
+   */
+  function counted(route: string, max: number): CountedLimit | null {
+    if (backend.name !== 'postgres') return null
+    return {
+      async onRequest(request) {
+        refuseRemembered(keyOf(route, request), Date.now())
+      },
+      of: (request) => ({ key: keyOf(route, request), max, windowMs }),
+      async onError(_request, _reply, err) {
+        if (err instanceof AddressLimited && err.retryAfterMs > 0) remember(err.addressKey, Date.now() + err.retryAfterMs)
+      },
+    }
+  }
+
+  return Object.assign(limit, { counted })
 }
+
+export interface CountedLimit {
+  onRequest(request: FastifyRequest): Promise<void>
+  of(request: FastifyRequest): AddressLimit
+  onError(request: FastifyRequest, reply: FastifyReply, err: Error): Promise<void>
+}
+
+export type IpLimiter = ReturnType<typeof ipLimiter>

@@ -1,13 +1,14 @@
 // Rate limits: per client IP on login and register (@fastify/rate-limit), per session on
 // refresh. A limited request answers 429 too_many_requests with Retry-After and changes
 // nothing; a refresh limit never ends a session.
+import { createHash } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildTestApp, type TestApp } from '../helpers/app.js'
+import { buildTestApp, metricValue, settledStatements, type TestApp } from '../helpers/app.js'
 import { adminQuery } from '../helpers/database.js'
 import { COOKIE, cookieHeader, loginBearer, loginCookie, refreshJson, register, sidOf, uniqueEmail } from '../helpers/flows.js'
 import { post, signup, startCluster, type Cluster } from '../helpers/instances.js'
 import { hashRefreshToken } from '../../src/tokens/refresh-token.js'
-import { attemptKey } from '../../src/limits/policy.js'
+import { attemptKey, ipKey } from '../../src/limits/policy.js'
 
 let t: TestApp
 beforeAll(async () => {
@@ -56,6 +57,22 @@ describe('per-IP limit on login', () => {
     expect(rows).toEqual([])
     const families = await adminQuery('SELECT 1 FROM auth.token_families f JOIN auth.users u ON u.id = f.user_id WHERE u.email = $1', [user.email], t.databaseUrl)
     expect(families).toEqual([])
+  })
+
+  it('an address refused once is refused again by this instance without a statement until its window ends', async () => {
+    const ip = from('198.51.100.4')
+    const creds = { email: uniqueEmail(), password: 'whatever123' }
+    for (let i = 0; i < 3; i++) expect((await ip.login(creds)).statusCode).toBe(401)
+    // counted in the login's gate statement, which refuses it
+    const before = await settledStatements(t.app)
+    expectLimited(await ip.login(creds), 2)
+    expect((await metricValue(t.app, 'auth_db_statements_total')) - before).toBe(1)
+    // then remembered
+    const remembered = await settledStatements(t.app)
+    expectLimited(await ip.login(creds), 2)
+    expect((await metricValue(t.app, 'auth_db_statements_total')) - remembered).toBe(0)
+    const key = createHash('sha256').update(`login\n${ipKey('198.51.100.4')}`, 'utf8').digest('hex')
+    expect(await adminQuery('SELECT count FROM auth.rate_limit_counters WHERE key = $1', [key], t.databaseUrl)).toEqual([{ count: 4 }])
   })
 
   it('counts an IPv6 client by its /64, and the window reopens by itself', async () => {

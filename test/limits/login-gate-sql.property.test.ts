@@ -132,6 +132,8 @@ it('auth.open_login: the account first; its address is claimed only when the acc
       try {
         await put(ak, account)
         await put(k, address)
+        // The arguments of the first version (no address limit): an instance not yet upgraded
+        // during a rolling deploy still calls it so.
         const { rows } = await client.query('SELECT * FROM auth.open_login($1, $2, $3, $4, $5, $6, $7, $8, $9)', [ak, below, k, p.freeFailures, p.baseSec, p.maxSec, p.resetSec, 2000, NOW])
         const label = JSON.stringify({ p, accountRow, addressRow, below })
         expect(rows[0], label).toEqual({
@@ -139,9 +141,55 @@ it('auth.open_login: the account first; its address is claimed only when the acc
           account_failures: counted.failures,
           allowed: claim ? claim.allowed : null,
           retry_after_sec: claim && !claim.allowed ? claim.retryAfterSec : 0,
+          address_limited: false,
+          address_retry_after_ms: 0,
         })
         expect(await read(ak), label).toEqual(plain(counted.next))
         expect(await read(k), label).toEqual(claim?.allowed ? plain(claim.next) : plain(address))
+      } finally {
+        await client.query('ROLLBACK')
+      }
+    }),
+    { seed: SEED, numRuns: RUNS },
+  )
+}, 120_000)
+
+// The per-address request limit (a fixed window, as CounterStore.hit counts every other
+// route's): counted first; past its max the request is refused and counts nowhere else.
+const counterArb = fc.option(
+  fc.record({
+    count: fc.oneof(fc.integer({ min: 1, max: 12 }), fc.constant(MAX_INT)),
+    expiresInMs: fc.oneof(fc.constantFrom(-1, 0, 1), fc.integer({ min: -5_000, max: 60_000 })),
+  }),
+  { nil: null },
+)
+
+it('auth.open_login with an address limit: counted first; past its max, refused with the window left, and nothing else counted', async () => {
+  await fc.assert(
+    fc.asyncProperty(policyArb, counterArb, fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1_000, max: 120_000 }), async (p, counter, max, windowMs) => {
+      const [ck, ak, k] = [key(), key(), key()]
+      await client.query('BEGIN')
+      try {
+        // now() is the transaction's start, the clock the counter is timed on, in microseconds;
+        // the table keeps milliseconds (now() + the window is rounded to them).
+        const exactNow = Number((await client.query(`SELECT extract(epoch FROM now()) * 1000 AS exact`)).rows[0].exact)
+        const now = Math.floor(exactNow)
+        if (counter) await client.query('INSERT INTO auth.rate_limit_counters (key, count, expires_at) VALUES ($1, $2, $3)', [ck, counter.count, new Date(now + counter.expiresInMs)])
+        const ended = !counter || counter.expiresInMs <= 0
+        const count = ended ? 1 : Math.min(counter.count + 1, MAX_INT)
+        const expiresAt = ended ? Math.round(exactNow + windowMs) : now + counter.expiresInMs
+        const limited = count > max
+        const { rows } = await client.query('SELECT * FROM auth.open_login($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)', [
+          ak, 5, k, p.freeFailures, p.baseSec, p.maxSec, p.resetSec, 2000, NOW, ck, max, windowMs,
+        ])
+        const label = JSON.stringify({ p, counter, max, windowMs })
+        expect(rows[0].address_limited, label).toBe(limited)
+        expect(rows[0].address_retry_after_ms, label).toBe(limited ? Math.max(0, Math.ceil(expiresAt - exactNow)) : 0)
+        expect(rows[0].counted, label).toBe(!limited)
+        const left = (await client.query('SELECT count, expires_at FROM auth.rate_limit_counters WHERE key = $1', [ck])).rows[0]
+        expect({ count: left.count, expiresAt: (left.expires_at as Date).getTime() }, label).toEqual({ count, expiresAt })
+        expect(await read(ak), label).toEqual(limited ? null : expect.objectContaining({ failures: 1 }))
+        expect(await read(k), label).toEqual(limited ? null : expect.objectContaining({ failures: 1 }))
       } finally {
         await client.query('ROLLBACK')
       }
