@@ -9,6 +9,7 @@
 //     one token and 200 users' tokens                  vs A / A2
 //   POST /auth/refresh, each request its own family    vs B   BEGIN; UPDATE 1 row; COMMIT via pg
 //   POST /auth/login                                   vs C   argon2id verify, same parameters
+//     (both up at once, measured in alternating rounds, 2 × BENCH_SECONDS each)
 //   then GET /auth/me (200 tokens) and refresh on 2 processes, beside ceiling A on 2
 //
 // Per run: 2xx/s, p50/p99, server CPU µs per request, database statements per request, RSS idle

@@ -241,14 +241,15 @@ export interface Side {
 
 /**
  * A figure and its ceiling, both deployed at once and measured in alternating rounds (A B B A
- * A B …, `rounds` of seconds/rounds each), each side's rounds summed as one run. Run one after
+ * A B …, `rounds` of seconds/rounds each, BENCH_SECONDS by default), each side's rounds summed
+ * as one run. Run one after
  * the other, a drift of the machine's speed between the two falls on whichever ran second (seen
  * on a shared 2-core machine: ceiling C at 63–78 hashes/s within minutes, and a ratio of 0.75 to
  * 0.91 from one run to the next); alternating, it falls on both alike. The idle side's timers
  * run meanwhile, as any idle process's would.
  */
-export async function measureAlternating(ctx: Ctx, sides: [Side, Side], rounds: number): Promise<[Measured, Measured]> {
-  const { seconds, warmupSec } = ctx.settings
+export async function measureAlternating(ctx: Ctx, sides: [Side, Side], rounds: number, seconds = ctx.settings.seconds): Promise<[Measured, Measured]> {
+  const { warmupSec } = ctx.settings
   const targets = sides.map((s) => split(s.opts?.connections ?? ctx.settings.connections, s.dep.ports))
   for (const [i, s] of sides.entries()) {
     ctx.log(`  ${s.meta.label}: ${s.dep.procs.length} process(es), ${targets[i]!.reduce((n, t) => n + t.connections, 0)} connections, ${seconds} s in ${rounds} rounds`)
