@@ -1,6 +1,7 @@
 // The argon2id hasher: what it accepts, and how many hashes it runs at once.
+import { availableParallelism } from 'node:os'
 import { describe, expect, it } from 'vitest'
-import { PasswordHasher } from '../../src/auth/password.js'
+import { PasswordHasher, defaultConcurrency } from '../../src/auth/password.js'
 
 const CHEAP = { memoryKiB: 1024, timeCost: 1, parallelism: 1 }
 
@@ -42,5 +43,16 @@ describe('PasswordHasher', () => {
     await expect(h.verify('$argon2id$v=19$m=1024,t=1,p=1$!!!$!!!', 'x')).resolves.toBe(false)
     expect(h.load).toEqual({ running: 0, waiting: 0 })
     expect(await h.verify(await h.hash('still works'), 'still works')).toBe(true)
+  })
+
+  it('by default runs one hash per core, and one more while libuv has a thread to spare for it', () => {
+    // cores, libuv threads -> hashes at once
+    expect([1, 2, 3, 4, 8].map((cores) => defaultConcurrency(cores, 4))).toEqual([2, 3, 3, 4, 8])
+    expect(defaultConcurrency(2, 2)).toBe(2)
+    expect(defaultConcurrency(4, 8)).toBe(5)
+    const h = new PasswordHasher(CHEAP)
+    const all = Array.from({ length: 6 }, () => h.verify(null, 'anything'))
+    expect(h.load.running).toBe(defaultConcurrency(availableParallelism(), Number(process.env.UV_THREADPOOL_SIZE) || 4))
+    return Promise.all(all)
   })
 })
