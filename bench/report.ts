@@ -39,6 +39,8 @@ export interface Comparison {
   id: string
   label: string
   ceilingId: string
+  /** the ceiling's run: `ceilingId@id` when it was measured in rounds alternating with this figure, else `ceilingId` */
+  ceilingRunId: string
   ceilingLabel: string
   instances: number
   rps: number
@@ -101,6 +103,9 @@ const TABLE: [string, string][] = [
 
 const ACCESS = /^(me|notes)-/
 
+/** The id of a ceiling's run measured in rounds alternating with the figure `figureId`. */
+export const pairedId = (ceilingId: string, figureId: string) => `${ceilingId}@${figureId}`
+
 /**
  * The goals each comparison is held to (issue 14): the ratio to its ceiling at least
  * `ratio`, and p99 under `p99Ms` where given. A comparison with no entry has no goal (the
@@ -131,12 +136,15 @@ export function buildReport(input: BenchInput): BenchResults {
   const comparisons: Comparison[] = []
   for (const [figureId, ceilingId] of TABLE) {
     const r = byId.get(figureId.replace('*', String(users)))
-    const c = byId.get(ceilingId)
-    if (!r || !c) continue
+    if (!r) continue
+    // A ceiling measured in rounds alternating with this figure is the one to judge it by.
+    const c = byId.get(pairedId(ceilingId, r.id)) ?? byId.get(ceilingId)
+    if (!c) continue
     comparisons.push({
       id: r.id,
       label: r.label,
-      ceilingId: c.id,
+      ceilingId,
+      ceilingRunId: c.id,
       ceilingLabel: c.label,
       instances: r.instances,
       rps: r.load.rps,
@@ -169,7 +177,7 @@ export function buildReport(input: BenchInput): BenchResults {
   }
 
   const loginRun = byId.get('login')
-  const cC = byId.get('ceiling-c')
+  const cC = byId.get(pairedId('ceiling-c', 'login')) ?? byId.get('ceiling-c')
   const hashCpuMs = cC ? cC.server.cpuUsPerRequest / 1000 : NaN
   const login = loginRun
     ? {

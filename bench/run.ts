@@ -46,7 +46,7 @@ import { findPostmaster, hostDelta, hostSnapshot, machine } from './lib/host.js'
 import { PROD_ENV } from './lib/proc.js'
 import { deploy, type Ctx, type Measured, type Settings } from './scenarios/context.js'
 import { accessCeiling, accessRun } from './scenarios/access.js'
-import { ceilingB, refreshRun } from './scenarios/refresh.js'
+import { ceilingB, deployCeilingB, refreshRun } from './scenarios/refresh.js'
 import { loginAgainstCeilingC } from './scenarios/login.js'
 import { buildReport, textReport, markdownReport, svgChart, type BenchResults } from './report.js'
 
@@ -173,19 +173,32 @@ async function main() {
       runs.push(await accessCeiling(ctx, 'A', tokens()))
       runs.push(await accessCeiling(ctx, 'A2', tokens()))
       const one = () => tokens().slice(0, 1)
-      runs.push(await accessRun(ctx, { id: 'me-1', label: 'GET /auth/me, one token', kind: 'server', path: '/auth/me', tokens: one() }))
-      // Request logging is off by default in production; this is what turning it on costs.
-      runs.push(await accessRun(ctx, { id: 'me-1-logged', label: 'GET /auth/me, one token, LOG_REQUESTS=true', kind: 'server', path: '/auth/me', tokens: one(), env: { LOG_REQUESTS: 'true' } }))
-      runs.push(await accessRun(ctx, { id: `me-${n}`, label: `GET /auth/me, ${n} users' tokens`, kind: 'server', path: '/auth/me', tokens: tokens() }))
-      runs.push(await accessRun(ctx, { id: 'notes-1', label: 'host GET /notes, one token', kind: 'hostApp', path: '/notes', tokens: one() }))
-      runs.push(await accessRun(ctx, { id: `notes-${n}`, label: `host GET /notes, ${n} users' tokens`, kind: 'hostApp', path: '/notes', tokens: tokens() }))
+      // Each run against a ceiling A of its own, measured in alternating rounds with it.
+      const a = await deploy(ctx, 'ceilingA')
+      try {
+        runs.push(...(await accessRun(ctx, { id: 'me-1', label: 'GET /auth/me, one token', kind: 'server', path: '/auth/me', tokens: one() }, a)))
+        // Request logging is off by default in production; this is what turning it on costs.
+        runs.push(
+          ...(await accessRun(ctx, { id: 'me-1-logged', label: 'GET /auth/me, one token, LOG_REQUESTS=true', kind: 'server', path: '/auth/me', tokens: one(), env: { LOG_REQUESTS: 'true' } }, a)),
+        )
+        runs.push(...(await accessRun(ctx, { id: `me-${n}`, label: `GET /auth/me, ${n} users' tokens`, kind: 'server', path: '/auth/me', tokens: tokens() }, a)))
+        runs.push(...(await accessRun(ctx, { id: 'notes-1', label: 'host GET /notes, one token', kind: 'hostApp', path: '/notes', tokens: one() }, a)))
+        runs.push(...(await accessRun(ctx, { id: `notes-${n}`, label: `host GET /notes, ${n} users' tokens`, kind: 'hostApp', path: '/notes', tokens: tokens() }, a)))
+      } finally {
+        await a.stop()
+      }
     }
 
     // ---- refresh and login ----------------------------------------------------------------
     if (only.has('refresh')) {
       log('refresh')
       runs.push(await ceilingB(ctx, half))
-      runs.push(await refreshRun(ctx, { id: 'refresh', label: 'POST /auth/refresh, own family each', tokens: refreshTokens[0]! }))
+      const b = await deployCeilingB(ctx, half)
+      try {
+        runs.push(...(await refreshRun(ctx, { id: 'refresh', label: 'POST /auth/refresh, own family each', tokens: refreshTokens[0]! }, b)))
+      } finally {
+        await b.stop()
+      }
     }
     if (only.has('login')) {
       log('login')
@@ -198,8 +211,8 @@ async function main() {
       // (smoke mode runs only the one that exercises a path the others do not: several
       // processes of the server under one load)
       if (!settings.smoke) runs.push(await accessCeiling(ctx, 'A', tokens(), 2))
-      runs.push(await accessRun(ctx, { id: `me-${n}-x2`, label: `GET /auth/me, ${n} users' tokens, 2 processes`, kind: 'server', path: '/auth/me', tokens: tokens(), instances: 2 }))
-      if (!settings.smoke) runs.push(await refreshRun(ctx, { id: 'refresh-x2', label: 'POST /auth/refresh, own family each, 2 processes', tokens: refreshTokens[1]!, instances: 2 }))
+      runs.push(...(await accessRun(ctx, { id: `me-${n}-x2`, label: `GET /auth/me, ${n} users' tokens, 2 processes`, kind: 'server', path: '/auth/me', tokens: tokens(), instances: 2 })))
+      if (!settings.smoke) runs.push(...(await refreshRun(ctx, { id: 'refresh-x2', label: 'POST /auth/refresh, own family each, 2 processes', tokens: refreshTokens[1]!, instances: 2 })))
     }
 
     // ---- start ----------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 // and the server's event-loop delay during the run: argon2 runs on the libuv pool, so the loop
 // must stay responsive while every core is hashing.
 import type { RequestSpec } from '../lib/load.js'
+import { pairedId } from '../report.js'
 import { deploy, measureAlternating, type Ctx, type Deployment, type Measured } from './context.js'
 
 export function loginSpec(emails: string[], password: string): RequestSpec {
@@ -31,7 +32,7 @@ export async function loginAgainstCeilingC(ctx: Ctx, emails: string[], password:
     return await measureAlternating(
       ctx,
       [
-        { dep: ceiling, meta: { id: 'ceiling-c', label: 'ceiling C: argon2id verify, same parameters' }, spec: loginSpec(emails, password), opts: { connections } },
+        { dep: ceiling, meta: { id: pairedId('ceiling-c', 'login'), label: 'ceiling C: argon2id verify, same parameters' }, spec: loginSpec(emails, password), opts: { connections } },
         { dep: server, meta: { id: 'login', label: 'POST /auth/login' }, spec: loginSpec(emails, password), opts: { connections, admin: ctx.db.admin } },
       ],
       ctx.settings.smoke ? 2 : LOGIN_ROUNDS,

@@ -4,7 +4,8 @@
 import type pg from 'pg'
 import type { RequestSpec } from '../lib/load.js'
 import { TokenQueue } from '../lib/token-queue.js'
-import { deploy, measure, type Ctx, type Deployment, type Measured } from './context.js'
+import { deploy, measure, measureAlternating, type Ctx, type Deployment, type Measured } from './context.js'
+import { pairedId } from '../report.js'
 
 export interface RefreshFigures {
   families: number
@@ -32,16 +33,20 @@ export function refreshSpec(queue: TokenQueue): RequestSpec {
   }
 }
 
+// Same request shape as a refresh (the body is parsed and ignored).
+const CEILING_B_SPEC: RequestSpec = {
+  method: 'POST',
+  path: '/auth/refresh',
+  headers: { 'content-type': 'application/json' },
+  next: () => ({ body: '{"refresh_token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}' }),
+}
+
+export const deployCeilingB = (ctx: Ctx, rows: number, instances = 1) => deploy(ctx, 'ceilingB', instances, { CEILING_B_ROWS: String(rows) })
+
 export async function ceilingB(ctx: Ctx, rows: number, instances = 1): Promise<Measured> {
-  const dep = await deploy(ctx, 'ceilingB', instances, { CEILING_B_ROWS: String(rows) })
+  const dep = await deployCeilingB(ctx, rows, instances)
   try {
-    // Same request shape as a refresh (the body is parsed and ignored).
-    const spec: RequestSpec = {
-      method: 'POST',
-      path: '/auth/refresh',
-      headers: { 'content-type': 'application/json' },
-      next: () => ({ body: '{"refresh_token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}' }),
-    }
+    const spec = CEILING_B_SPEC
     const m = await measure(
       ctx,
       dep,
@@ -56,14 +61,28 @@ export async function ceilingB(ctx: Ctx, rows: number, instances = 1): Promise<M
   }
 }
 
+/**
+ * One refresh run; with `pairWith` (a running ceiling B), measured in rounds alternating with
+ * it, and that ceiling's figures returned first under pairedId('ceiling-b', id) (see accessRun).
+ */
 export async function refreshRun(
   ctx: Ctx,
   args: { id: string; label: string; tokens: string[]; instances?: number; dep?: Deployment },
-): Promise<Measured & { refresh: RefreshFigures }> {
+  pairWith?: Deployment,
+): Promise<[...Measured[], Measured & { refresh: RefreshFigures }]> {
   const dep = args.dep ?? (await deploy(ctx, 'server', args.instances ?? 1))
   try {
     const queue = new TokenQueue(args.tokens)
-    const m = await measure(ctx, dep, { id: args.id, label: args.label }, refreshSpec(queue), { admin: ctx.db.admin })
+    const meta = { id: args.id, label: args.label }
+    const opts = { admin: ctx.db.admin }
+    let ceiling: Measured | null = null
+    let m: Measured
+    if (pairWith) {
+      const paired = { id: pairedId('ceiling-b', args.id), label: `ceiling B: pg BEGIN; UPDATE 1 row; COMMIT (alternating with ${args.label})` }
+      ;[ceiling, m] = await measureAlternating(ctx, [{ dep: pairWith, meta: paired, spec: CEILING_B_SPEC, opts }, { dep, meta, spec: refreshSpec(queue), opts }], REFRESH_ROUNDS)
+    } else {
+      m = await measure(ctx, dep, meta, refreshSpec(queue), opts)
+    }
     const families = args.tokens.length
     const refresh: RefreshFigures = {
       families,
@@ -79,11 +98,14 @@ export async function refreshRun(
         ? `${families} families: every request rotated a family of its own`
         : `only ${families} families for ${queue.taken} rotations: families came round again (never two requests on one at once); raise the known families`,
     )
-    return Object.assign(m, { refresh })
+    const run = Object.assign(m, { refresh })
+    return ceiling ? [ceiling, run] : [run]
   } finally {
     if (!args.dep) await dep.stop()
   }
 }
+
+const REFRESH_ROUNDS = 4
 
 /** Connections the server processes hold on the bench database (the admin pool excluded). */
 export async function dbConnections(admin: pg.Pool): Promise<number> {

@@ -35,7 +35,7 @@ it('bench/run.ts completes in smoke mode and writes JSON, Markdown and SVG', asy
     const results = JSON.parse(await readFile(join(out, 'smoke.json'), 'utf8'))
     expect(Object.keys(results)).toEqual(expect.arrayContaining(['meta', 'runs', 'comparisons', 'refresh', 'login', 'checks', 'seeding', 'accessCheck']))
     const runs = results.runs.map((r: { id: string }) => r.id)
-    expect(runs).toEqual(expect.arrayContaining(['ceiling-a', 'ceiling-a2', 'ceiling-b', 'ceiling-c', 'me-1', 'me-1-logged', 'me-200', 'notes-1', 'notes-200', 'refresh', 'login', 'me-200-x2']))
+    expect(runs).toEqual(expect.arrayContaining(['ceiling-a', 'ceiling-a2', 'ceiling-b', 'ceiling-c@login', 'me-1', 'me-1-logged', 'me-200', 'notes-1', 'notes-200', 'refresh', 'login', 'me-200-x2']))
     const pairs = results.comparisons.map((c: { id: string; ceilingId: string }) => `${c.id} ${c.ceilingId}`)
     expect(pairs).toEqual(
       expect.arrayContaining([
@@ -50,6 +50,12 @@ it('bench/run.ts completes in smoke mode and writes JSON, Markdown and SVG', asy
         'login ceiling-c',
       ]),
     )
+    // Every figure with a goal is judged against a ceiling measured in rounds alternating with it.
+    const judged = results.comparisons.filter((c: { instances: number; ceilingId: string }) => c.instances === 1 && c.ceilingId !== 'ceiling-a2')
+    expect(judged.map((c: { id: string; ceilingRunId: string }) => `${c.id} ${c.ceilingRunId}`)).toEqual(
+      judged.map((c: { id: string; ceilingId: string }) => `${c.id} ${c.ceilingId}@${c.id}`),
+    )
+    expect(judged.length).toBe(7)
     for (const c of results.comparisons) {
       expect(Object.keys(c)).toEqual(expect.arrayContaining(['rps', 'p50', 'p99', 'ceilingRps', 'ceilingP99', 'ratio', 'cpuUsPerRequest', 'dbStatementsPerRequest', 'rssIdleMiB', 'rssLoadMiB']))
     }
