@@ -369,6 +369,7 @@ export function markdownReport(r: BenchResults, svgName: string): string {
     'per request through pg with the server\'s pool, same database; **C** one argon2id verify per request with the server\'s parameters ',
     `(m=${m.argon2.memoryKiB} KiB, t=${m.argon2.timeCost}, p=${m.argon2.parallelism}). `,
     `The many-tokens runs cycle through ${s.accessUsers} users' tokens; A and A2 are loaded with the same requests. `,
+    `Each figure with a goal is judged against a ceiling process kept up beside it and measured in rounds alternating with it (A B B A: four rounds of ${f1(s.seconds / 4)} s each side, login eight, the ceiling's run listed as ceiling-…@figure), so a drift of the machine's speed falls on both alike; the ceilings' own runs above them are measured once, alone. `,
     'The host route is GET /notes on bench/host-app.js, which registers the plugin from the package entry and protects the route with `app.authn.authenticate`; ',
     'the gap between it and /auth/me is what the standalone server\'s hooks (helmet, the shutdown drain) and the hooks on the plugin\'s own routes (CORS, request metrics…) add to the same check. ',
     'The per-IP login limit and the per-session refresh limit are raised to 1 000 000 (one load generator is one client address); the limiter still runs.',

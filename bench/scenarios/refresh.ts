@@ -1,6 +1,7 @@
 // POST /auth/refresh, every request rotating a family no other request has touched (as long as
 // the run makes fewer requests than it has families, which is checked and reported), against
 // ceiling B: one 1-row UPDATE transaction per request through pg, same pool, same database.
+import { readdir, readFile, readlink } from 'node:fs/promises'
 import type pg from 'pg'
 import type { RequestSpec } from '../lib/load.js'
 import { TokenQueue } from '../lib/token-queue.js'
@@ -91,7 +92,7 @@ export async function refreshRun(
       refused: queue.refused,
       retried: queue.retried,
       everyRequestOwnFamily: queue.taken <= families,
-      dbConnections: await dbConnections(ctx.db.admin),
+      dbConnections: await dbConnections(ctx.db.admin, dep.procs.map((p) => p.pid)),
     }
     m.notes.push(
       refresh.everyRequestOwnFamily
@@ -107,11 +108,40 @@ export async function refreshRun(
 
 const REFRESH_ROUNDS = 4
 
-/** Connections the server processes hold on the bench database (the admin pool excluded). */
-export async function dbConnections(admin: pg.Pool): Promise<number> {
+/**
+ * Connections these processes hold on the bench database: the backends whose client port is
+ * one of their sockets' (a ceiling kept up beside them holds its own, not counted).
+ */
+export async function dbConnections(admin: pg.Pool, pids: number[]): Promise<number> {
+  const ports = (await Promise.all(pids.map(localPorts))).flat()
   const r = await admin.query<{ n: string }>(
     `SELECT count(*) AS n FROM pg_stat_activity
-     WHERE datname = current_database() AND backend_type = 'client backend' AND application_name <> 'bench-admin'`,
+     WHERE datname = current_database() AND backend_type = 'client backend' AND client_port = ANY($1::int[])`,
+    [ports],
   )
   return Number(r.rows[0]!.n)
+}
+
+/** The local TCP ports of a process's sockets, from /proc (none elsewhere). */
+async function localPorts(pid: number): Promise<number[]> {
+  try {
+    const inodes = new Set<string>()
+    for (const fd of await readdir(`/proc/${pid}/fd`)) {
+      const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')
+      const m = /^socket:\[(\d+)\]$/.exec(target)
+      if (m) inodes.add(m[1]!)
+    }
+    const ports: number[] = []
+    for (const table of ['tcp', 'tcp6']) {
+      const text = await readFile(`/proc/${pid}/net/${table}`, 'utf8').catch(() => '')
+      for (const line of text.split('\n').slice(1)) {
+        const f = line.trim().split(/\s+/)
+        // local_address is "ADDR:PORT" in hex; the inode is the tenth field
+        if (f.length > 9 && inodes.has(f[9]!)) ports.push(parseInt(f[1]!.split(':')[1]!, 16))
+      }
+    }
+    return ports
+  } catch {
+    return []
+  }
 }
