@@ -230,7 +230,9 @@ function logMeasured(ctx: Ctx, measured: Measured): void {
   )
 }
 
+// Smoke mode (1 s runs) only proves the rounds run and add up: 2 rounds, short gaps.
 const ROUND_GAP_MS = 500
+const SMOKE_ROUND_GAP_MS = 50
 
 export interface Side {
   dep: Deployment
@@ -250,6 +252,7 @@ export interface Side {
  */
 export async function measureAlternating(ctx: Ctx, sides: [Side, Side], rounds: number, seconds = ctx.settings.seconds): Promise<[Measured, Measured]> {
   const { warmupSec } = ctx.settings
+  if (ctx.settings.smoke) rounds = Math.min(rounds, 2)
   const targets = sides.map((s) => split(s.opts?.connections ?? ctx.settings.connections, s.dep.ports))
   for (const [i, s] of sides.entries()) {
     ctx.log(`  ${s.meta.label}: ${s.dep.procs.length} process(es), ${targets[i]!.reduce((n, t) => n + t.connections, 0)} connections, ${seconds} s in ${rounds} rounds`)
@@ -261,7 +264,7 @@ export async function measureAlternating(ctx: Ctx, sides: [Side, Side], rounds: 
     for (const i of order) {
       const s = sides[i]!
       // Requests the other side still had in flight when its round ended finish first.
-      await new Promise((resolve) => setTimeout(resolve, ROUND_GAP_MS))
+      await new Promise((resolve) => setTimeout(resolve, ctx.settings.smoke ? SMOKE_ROUND_GAP_MS : ROUND_GAP_MS))
       parts[i]!.push(await measureOnce(ctx, s.dep, s.meta, s.spec, targets[i]!, s.opts ?? {}, seconds / rounds, true))
     }
   }

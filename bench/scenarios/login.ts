@@ -35,7 +35,7 @@ export async function loginAgainstCeilingC(ctx: Ctx, emails: string[], password:
         { dep: ceiling, meta: { id: pairedId('ceiling-c', 'login'), label: 'ceiling C: argon2id verify, same parameters' }, spec: loginSpec(emails, password), opts: { connections } },
         { dep: server, meta: { id: 'login', label: 'POST /auth/login' }, spec: loginSpec(emails, password), opts: { connections, admin: ctx.db.admin } },
       ],
-      ctx.settings.smoke ? 2 : LOGIN_ROUNDS,
+      LOGIN_ROUNDS,
       ctx.settings.seconds * 2,
     )
   } finally {
