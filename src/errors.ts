@@ -121,18 +121,17 @@ export const apiError = (code: ErrorCode, description?: string) => new ApiError(
 
 /**
  * 429 too_many_requests from a per-address request limit counted by the route's own statement
- * (the login's gate): the limiter remembers `addressKey` as refused for `retryAfterMs`.
+ * (the login's gate): the limiter remembers `key` as refused for `retryAfterMs`. ipLimiter's own refusals are one too.
  */
-export class AddressLimited extends ApiError {
+export class IpLimited extends ApiError {
   constructor(
-    readonly addressKey: string,
+    /** the limit's counter key (a SHA-256 of the route and the client IP) */
+    readonly key: string,
     readonly retryAfterMs: number,
   ) {
-    super('too_many_requests', ADDRESS_LIMITED, Math.max(1, Math.ceil(retryAfterMs / 1000)))
+    super('too_many_requests', 'Too many requests from this address; retry after Retry-After.', Math.max(1, Math.ceil(retryAfterMs / 1000)))
   }
 }
-
-export const ADDRESS_LIMITED = 'Too many requests from this address; retry after Retry-After.'
 
 /** 401 proof_of_work_required, carrying the challenge a login must solve (src/limits/proof-of-work.ts). */
 export class ProofOfWorkRequired extends ApiError {

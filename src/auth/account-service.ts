@@ -8,11 +8,11 @@
 // write. Same answer, same cost. A success adds one statement: the session and the counters'
 // reset.
 import type { SessionClaims } from './access-claims.js'
-import { AddressLimited, ApiError } from '../errors.js'
+import { ApiError, IpLimited } from '../errors.js'
 import type { AuthMetrics, LoginOutcome } from '../metrics.js'
 import { normaliseEmail } from '../users/email.js'
 import { EmailTakenError, type UserRecord, type UserStore } from '../users/user-store.js'
-import type { AddressLimit, LoginAttemptStore } from '../limits/login-attempt-store.js'
+import type { IpLimit, LoginAttemptStore } from '../limits/login-attempt-store.js'
 import type { AccountCeiling } from '../limits/account-ceiling.js'
 import type { Proof } from '../limits/proof-of-work.js'
 import { attemptKey } from '../limits/policy.js'
@@ -87,7 +87,7 @@ export class AccountService {
     meta: SessionMeta,
     proof: Proof | null = null,
     claims: SessionClaims = {},
-    addressLimit: AddressLimit | null = null,
+    ipLimit: IpLimit | null = null,
   ): Promise<IssuedSession> {
     const email = normaliseEmail(rawEmail)
     const admission = await this.d.ceiling.admit(rawEmail, password, proof)
@@ -95,9 +95,9 @@ export class AccountService {
     // One statement: the client address's request limit (when the route leaves it to this
     // statement), the account's count (a proof of work past its ceiling), this address's claim
     // (a lock after repeated failures), and the account's row.
-    const gate = await this.d.attempts.open({ accountKey: admission.key, below: admission.below, attemptKey: key, email, addressLimit })
+    const gate = await this.d.attempts.open({ accountKey: admission.key, below: admission.below, attemptKey: key, email, ipLimit })
     // Refused before the login, as the route's limit would (no outcome counted, no audit row).
-    if ('addressLimited' in gate) throw new AddressLimited(addressLimit!.key, gate.retryAfterMs)
+    if ('ipLimited' in gate) throw new IpLimited(ipLimit!.key, gate.retryAfterMs)
     const { user } = gate
     if (!gate.counted) {
       this.d.metrics.login('proof_of_work_required')

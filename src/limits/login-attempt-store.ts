@@ -18,8 +18,11 @@ interface GateRow {
   address_retry_after_ms: number
 }
 
-/** A per-address request limit the gate counts first (ipLimiter's, when its counters are in Postgres). */
-export interface AddressLimit {
+/**
+ * A per-client-IP request limit the gate counts first (ipLimiter's, when its counters are in
+ * Postgres). Not the mail's per-email AddressLimit (address-limit.ts); the SQL calls it "address".
+ */
+export interface IpLimit {
   /** the counter's key in rate_limit_counters (a SHA-256 of the route and the address) */
   key: string
   max: number
@@ -36,9 +39,9 @@ export interface GateArgs {
   email: string | null
 }
 
-/** The gate refused the request for its address's limit; it counted nothing else. */
-export interface AddressLimited {
-  addressLimited: true
+/** The gate refused the request for its IP limit; it counted nothing else. */
+export interface IpLimitedGate {
+  ipLimited: true
   retryAfterMs: number
 }
 
@@ -60,16 +63,16 @@ export class LoginAttemptStore {
 
   /**
    * A login's one statement before argon2 (auth.open_login): counts the request against its
-   * address's limit when given one (and stops there past it), counts the attempt against the
+   * client IP's limit when given one (and stops there past it), counts the attempt against the
    * account unless it is past `below`, then claims it for this address (decideAttempt, in
    * SQL), and reads the account's row. Each counter's row is locked only for that statement,
    * so concurrent attempts queue briefly and each sees the ones counted before it.
    */
   async open(args: GateArgs): Promise<GateResult>
-  async open(args: GateArgs & { addressLimit: AddressLimit | null }): Promise<GateResult | AddressLimited>
-  async open(args: GateArgs & { addressLimit?: AddressLimit | null }): Promise<GateResult | AddressLimited> {
+  async open(args: GateArgs & { ipLimit: IpLimit | null }): Promise<GateResult | IpLimitedGate>
+  async open(args: GateArgs & { ipLimit?: IpLimit | null }): Promise<GateResult | IpLimitedGate> {
     const { freeFailures, baseSec, maxSec, resetSec } = this.lockout
-    const limit = args.addressLimit ?? null
+    const limit = args.ipLimit ?? null
     const statement = sql`
       WITH g AS MATERIALIZED (
         SELECT * FROM auth.open_login(
@@ -87,7 +90,7 @@ export class LoginAttemptStore {
     const [row] = await rows<Row>(this.db, statement).catch((err: unknown) => {
       throw limit === null ? err : counterStoreFailed(err, 'postgres', this.log)
     })
-    if (row!.address_limited) return { addressLimited: true, retryAfterMs: row!.address_retry_after_ms }
+    if (row!.address_limited) return { ipLimited: true, retryAfterMs: row!.address_retry_after_ms }
     const user = row!.id ? userFromRow(row as UserRow) : null
     const factors = factorsFromRow(row!)
     if (!row!.counted) return { counted: false, accountFailures: row!.account_failures, user, factors }

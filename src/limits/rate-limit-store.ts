@@ -12,8 +12,8 @@ import { createHash } from 'node:crypto'
 import { createRequire } from 'node:module'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Redis } from 'ioredis'
-import { ADDRESS_LIMITED, AddressLimited, ApiError } from '../errors.js'
-import type { AddressLimit } from './login-attempt-store.js'
+import { ApiError, IpLimited } from '../errors.js'
+import type { IpLimit } from './login-attempt-store.js'
 import { isTransientDbError } from '../db/transient.js'
 import type { CounterStore, WindowHit } from './counter-store.js'
 import { ipKey } from './policy.js'
@@ -97,13 +97,12 @@ export function ipLimiter(backend: CounterBackend, windowSec: number, maxRemembe
     if (refusedUntil.size >= maxRemembered) refusedUntil.delete(refusedUntil.keys().next().value!)
     refusedUntil.set(key, until)
   }
-  const limited = (ttlMs: number) => new ApiError('too_many_requests', ADDRESS_LIMITED, Math.max(1, Math.ceil(ttlMs / 1000)))
   const keyOf = (route: string, request: FastifyRequest) => createHash('sha256').update(`${route}\n${ipKey(clientIp(request) ?? '')}`, 'utf8').digest('hex')
   // Refuses a key remembered as refused whose window has not ended.
   const refuseRemembered = (hashed: string, now: number) => {
     const until = refusedUntil.get(hashed)
     if (until === undefined) return
-    if (until > now) throw limited(until - now)
+    if (until > now) throw new IpLimited(hashed, until - now)
     refusedUntil.delete(hashed)
   }
 
@@ -115,7 +114,7 @@ export function ipLimiter(backend: CounterBackend, windowSec: number, maxRemembe
       const hit = await backend.hit(hashed, windowMs)
       if (hit.count > max) {
         if (hit.ttlMs > 0) remember(hashed, now + hit.ttlMs)
-        throw limited(hit.ttlMs)
+        throw new IpLimited(hashed, hit.ttlMs)
       }
     }
   }
@@ -124,7 +123,7 @@ export function ipLimiter(backend: CounterBackend, windowSec: number, maxRemembe
    * The same limit for a route whose own statement counts the request (the login's gate, one
    * round trip fewer), when the counters are in Postgres: null with Redis, where `limit` stays
    * the way. `onRequest` refuses a remembered address before the body is read, `of(request)` is
-   * what the statement counts, and `onError` remembers the address its AddressLimited names.
+   * what the statement counts, and `onError` remembers the key its IpLimited names.
    */
   function counted(route: string, max: number): CountedLimit | null {
     if (backend.name !== 'postgres') return null
@@ -134,7 +133,7 @@ export function ipLimiter(backend: CounterBackend, windowSec: number, maxRemembe
       },
       of: (request) => ({ key: keyOf(route, request), max, windowMs }),
       async onError(_request, _reply, err) {
-        if (err instanceof AddressLimited && err.retryAfterMs > 0) remember(err.addressKey, Date.now() + err.retryAfterMs)
+        if (err instanceof IpLimited && err.retryAfterMs > 0) remember(err.key, Date.now() + err.retryAfterMs)
       },
     }
   }
@@ -144,7 +143,7 @@ export function ipLimiter(backend: CounterBackend, windowSec: number, maxRemembe
 
 export interface CountedLimit {
   onRequest(request: FastifyRequest): Promise<void>
-  of(request: FastifyRequest): AddressLimit
+  of(request: FastifyRequest): IpLimit
   onError(request: FastifyRequest, reply: FastifyReply, err: Error): Promise<void>
 }
 
