@@ -77,6 +77,17 @@ export function cookieValues(header: string | undefined, name: string): string[]
   return values
 }
 
+/**
+ * The token of an `Authorization: Bearer <token>` header (the scheme in any case, RFC 7235
+ * §2.1), or '' for any other header, which the verifier refuses as invalid_token. Its
+ * characters are checked where it is verified (isCompactJws), not here: a token seen before
+ * is only compared with one already verified, and a pattern run over its whole text cost
+ * the cached path half a microsecond per request.
+ */
+export function bearerToken(header: string): string {
+  return header.length > 7 && header.charCodeAt(6) === 0x20 && header.slice(0, 6).toLowerCase() === 'bearer' ? header.slice(7) : ''
+}
+
 export interface TokenResponse {
   userId: string
   accessToken: string
@@ -139,10 +150,7 @@ export class Transport {
    */
   readAccessToken(request: FastifyRequest): string | null {
     const header = request.headers.authorization
-    if (header !== undefined) {
-      const m = /^Bearer ([^\s]+)$/i.exec(header)
-      return m ? m[1]! : ''
-    }
+    if (header !== undefined) return bearerToken(header)
     return this.readCookie(request, this.names.access)
   }
 

@@ -16,7 +16,8 @@
 import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
 import { ApiError } from '../errors.js'
-import { checkedClaims, makeAuthenticate, makeRequire, toApiError, VerifiedTokens, type Requirements } from '../access-tokens.js'
+import { checkedClaims, isCompactJws, makeAuthenticate, makeRequire, toApiError, VerifiedTokens, type Requirements } from '../access-tokens.js'
+import { bearerToken } from '../http/transport.js'
 import type { AccessClaims } from '../auth/access-claims.js'
 import type { AuthnVerifier, FastifyAuthn } from '../authn.js'
 import { DEFAULT_AUDIENCE } from '../options.js'
@@ -107,6 +108,7 @@ const resourceServer: FastifyPluginAsync<ResourceServerOptions> = async (fastify
     verify(token: string): AccessClaims {
       const known = verified.get(token)
       if (known) return known
+      if (!isCompactJws(token)) throw new ApiError('invalid_token')
       const key = keys.get(kidOf(token))
       if (!key) throw new ApiError('invalid_token')
       let claims: AccessClaims
@@ -128,11 +130,11 @@ const resourceServer: FastifyPluginAsync<ResourceServerOptions> = async (fastify
     if (revocations.tooLongLived(claims) && revocations.cursor !== undefined) throw new ApiError('invalid_token')
     if (revocations.has(claims.sid)) throw new ApiError('session_revoked')
   }
-  const inner = makeAuthenticate({ tokens, transport: { readAccessToken: bearerToken }, check, allowedOrigins: new Set() })
+  const inner = makeAuthenticate({ tokens, transport: { readAccessToken: authorizationToken }, check, allowedOrigins: new Set() })
   // The one await the protected path may take: a token naming a kid we do not hold waits for
   // the (rate-limited) JWKS refetch, so a freshly rotated key works at once.
   const authenticate = async (request: Parameters<typeof inner>[0], reply: Parameters<typeof inner>[1]) => {
-    const token = bearerToken(request)
+    const token = authorizationToken(request)
     if (token && !verified.get(token)) {
       const kid = kidOf(token)
       if (kid !== undefined && !keys.get(kid)) await keys.find(kid)
@@ -156,11 +158,9 @@ const resourceServer: FastifyPluginAsync<ResourceServerOptions> = async (fastify
 }
 
 /** `Authorization: Bearer <token>` only: a service in another process has none of our cookies. */
-function bearerToken(request: { headers: { authorization?: string } }): string | null {
+function authorizationToken(request: { headers: { authorization?: string } }): string | null {
   const header = request.headers.authorization
-  if (header === undefined) return null
-  const m = /^Bearer ([^\s]+)$/i.exec(header)
-  return m ? m[1]! : ''
+  return header === undefined ? null : bearerToken(header)
 }
 
 function kidOf(token: string): string | undefined {

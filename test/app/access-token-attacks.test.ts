@@ -587,6 +587,10 @@ describe.each(named(TRANSPORTS))('GET /me over %s', (_name, transport) => {
       ['broken base64 in the header', () => `!!!${session.accessToken}`],
       ['broken base64 in the signature', () => `${session.accessToken.slice(0, -4)}$$$$`],
       ['base64 padding on the signature', () => `${session.accessToken}==`],
+      // Node's base64 decoder skips what it does not know; fast-jwt and isCompactJws each refuse these.
+      ['a space inside a valid signature', () => `${session.accessToken.slice(0, -8)} ${session.accessToken.slice(-8)}`],
+      ['a tab inside a valid signature', () => `${session.accessToken.slice(0, -8)}\t${session.accessToken.slice(-8)}`],
+      ['padding inside a valid signature', () => `${session.accessToken.slice(0, -8)}=${session.accessToken.slice(-8)}`],
       ['standard-base64 characters in the payload', () => session.accessToken.replace(/\.(.)/, '.+/')],
       ['unicode segments', () => 'ünïcødé.tøkên.✓'],
       ['emoji', () => '🔑.🔑.🔑'],
@@ -617,6 +621,10 @@ describe('malformed Authorization headers', () => {
     const res = await me(t.app, { authorization: value() })
     expectClientError(res)
     expect(res.statusCode).toBe(401)
+  })
+
+  it.each(['bearer', 'BEARER', 'bEaReR'])('the scheme written %s is Bearer (RFC 7235 §2.1: any case) → 200', async (scheme) => {
+    expectAccepted(await me(t.app, { authorization: `${scheme} ${session.accessToken}` }))
   })
 
   it('a forged Bearer token does not fall back to a valid access cookie', async () => {

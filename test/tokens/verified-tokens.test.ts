@@ -1,7 +1,7 @@
 // The cache of verified access tokens: what it remembers, for how long, and that nothing it
 // remembers outlives the token or the session.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { VerifiedTokens } from '../../src/access-tokens.js'
+import { isCompactJws, VerifiedTokens } from '../../src/access-tokens.js'
 import type { AccessClaims } from '../../src/auth/access-claims.js'
 import { buildTestApp, type TestApp } from '../helpers/app.js'
 import { bearer, loginBearer } from '../helpers/flows.js'
@@ -16,6 +16,19 @@ describe('VerifiedTokens', () => {
     expect(cache.get('a.b.c')?.sub).toBe('u')
     expect(cache.get('a.b.C')).toBeUndefined()
     expect(cache.get('a.b.c ')).toBeUndefined()
+  })
+
+  it('files tokens by their end but matches only the whole text: a token ending like a remembered one is not it', () => {
+    const cache = new VerifiedTokens(10)
+    const end = 'x'.repeat(40)
+    cache.set(`one.${end}`, claims(inSeconds(60)))
+    expect(cache.get(`two.${end}`)).toBeUndefined()
+    expect(cache.get(`one.${end}`)?.sub).toBe('u')
+    // Two verified tokens ending alike take each other's place, never each other's claims.
+    cache.set(`two.${end}`, { ...claims(inSeconds(60)), sub: 'v' })
+    expect(cache.get(`one.${end}`)).toBeUndefined()
+    expect(cache.get(`two.${end}`)?.sub).toBe('v')
+    expect(cache.size).toBe(1)
   })
 
   it('forgets a token the moment it expires', () => {
@@ -51,6 +64,15 @@ describe('VerifiedTokens', () => {
       ;(cache.get('t') as { sub: string }).sub = 'someone else'
     }).toThrow(TypeError)
     expect(cache.get('t')?.sub).toBe('u')
+  })
+})
+
+describe('isCompactJws', () => {
+  it('takes three base64url parts and nothing else', () => {
+    expect(isCompactJws('eyJh.eyJz-_.c2ln')).toBe(true)
+    for (const bad of ['', 'a.b', 'a.b.c.d', 'a..c', '.b.c', 'a.b.', 'a.b.c ', 'a.b. c', 'a.b.c\t', 'a.b.c=', 'a.b.c+/', 'a.b.ü']) {
+      expect(isCompactJws(bad), JSON.stringify(bad)).toBe(false)
+    }
   })
 })
 
