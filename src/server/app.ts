@@ -5,6 +5,7 @@
 // buildServer(), from the same options, so what is tested is what runs.
 import { createRequire } from 'node:module'
 import type { ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify'
 import helmet from '@fastify/helmet'
 import swagger from '@fastify/swagger'
@@ -119,17 +120,27 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   // Connection: close, and it resolves once the requests already in flight have finished.
   // Then close() stops listening (a later connection is refused) and closes the pool. close()
   // alone drains too, minus the open socket.
+  //
+  // The requests in flight are found when the drain begins, from the open connections: each
+  // socket's response in progress (Node's socket._httpMessage, which it clears once the
+  // answer is out; http-terminator reads it the same way). Connections are tracked, not
+  // requests: a listener on every request cost the cached protected path about 0.8 µs of
+  // its 30. A pipelined request queued behind another is answered 503 like a new one.
   let closing = false
-  const inFlight = new Set<ServerResponse>()
-  let drained: Promise<void> | null = null
-  let onDrained = () => {}
-  app.server.on('request', (_req, res: ServerResponse) => {
-    inFlight.add(res)
-    res.once('close', () => {
-      inFlight.delete(res)
-      if (inFlight.size === 0) onDrained()
-    })
+  const sockets = new Set<Socket>()
+  app.server.on('connection', (socket: Socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
   })
+  const inFlight = () => {
+    const responses: ServerResponse[] = []
+    for (const socket of sockets) {
+      const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
+      if (res && !res.writableFinished) responses.push(res)
+    }
+    return responses
+  }
+  let drained: Promise<void> | null = null
   // An in-flight request's connection ends with its answer instead of idling on, so the
   // server's close completes as soon as the last answer is out.
   // The revocation feed's streams never finish by themselves: they end here, and their
@@ -137,11 +148,11 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const stopAccepting = () => {
     closing = true
     if (app.hasDecorator('authn')) app.authn.closeStreams()
-    for (const res of inFlight) res.shouldKeepAlive = false
+    for (const res of inFlight()) res.shouldKeepAlive = false
   }
   app.decorate('drain', (): Promise<void> => {
     stopAccepting()
-    drained ??= inFlight.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (onDrained = resolve))
+    drained ??= Promise.all(inFlight().map((res) => new Promise((resolve) => res.once('close', resolve)))).then(() => undefined)
     return drained
   })
   app.addHook('preClose', async () => stopAccepting())

@@ -129,6 +129,8 @@ describe('drain() then close(), as on SIGTERM', () => {
       const login = await heldLogin(app, port, user)
 
       const drained = app.drain()
+      let drainedYet = false
+      void drained.then(() => (drainedYet = true))
 
       // The kept-alive connection stays open during the drain, so a request on it is
       // answered, and the answer is 503 with Connection: close.
@@ -145,7 +147,9 @@ describe('drain() then close(), as on SIGTERM', () => {
       expect503(routed.status, routed.headers, routed.body)
 
       // The login begun before the drain completes normally, database work and all, and
-      // the drain ends with it.
+      // the drain ends with it, not before.
+      await new Promise((r) => setTimeout(r, 50))
+      expect(drainedYet).toBe(false)
       login.release()
       expectLoggedIn(await login.answer)
       await drained
