@@ -409,7 +409,8 @@ export function markdownReport(r: BenchResults, svgName: string): string {
   para(
     `Database: ${f0(r.seeding.families)} token families and ${f0(r.seeding.refreshTokens)} refresh tokens during the refresh runs `,
     `(${f0(r.seeding.fillerFamilies)} filler families generated in SQL in ${f1(r.seeding.fillerSeconds)} s, `,
-    `+ ${f1(r.seeding.settleSeconds)} s VACUUM ANALYZE and CHECKPOINT; ${f0(s.refreshFamilies)} with known tokens, half for each refresh run).`,
+    `+ ${f1(r.seeding.settleSeconds)} s VACUUM ANALYZE and CHECKPOINT; ${f0(s.refreshFamilies)} with known tokens, half for each refresh run). `,
+    'The same VACUUM ANALYZE and CHECKPOINT follow each group of refresh runs, so that autovacuum clearing their dead rows does not run, and count, during the login or start runs after them.',
   )
   if (r.login) {
     md.push('## Login: argon2 off the event loop', '')
