@@ -59,7 +59,7 @@ await build({
     'qrcode',
     '@simplewebauthn/server',
   ],
-  // CommonJS modules inside an ES module bundle still call require() for node's built-ins.
   plugins: [nodeStreamsOnly],
+  // CommonJS modules inside an ES module bundle still call require() for node's built-ins.
   banner: { js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);" },
 })

@@ -184,7 +184,8 @@ const BUCKET_CHARS = 16
  * Filed under the token's last 16 characters, not its whole text: a Map hashes every
  * character of a new string, about 1 µs for an access token, which was a tenth of what the
  * cached path costs above a bare route. The entry holds the whole token, compared in full.
- * Two verified tokens ending alike (2^-96 apart) would only take each other's place.
+ * Two verified tokens ending alike (16 characters of a signature: 96 bits) would only take
+ * each other's place.
  */
 export class VerifiedTokens {
   private readonly entries = new Map<string, { token: string; claims: AccessClaims }>()

@@ -121,7 +121,8 @@ export const apiError = (code: ErrorCode, description?: string) => new ApiError(
 
 /**
  * 429 too_many_requests from a per-address request limit counted by the route's own statement
- * (the login's gate): the limiter remembers `key` as refused for `retryAfterMs`. ipLimiter's own refusals are one too.
+ * (the login's gate): the limiter remembers `key` as refused for `retryAfterMs`. The limiter's
+ * own refusals are one too.
  */
 export class IpLimited extends ApiError {
   constructor(
