@@ -66,7 +66,9 @@ export class LoginAttemptStore {
    * client IP's limit when given one (and stops there past it), counts the attempt against the
    * account unless it is past `below`, then claims it for this address (decideAttempt, in
    * SQL), and reads the account's row. Each counter's row is locked only for that statement,
-   * so concurrent attempts queue briefly and each sees the ones counted before it.
+   * so concurrent attempts queue briefly and each sees the ones counted before it. Its
+   * transaction commits asynchronously (a crash may lose counts, which are not sessions; the
+   * migration 20261212000000 says why), and the next statement on the connection does not.
    */
   async open(args: GateArgs): Promise<GateResult>
   async open(args: GateArgs & { ipLimit: IpLimit | null }): Promise<GateResult | IpLimitedGate>
