@@ -39,8 +39,10 @@ export interface ServerProcess {
  */
 export function startCommand(): { env: Record<string, string>; nodeFlags: string[]; script: string } {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }
-  const m = /^((?:[A-Z_]+=\S+\s+)*)(?:exec\s+)?node\s+((?:--\S+\s+)*)(dist\/server\/main(?:\.bundle)?\.js)$/.exec(pkg.scripts.start)
-  if (!m) throw new Error(`package.json's start script is not "[VAR=value ...] [exec] node [--flag ...] dist/server/main[.bundle].js": ${pkg.scripts.start}`)
+  // What runs after the build-if-stale guard: the last command of the `&&` chain.
+  const command = pkg.scripts.start.split(/\s&&\s/).at(-1)!
+  const m = /^((?:[A-Z_]+=\S+\s+)*)(?:exec\s+)?node\s+((?:--\S+\s+)*)(dist\/server\/main(?:\.bundle)?\.js)$/.exec(command)
+  if (!m) throw new Error(`package.json's start script does not end in "[VAR=value ...] [exec] node [--flag ...] dist/server/main[.bundle].js": ${pkg.scripts.start}`)
   const env = Object.fromEntries(m[1]!.trim().split(/\s+/).filter(Boolean).map((a) => a.split('=', 2) as [string, string]))
   return { env, nodeFlags: m[2]!.trim().split(/\s+/).filter(Boolean), script: fileURLToPath(new URL(`../../${m[3]!}`, import.meta.url)) }
 }
