@@ -4,21 +4,10 @@
 // page that inserts have filled as far as they may; with fillfactor 100 neither update would
 // fit on it.
 import { randomBytes, randomUUID } from 'node:crypto'
-import pg from 'pg'
-import { afterAll, beforeAll, expect, it } from 'vitest'
-import { createTestDatabase } from '../helpers/database.js'
+import { expect, it } from 'vitest'
+import { testDatabaseConnection } from '../helpers/database.js'
 
-let db: { url: string; drop(): Promise<void> }
-let client: pg.Client
-beforeAll(async () => {
-  db = await createTestDatabase()
-  client = new pg.Client({ connectionString: db.url })
-  await client.connect()
-})
-afterAll(async () => {
-  await client.end()
-  await db.drop()
-})
+const client = testDatabaseConnection()
 
 const hash = () => randomBytes(32).toString('hex')
 const block = async (table: string, id: string) =>

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
-import { inject } from 'vitest'
+import { afterAll, beforeAll, inject } from 'vitest'
 import { migrate } from '../../src/db/migrate.js'
 
 export function adminUrl(): string {
@@ -50,4 +50,23 @@ export async function createTestDatabase(opts: { migrate?: boolean } = {}): Prom
       await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
     },
   }
+}
+
+/**
+ * For the whole test file: a migrated database of its own and one connection to it, for tests
+ * whose statements must share a session (a transaction rolled back, its own statistics).
+ */
+export function testDatabaseConnection(): Pick<pg.Client, 'query'> {
+  let db: Awaited<ReturnType<typeof createTestDatabase>> | undefined
+  let client: pg.Client | undefined
+  beforeAll(async () => {
+    db = await createTestDatabase()
+    client = new pg.Client({ connectionString: db.url })
+    await client.connect()
+  })
+  afterAll(async () => {
+    await client?.end()
+    await db?.drop()
+  })
+  return { query: ((...args: Parameters<pg.Client['query']>) => client!.query(...args)) as pg.Client['query'] }
 }

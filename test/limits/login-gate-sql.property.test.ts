@@ -8,26 +8,15 @@
 //   FC_RUNS=5000 FC_SEED=$RANDOM npx vitest run test/limits/login-gate-sql.property.test.ts
 import { randomBytes } from 'node:crypto'
 import fc from 'fast-check'
-import pg from 'pg'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { decideAttempt, type AttemptState, type LockoutPolicy } from '../../src/limits/policy.js'
-import { createTestDatabase } from '../helpers/database.js'
+import { testDatabaseConnection } from '../helpers/database.js'
 
 const SEED = process.env.FC_SEED ? Number(process.env.FC_SEED) : 11
 const RUNS = process.env.FC_RUNS ? Number(process.env.FC_RUNS) : 300
 const MAX_INT = 2_147_483_647
 
-let db: { url: string; drop(): Promise<void> }
-let client: pg.Client
-beforeAll(async () => {
-  db = await createTestDatabase()
-  client = new pg.Client({ connectionString: db.url })
-  await client.connect()
-})
-afterAll(async () => {
-  await client.end()
-  await db.drop()
-})
+const client = testDatabaseConnection()
 
 const NOW = new Date(Date.UTC(2026, 11, 3, 12, 0, 0, 0))
 const at = (offsetMs: number) => new Date(NOW.getTime() + offsetMs)

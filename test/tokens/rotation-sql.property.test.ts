@@ -8,26 +8,15 @@
 //   FC_RUNS=5000 FC_SEED=$RANDOM npx vitest run test/tokens/rotation-sql.property.test.ts
 import { randomBytes, randomUUID } from 'node:crypto'
 import fc from 'fast-check'
-import pg from 'pg'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { childExpiry, decideRotation, type TokenState } from '../../src/tokens/policy.js'
 import { takeFromWindow } from '../../src/limits/policy.js'
-import { createTestDatabase } from '../helpers/database.js'
+import { testDatabaseConnection } from '../helpers/database.js'
 
 const SEED = process.env.FC_SEED ? Number(process.env.FC_SEED) : 7
 const RUNS = process.env.FC_RUNS ? Number(process.env.FC_RUNS) : 400
 
-let db: { url: string; drop(): Promise<void> }
-let client: pg.Client
-beforeAll(async () => {
-  db = await createTestDatabase()
-  client = new pg.Client({ connectionString: db.url })
-  await client.connect()
-})
-afterAll(async () => {
-  await client.end()
-  await db.drop()
-})
+const client = testDatabaseConnection()
 
 const SEC = 1000
 const MIN = 60 * SEC
