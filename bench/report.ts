@@ -366,7 +366,7 @@ export function markdownReport(r: BenchResults, svgName: string): string {
     '*RSS*: process_resident_memory_bytes once started and idle, then the highest seen during the run (summed over processes). ',
     `Ceilings, each a process of its own with the server's Fastify options and log level: **A** a bare GET returning a constant of /auth/me's shape; `,
     '**A2** the same plus one node:crypto Ed25519 `verify` of a token-sized message per request; **B** `BEGIN; UPDATE auth.token_families … WHERE id = $1; COMMIT` ',
-    'per request through pg with the server\'s pool, same database; **C** one argon2id verify per request with the server\'s parameters ',
+    'per request through pg with the server\'s pool, same database; **C** one argon2id verify per request with the server\'s parameters, through the server\'s PasswordHasher (its limit on hashes at once) ',
     `(m=${m.argon2.memoryKiB} KiB, t=${m.argon2.timeCost}, p=${m.argon2.parallelism}). `,
     `The many-tokens runs cycle through ${s.accessUsers} users' tokens; A and A2 are loaded with the same requests. `,
     `Each figure with a goal is judged against a ceiling process kept up beside it and measured in rounds alternating with it (A B B A: four rounds of ${f1(s.seconds / 4)} s each side, login eight, the ceiling's run listed as ceiling-…@figure), so a drift of the machine's speed falls on both alike; the ceilings' own runs above them are measured once, alone. `,

@@ -1,5 +1,6 @@
-// POST /auth/login against ceiling C (argon2id verify with the same parameters, on the same
-// thread pool size, answered over HTTP like the rest), with the statements each login sends
+// POST /auth/login against ceiling C (argon2id verify with the same parameters, through the
+// server's own PasswordHasher: same thread pool, same limit on hashes at once; answered over
+// HTTP like the rest), with the statements each login sends
 // and the server's event-loop delay during the run: argon2 runs on the libuv pool, so the loop
 // must stay responsive while every core is hashing.
 import type { RequestSpec } from '../lib/load.js'
