@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { FastifyInstance } from 'fastify'
 import { buildServer } from '../../src/server/app.js'
 import { testConfig } from '../helpers/app.js'
-import { adminQuery, createTestDatabase } from '../helpers/database.js'
+import { appConnectionsLeft, createTestDatabase } from '../helpers/database.js'
 
 let db: { url: string; drop(): Promise<void> }
 beforeAll(async () => {
@@ -102,21 +102,9 @@ function expectLoggedIn(raw: string) {
   expect(JSON.parse(answer.body).refresh_token).toMatch(/^[A-Za-z0-9_-]{43}$/)
 }
 
-// Postgres' view of the database: no connection of the app is left, pool or listener. A
-// backend leaves pg_stat_activity a moment after its client has gone, so it is asked a few times.
-async function expectPoolClosed(_app: FastifyInstance) {
-  const open = async () =>
-    Number(
-      (
-        await adminQuery<{ n: string }>(
-          `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'fastify-auth%'`,
-          [],
-          db.url,
-        )
-      )[0]!.n,
-    )
-  for (let i = 0; i < 50 && (await open()) > 0; i++) await new Promise((r) => setTimeout(r, 20))
-  expect(await open()).toBe(0)
+// Postgres' view of the database: no connection of the app is left, pool or listener.
+async function expectPoolClosed() {
+  expect(await appConnectionsLeft(db.url)).toBe(0)
 }
 
 describe('drain() then close(), as on SIGTERM', () => {
@@ -156,7 +144,7 @@ describe('drain() then close(), as on SIGTERM', () => {
 
       await app.close()
       expect((await request(port, 'GET', '/health/live', undefined)).status).toBe('ECONNREFUSED')
-      await expectPoolClosed(app)
+      await expectPoolClosed()
     } finally {
       keptAlive.destroy()
     }
@@ -190,6 +178,6 @@ describe('close() alone', () => {
     expectLoggedIn(await login.answer)
 
     await closed
-    await expectPoolClosed(app)
+    await expectPoolClosed()
   }, 30_000)
 })

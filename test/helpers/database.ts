@@ -70,3 +70,22 @@ export function testDatabaseConnection(): Pick<pg.Client, 'query'> {
   })
   return { query: ((...args: Parameters<pg.Client['query']>) => client!.query(...args)) as pg.Client['query'] }
 }
+
+/** The app's connections (its pool and its listener) open on the database at `url`, by Postgres' count. */
+export async function appConnections(url: string): Promise<number> {
+  const [row] = await adminQuery<{ n: string }>(
+    `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'fastify-auth%'`,
+    [],
+    url,
+  )
+  return Number(row!.n)
+}
+
+/**
+ * The app's connections still open after it has closed them: a backend leaves pg_stat_activity
+ * a moment after its client has gone, so Postgres is asked for up to a second until none is left.
+ */
+export async function appConnectionsLeft(url: string): Promise<number> {
+  for (let i = 0; i < 50 && (await appConnections(url)) > 0; i++) await new Promise((r) => setTimeout(r, 20))
+  return appConnections(url)
+}
